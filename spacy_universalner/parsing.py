@@ -1,0 +1,141 @@
+"""Reading UniNER answers: the official rule first, then a documented lenient fallback.
+
+The official rule (UniNER's evaluator) takes the first ``[...]`` at position 0 of the answer,
+non-greedy and on one line, and ``json.loads`` it; anything else is an empty answer. The model
+usually obeys it, but a truncated list, single quotes or chatter before the list would silently
+drop every mention. :func:`parse_answer` therefore falls back, in this order, to:
+
+1. the first ``[`` anywhere, up to the last ``]`` after it, as JSON (text before the list,
+   a ``]`` inside a mention);
+2. the same slice as a Python literal (single-quoted strings);
+3. every complete quoted string after the first ``[`` (a list cut off by ``max_new_tokens``).
+
+The metric (:func:`official_items`) uses only the official rule, so scores stay comparable
+with the paper; the lenient path only changes what the component puts on the Doc.
+"""
+import ast
+import json
+import re
+import string
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+_OFFICIAL_LIST = re.compile(r"\[(.*?)\]")
+_QUOTED = re.compile(r'"((?:[^"\\\n]|\\.)*)"|\'((?:[^\'\\\n]|\\.)*)\'')
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+def postprocess_response(response: str) -> str:
+    """The official post-processing of a raw generation: the text after the last ``ASSISTANT:``, stripped."""
+    return response.split("ASSISTANT:")[-1].strip()
+
+
+def normalize_mention(text: str) -> str:
+    """SQuAD-style normalisation used by UniNER's metric, in its order.
+
+    Lowercase, delete ASCII punctuation, replace the articles a/an/the with a space, collapse whitespace.
+    """
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def official_items(answer: str) -> List[Any]:
+    """UniNER's evaluation parser, behaviour for behaviour.
+
+    Returns normalised, de-duplicated items (tuples for list items), or ``[]`` when anything fails,
+    exactly as the official evaluator does, so that metrics agree with it to the last digit.
+    """
+    try:
+        match = _OFFICIAL_LIST.match(answer)
+        items = json.loads(match.group() if match else "[]")
+        result: List[Any] = []
+        for item in items:
+            if isinstance(item, (list, tuple)):
+                item = tuple(normalize_mention(element) for element in item)
+            else:
+                item = normalize_mention(item)
+            if item not in result:
+                result.append(item)
+        return result
+    except Exception:
+        return []
+
+
+@dataclass
+class ParsedAnswer:
+    """Mention strings read from one answer, and how they were read.
+
+    ``method`` is "official", "lenient" or "failed"; "failed" means nothing list-like was found
+    (an empty answer that the model did not write as ``[]``).
+    """
+
+    mentions: List[str] = field(default_factory=list)
+    method: str = "official"
+
+
+def _as_mentions(items: Any) -> Optional[List[str]]:
+    if not isinstance(items, (list, tuple)):
+        return None
+    mentions: List[str] = []
+    for item in items:
+        if isinstance(item, str):
+            mentions.append(item)
+        elif isinstance(item, (int, float)) and not isinstance(item, bool):
+            mentions.append(str(item))
+        elif isinstance(item, (list, tuple)) and item and isinstance(item[0], str):
+            # A (mention, type) pair, as teachers sometimes write: keep the mention.
+            mentions.append(item[0])
+    return [m for m in mentions if m.strip()]
+
+
+def parse_official(answer: str) -> Optional[List[str]]:
+    """The official rule without normalisation: raw mention strings, or ``None`` if it fails."""
+    match = _OFFICIAL_LIST.match(answer)
+    if match is None:
+        return None
+    try:
+        return _as_mentions(json.loads(match.group()))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _parse_lenient(answer: str) -> Optional[List[str]]:
+    start = answer.find("[")
+    if start < 0:
+        return None
+    end = answer.rfind("]")
+    if end > start:
+        candidate = answer[start : end + 1]
+        for loads in (json.loads, ast.literal_eval):
+            try:
+                mentions = _as_mentions(loads(candidate))
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                continue
+            if mentions is not None:
+                return mentions
+    quoted = [m.group(1) if m.group(1) is not None else m.group(2) for m in _QUOTED.finditer(answer, start)]
+    if quoted or end > start:
+        mentions = []
+        for raw in quoted:
+            try:
+                mentions.append(json.loads(f'"{raw}"'))
+            except ValueError:
+                mentions.append(raw)
+        return [m for m in mentions if m.strip()]
+    return None
+
+
+def parse_answer(response: str, lenient: bool = True) -> ParsedAnswer:
+    """Mention strings from a raw generation. Never raises."""
+    answer = postprocess_response(response)
+    mentions = parse_official(answer)
+    if mentions is not None:
+        return ParsedAnswer(mentions, "official")
+    if lenient:
+        mentions = _parse_lenient(answer)
+        if mentions is not None:
+            return ParsedAnswer(mentions, "lenient")
+    return ParsedAnswer([], "failed")

@@ -1,0 +1,94 @@
+"""UniNER's conversation template: the one place where prompts are built.
+
+Inference (the component, the spacy-llm task, the benchmarks) and training (the distillation
+``build``/``train`` steps) all call :class:`UniNERTemplate`, so a student is trained on exactly
+the strings it later sees. The default reproduces the official ``ie_as_qa`` template byte for byte:
+
+    A virtual assistant answers questions from a user based on the provided text. USER: Text: {text}
+    ASSISTANT: I've read this text.</s>USER: What describes {type} in the text? ASSISTANT:
+
+(one line; wrapped here for reading).
+"""
+from dataclasses import dataclass
+from typing import Iterable, List, Sequence, Tuple
+
+from .registry import uniner_templates
+
+DEFAULT_SYSTEM = "A virtual assistant answers questions from a user based on the provided text."
+DEFAULT_SEPARATOR = "</s>"
+READ_REPLY = "I've read this text."
+
+
+@dataclass(frozen=True)
+class Query:
+    """One model query: a passage ``prefix`` shared by every label of a chunk, and a label ``suffix``.
+
+    Backends may use the split to compute the passage once per chunk; ``prompt`` is what a
+    plain backend sends, and what the response cache is keyed on.
+    """
+
+    prefix: str
+    suffix: str
+
+    @property
+    def prompt(self) -> str:
+        return self.prefix + self.suffix
+
+
+@dataclass(frozen=True)
+class UniNERTemplate:
+    """Vicuna-style two-role template (FastChat ``ADD_COLON_TWO``: sep " ", sep2 = EOS text)."""
+
+    separator: str = DEFAULT_SEPARATOR
+    system: str = DEFAULT_SYSTEM
+
+    def passage_prefix(self, text: str) -> str:
+        """Everything up to where the label-specific question starts."""
+        return f"{self.system} USER: Text: {text} ASSISTANT: {READ_REPLY}{self.separator}"
+
+    @staticmethod
+    def question(label: str) -> str:
+        # The type is inserted verbatim: UniNER is case-sensitive ("Restaurant Name").
+        return f"What describes {label} in the text?"
+
+    def query_suffix(self, label: str) -> str:
+        return f"USER: {self.question(label)} ASSISTANT:"
+
+    def query(self, text: str, label: str) -> Query:
+        return Query(self.passage_prefix(text), self.query_suffix(label))
+
+    def prompt(self, text: str, label: str) -> str:
+        return self.query(text, label).prompt
+
+    def training_segments(
+        self, text: str, qa_pairs: Iterable[Tuple[str, str]]
+    ) -> List[Tuple[str, bool]]:
+        """A whole training conversation as ``(piece, is_target)`` pieces.
+
+        Targets are the assistant turns, each followed by the EOS text, as in UniNER's training
+        (the "I've read this text." turn included). Concatenating the pieces gives the
+        conversation string; the prompt of each question is a prefix of it.
+        """
+        pieces: List[Tuple[str, bool]] = [
+            (f"{self.system} USER: Text: {text} ASSISTANT:", False),
+            (f" {READ_REPLY}{self.separator}", True),
+        ]
+        for label, answer in qa_pairs:
+            pieces.append((self.query_suffix(label), False))
+            pieces.append((f" {answer}{self.separator}", True))
+        return pieces
+
+
+def check_labels(labels: Sequence[str]) -> None:
+    """Refuse label queries that would silently break the one-line prompt."""
+    for label in labels:
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"Entity type queries must be non-empty strings, got {label!r}.")
+
+
+@uniner_templates("spacy_universalner.UniNER.v1")
+def make_uniner_template(
+    separator: str = DEFAULT_SEPARATOR, system: str = DEFAULT_SYSTEM
+) -> UniNERTemplate:
+    """The official UniNER template; ``separator`` is the tokenizer's EOS text."""
+    return UniNERTemplate(separator=separator, system=system)

@@ -1,0 +1,20 @@
+"""Catalogue registries, attached to spaCy's registry so config files can use them.
+
+``@uniner_backends`` builds generation backends, ``@uniner_templates`` prompt templates.
+Third-party packages can add their own through the ``spacy_uniner_backends`` and
+``spacy_uniner_templates`` entry-point groups.
+"""
+import catalogue
+from spacy.util import registry
+
+
+def _ensure(name: str) -> catalogue.Registry:
+    if not hasattr(registry, name):
+        setattr(registry, name, catalogue.create("spacy", name, entry_points=True))
+    return getattr(registry, name)
+
+
+uniner_backends = _ensure("uniner_backends")
+uniner_templates = _ensure("uniner_templates")
+
+__all__ = ["registry", "uniner_backends", "uniner_templates"]
