@@ -1,0 +1,43 @@
+"""The contract between the component and a generation backend.
+
+A backend is a callable built from the ``@uniner_backends`` registry. It receives
+:class:`~spacy_universalner.prompt.Query` objects (passage prefix + label suffix; queries of the
+same chunk share the prefix, so a backend may compute it once) and returns one
+:class:`Generation` per query, in order, decoded greedily. Backends load their models lazily.
+"""
+from dataclasses import dataclass
+from typing import List, Optional, Protocol, Sequence, runtime_checkable
+
+from ..prompt import Query
+
+
+@dataclass
+class Generation:
+    """A raw answer, and optionally the log-probability of each generated token (for confidences)."""
+
+    text: str
+    token_logprobs: Optional[List[float]] = None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    #: Identifies the model in the response cache (the hub id or path the user gave).
+    name: str
+
+    def __call__(self, queries: Sequence[Query]) -> List[Generation]:
+        ...
+
+
+class Tokenizing(Protocol):
+    """Backends that can count model tokens, which chunking of long Docs needs."""
+
+    def count_tokens(self, texts: Sequence[str]) -> List[int]:
+        ...
+
+    @property
+    def eos_text(self) -> Optional[str]:
+        ...
+
+
+class BackendError(RuntimeError):
+    """A backend could not be loaded or run; the message says what to do about it."""
