@@ -13,6 +13,11 @@ app = typer.Typer(
     add_completion=False,
 )
 
+@app.callback()
+def _root() -> None:
+    """UniversalNER for spaCy: extraction, evaluation and targeted distillation."""
+
+
 # Command modules (each does `from ..cli import app` and decorates its commands).
 from . import extract  # noqa: E402,F401
 
