@@ -1,0 +1,78 @@
+"""Placing answer strings on tokens.
+
+UniNER answers with strings, not offsets. Every occurrence of a string in its chunk becomes a
+span; if an exact search finds nothing, a case-insensitive and then a whitespace-insensitive
+search are tried. A match that cuts through tokens is snapped to token boundaries with spaCy's
+``alignment_mode`` ("strict" drops it, "contract" shrinks it, "expand" grows it). With
+``word_boundaries`` on, a match must not start or end inside a word ("Ford" is not found in
+"Fordham"), which keeps "expand" from inventing entities.
+"""
+import re
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Tuple
+
+from spacy.tokens import Doc
+
+ALIGNMENT_MODES = ("strict", "contract", "expand")
+
+
+@dataclass(frozen=True)
+class AlignmentConfig:
+    mode: str = "expand"
+    word_boundaries: bool = True
+    case_insensitive: bool = True
+    whitespace_insensitive: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in ALIGNMENT_MODES:
+            raise ValueError(f"alignment_mode must be one of {ALIGNMENT_MODES}, got {self.mode!r}.")
+
+
+def _patterns(mention: str, config: AlignmentConfig) -> Iterator[re.Pattern]:
+    yield re.compile(re.escape(mention))
+    if config.case_insensitive:
+        yield re.compile(re.escape(mention), re.IGNORECASE)
+    if config.whitespace_insensitive:
+        words = mention.split()
+        if words:
+            yield re.compile(r"\s*".join(re.escape(w) for w in words), re.IGNORECASE)
+
+
+def _at_word_boundaries(text: str, start: int, end: int) -> bool:
+    if start > 0 and text[start].isalnum() and text[start - 1].isalnum():
+        return False
+    if end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
+        return False
+    return True
+
+
+def find_mention(
+    doc: Doc, mention: str, start_char: int = 0, end_char: Optional[int] = None,
+    config: AlignmentConfig = AlignmentConfig(),
+) -> List[Tuple[int, int]]:
+    """Token offsets ``(start, end)`` of every occurrence of ``mention`` in ``doc.text[start_char:end_char]``.
+
+    Returns ``[]`` when the string cannot be placed (a hallucination or a paraphrase).
+    """
+    mention = mention.strip()
+    if not mention:
+        return []
+    text = doc.text
+    end_char = len(text) if end_char is None else end_char
+    for pattern in _patterns(mention, config):
+        spans: List[Tuple[int, int]] = []
+        for match in pattern.finditer(text, start_char, end_char):
+            if match.end() == match.start():
+                continue
+            if config.word_boundaries and not _at_word_boundaries(text, match.start(), match.end()):
+                continue
+            span = doc.char_span(match.start(), match.end(), alignment_mode="strict")
+            if span is None and config.mode != "strict":
+                span = doc.char_span(match.start(), match.end(), alignment_mode=config.mode)
+            if span is not None and len(span) > 0:
+                offsets = (span.start, span.end)
+                if offsets not in spans:
+                    spans.append(offsets)
+        if spans:
+            return spans
+    return []

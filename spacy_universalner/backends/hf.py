@@ -1,0 +1,166 @@
+"""Hugging Face transformers backend: greedy, batched, left-padded generation.
+
+torch and transformers are imported on first use, the tokenizer separately from the model, so
+chunking long Docs never loads the weights and a fully cached run loads nothing.
+"""
+from typing import Any, Dict, List, Optional, Sequence
+
+from ..prompt import Query
+from ..registry import uniner_backends
+from .base import BackendError, Generation
+
+DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+def _load_error(name: str, what: str, err: Exception) -> BackendError:
+    return BackendError(
+        f"Could not load the {what} of model {name!r}: {err}\n"
+        "If the name is a Hugging Face hub id, check its spelling and your network access; "
+        "offline, download the model once (e.g. `huggingface-cli download "
+        f"{name} --local-dir ./my-model`) and set the backend's `name` to that local folder, e.g. "
+        '`nlp.add_pipe("universal_ner", config={"model": {"@uniner_backends": '
+        '"spacy_universalner.HuggingFace.v1", "name": "./my-model"}})`.'
+    )
+
+
+class HuggingFaceBackend:
+    """Runs a causal LM from the hub or a local folder with ``generate``."""
+
+    def __init__(
+        self,
+        name: str = DEFAULT_MODEL,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 16,
+        model_kwargs: Optional[Dict[str, Any]] = None,
+        tokenizer_kwargs: Optional[Dict[str, Any]] = None,
+    ):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}.")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        self.name = name
+        self.device_name = device
+        self.dtype_name = dtype
+        self.batch_size = batch_size
+        self.model_kwargs = dict(model_kwargs or {})
+        self.tokenizer_kwargs = dict(tokenizer_kwargs or {})
+        self._tokenizer = None
+        self._model = None
+
+    # -- loading -----------------------------------------------------------------------------
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(self.name, **self.tokenizer_kwargs)
+            except Exception as err:  # OSError, ValueError, HTTP errors: all mean "cannot load"
+                raise _load_error(self.name, "tokenizer", err) from err
+            tokenizer.padding_side = "left"
+            if tokenizer.pad_token_id is None:
+                tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
+    @property
+    def device(self):
+        import torch
+
+        if self.device_name == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            device = torch.device(self.device_name)
+        except RuntimeError as err:
+            raise ValueError(f"Unknown device {self.device_name!r}: use 'cpu', 'cuda', 'cuda:1' or 'auto'.") from err
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise BackendError(f"device={self.device_name!r} was asked for, but torch sees no CUDA device.")
+        return device
+
+    def _torch_dtype(self, device):
+        import torch
+
+        if self.dtype_name != "auto":
+            return getattr(torch, self.dtype_name)
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+
+    @property
+    def model(self):
+        if self._model is None:
+            from transformers import AutoModelForCausalLM
+
+            device = self.device
+            kwargs = {"dtype": self._torch_dtype(device), **self.model_kwargs}
+            try:
+                model = AutoModelForCausalLM.from_pretrained(self.name, **kwargs)
+            except Exception as err:
+                raise _load_error(self.name, "weights", err) from err
+            if "device_map" not in self.model_kwargs:
+                model.to(device)
+            model.eval()
+            self._model = model
+        return self._model
+
+    @property
+    def eos_text(self) -> Optional[str]:
+        return self.tokenizer.eos_token
+
+    def count_tokens(self, texts: Sequence[str]) -> List[int]:
+        if not texts:
+            return []
+        encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    # -- generation --------------------------------------------------------------------------
+    def __call__(self, queries: Sequence[Query], max_new_tokens: int = 256) -> List[Generation]:
+        prompts = [query.prompt for query in queries]
+        results: List[Optional[Generation]] = [None] * len(prompts)
+        # Similar lengths together: less padding, same greedy output.
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            for i, generation in zip(batch, self._generate([prompts[i] for i in batch], max_new_tokens)):
+                results[i] = generation
+        return results  # type: ignore[return-value]
+
+    def _generate(self, prompts: List[str], max_new_tokens: int) -> List[Generation]:
+        import torch
+
+        tokenizer, model = self.tokenizer, self.model
+        encoded = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
+        with torch.inference_mode():
+            output = model.generate(
+                **encoded,
+                do_sample=False,
+                max_new_tokens=max_new_tokens,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
+                return_dict_in_generate=True,
+                output_scores=True,
+            )
+            logprobs = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
+        new_tokens = output.sequences[:, encoded["input_ids"].shape[1] :]
+        generations = []
+        for ids, scores in zip(new_tokens.tolist(), logprobs.tolist()):
+            # Cut at the first EOS: sequences that finished early are padded afterwards.
+            n = ids.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in ids else len(ids)
+            text = tokenizer.decode(ids[:n], skip_special_tokens=True)
+            generations.append(Generation(text=text, token_logprobs=scores[:n]))
+        return generations
+
+
+@uniner_backends("spacy_universalner.HuggingFace.v1")
+def make_huggingface_backend(
+    name: str = DEFAULT_MODEL,
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int = 16,
+    model_kwargs: Dict[str, Any] = {},
+    tokenizer_kwargs: Dict[str, Any] = {},
+) -> HuggingFaceBackend:
+    """A local or hub causal LM run with transformers. ``batch_size`` counts queries per forward pass."""
+    return HuggingFaceBackend(name, device, dtype, batch_size, model_kwargs, tokenizer_kwargs)

@@ -1,0 +1,336 @@
+"""The ``universal_ner`` pipeline component.
+
+For each Doc: split into passages (:mod:`.chunking`), ask one UniNER question per (passage,
+label) (:mod:`.prompt`), answer from the response cache or the backend (:mod:`.cache`,
+:mod:`.backends`), read the answers (:mod:`.parsing`), place the strings on tokens
+(:mod:`.alignment`) and write ``doc.ents`` and/or ``doc.spans``. Everything the model said is
+kept on the Doc: ``doc._.uniner_responses`` (raw answers) and ``doc._.uniner_unaligned``
+(strings that could not be placed, for auditing hallucinations).
+"""
+import re
+import warnings
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import srsly
+from spacy.language import Language
+from spacy.pipeline import Pipe
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+from spacy.util import filter_spans
+
+from .alignment import ALIGNMENT_MODES, AlignmentConfig, find_mention
+from .backends.base import Backend, Generation
+from .cache import ResponseCache
+from .chunking import Chunk, split_doc
+from .parsing import parse_answer
+from .prompt import Query, UniNERTemplate
+
+ANNOTATE_MODES = ("ents", "spans", "both")
+OVERLAP_POLICIES = ("longest", "label_order")
+
+DEFAULT_CONFIG = {
+    "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "Universal-NER/UniNER-7B-type"},
+    "template": {"@uniner_templates": "spacy_universalner.UniNER.v1"},
+    "max_new_tokens": 256,
+    "batch_size": 8,
+    "max_chunk_tokens": 256,
+    "chunk_overlap": 32,
+    "annotate": "both",
+    "spans_key": "uniner",
+    "overlap_policy": "longest",
+    "overwrite_ents": True,
+    "alignment_mode": "expand",
+    "word_boundaries": True,
+    "lenient_parsing": True,
+    "cache": None,
+    "scorer": {"@scorers": "spacy.ner_scorer.v1"},
+}
+
+for _name in ("uniner_responses", "uniner_unaligned"):
+    if not Doc.has_extension(_name):
+        Doc.set_extension(_name, default=None)
+
+
+@Language.factory(
+    "universal_ner",
+    assigns=["doc.ents", "doc.spans"],
+    default_config=DEFAULT_CONFIG,
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_universal_ner(
+    nlp: Language,
+    name: str,
+    labels: Union[List[str], Dict[str, str]],
+    model: Backend,
+    template: UniNERTemplate,
+    max_new_tokens: int,
+    batch_size: int,
+    max_chunk_tokens: int,
+    chunk_overlap: int,
+    annotate: str,
+    spans_key: str,
+    overlap_policy: str,
+    overwrite_ents: bool,
+    alignment_mode: str,
+    word_boundaries: bool,
+    lenient_parsing: bool,
+    cache: Optional[str],
+    scorer: Optional[Callable],
+) -> "UniversalNER":
+    return UniversalNER(
+        nlp.vocab,
+        name=name,
+        labels=labels,
+        model=model,
+        template=template,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        max_chunk_tokens=max_chunk_tokens,
+        chunk_overlap=chunk_overlap,
+        annotate=annotate,
+        spans_key=spans_key,
+        overlap_policy=overlap_policy,
+        overwrite_ents=overwrite_ents,
+        alignment=AlignmentConfig(mode=alignment_mode, word_boundaries=word_boundaries),
+        lenient_parsing=lenient_parsing,
+        cache=cache,
+        scorer=scorer,
+    )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def normalize_labels(labels: Union[Sequence[str], Dict[str, str]]) -> Dict[str, str]:
+    """``labels`` as an ordered dict label -> query text, or a clear error."""
+    if isinstance(labels, str):
+        raise ValueError(f"`labels` must be a list of entity types or a dict label -> query, not the string {labels!r}.")
+    if isinstance(labels, dict):
+        pairs = list(labels.items())
+    else:
+        pairs = [(label, label) for label in labels]
+    if not pairs:
+        raise ValueError('`labels` is empty: give the entity types to find, e.g. {"labels": ["person", "organization"]}.')
+    result: Dict[str, str] = {}
+    seen_queries: Dict[str, str] = {}
+    for label, query in pairs:
+        for what, value in (("label", label), ("query", query)):
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"Empty or non-string entity {what} in `labels`: {value!r}.")
+            if _CONTROL.search(value):
+                raise ValueError(
+                    f"The entity {what} {value!r} contains a newline or control character; UniNER prompts are one line."
+                )
+        if label in result:
+            raise ValueError(f"Duplicate label {label!r} in `labels`.")
+        if query in seen_queries:
+            raise ValueError(f"Labels {seen_queries[query]!r} and {label!r} ask the same query {query!r}.")
+        result[label] = query
+        seen_queries[query] = label
+    return result
+
+
+class UniversalNER(Pipe):
+    """Zero-shot NER for any entity types, by asking a UniNER model one question per type."""
+
+    def __init__(
+        self,
+        vocab,
+        name: str = "universal_ner",
+        *,
+        labels: Union[Sequence[str], Dict[str, str]],
+        model: Backend,
+        template: Optional[UniNERTemplate] = None,
+        max_new_tokens: int = 256,
+        batch_size: int = 8,
+        max_chunk_tokens: int = 256,
+        chunk_overlap: int = 32,
+        annotate: str = "both",
+        spans_key: str = "uniner",
+        overlap_policy: str = "longest",
+        overwrite_ents: bool = True,
+        alignment: AlignmentConfig = AlignmentConfig(),
+        lenient_parsing: bool = True,
+        cache: Optional[Union[str, Path]] = None,
+        scorer: Optional[Callable] = None,
+    ):
+        if annotate not in ANNOTATE_MODES:
+            raise ValueError(f"annotate must be one of {ANNOTATE_MODES}, got {annotate!r}.")
+        if overlap_policy not in OVERLAP_POLICIES:
+            raise ValueError(f"overlap_policy must be one of {OVERLAP_POLICIES}, got {overlap_policy!r}.")
+        for setting, value, minimum in (
+            ("max_new_tokens", max_new_tokens, 1),
+            ("batch_size", batch_size, 1),
+            ("max_chunk_tokens", max_chunk_tokens, 8),
+            ("chunk_overlap", chunk_overlap, 0),
+        ):
+            if not isinstance(value, int) or value < minimum:
+                raise ValueError(f"{setting} must be an integer >= {minimum}, got {value!r}.")
+        self.vocab = vocab
+        self.name = name
+        self.label_queries = normalize_labels(labels)
+        self.model = model
+        self.template = template or UniNERTemplate()
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.max_chunk_tokens = max_chunk_tokens
+        self.chunk_overlap = chunk_overlap
+        self.annotate = annotate
+        self.spans_key = spans_key
+        self.overlap_policy = overlap_policy
+        self.overwrite_ents = overwrite_ents
+        self.alignment = alignment
+        self.lenient_parsing = lenient_parsing
+        self.cache = ResponseCache(cache) if cache else None
+        self.scorer = scorer
+        self._separator_checked = False
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """The entity labels set on Docs (``label_queries`` maps each to the text asked)."""
+        return tuple(self.label_queries)
+
+    # -- spaCy API ----------------------------------------------------------------------------
+    def __call__(self, doc: Doc) -> Doc:
+        return next(self.pipe([doc], batch_size=1))
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: Optional[int] = None) -> Iterator[Doc]:
+        batch_size = batch_size or self.batch_size
+        error_handler = self.get_error_handler()
+        stream = iter(stream)
+        while True:
+            docs = list(islice(stream, batch_size))
+            if not docs:
+                return
+            try:
+                yield from self._process_batch(docs)
+            except Exception as err:
+                error_handler(self.name, self, docs, err)
+
+    def initialize(self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *, nlp=None, labels=None) -> None:
+        """Nothing to train; ``labels`` (e.g. from ``[initialize.components]``) replaces the configured ones."""
+        if labels is not None:
+            self.label_queries = normalize_labels(labels)
+
+    def add_label(self, label: str, query: Optional[str] = None) -> int:
+        labels = dict(self.label_queries)
+        labels[label] = query or label
+        self.label_queries = normalize_labels(labels)
+        return 1
+
+    # -- the work -----------------------------------------------------------------------------
+    def _count_tokens(self, texts: Sequence[str]) -> List[int]:
+        count = getattr(self.model, "count_tokens", None)
+        if count is None:  # a backend without a tokenizer: fall back to whitespace words
+            return [len(text.split()) for text in texts]
+        return count(texts)
+
+    def _process_batch(self, docs: List[Doc]) -> List[Doc]:
+        chunks = [split_doc(doc, self.max_chunk_tokens, self._count_tokens, self.chunk_overlap) for doc in docs]
+        keys: List[Tuple[int, int, str]] = []  # (doc index, chunk index, label)
+        queries: List[Query] = []
+        for d, doc_chunks in enumerate(chunks):
+            for c, chunk in enumerate(doc_chunks):
+                for label, query_text in self.label_queries.items():
+                    keys.append((d, c, label))
+                    queries.append(self.template.query(chunk.text, query_text))
+        generations = self._answer(queries)
+        for d, doc in enumerate(docs):
+            self._annotate(doc, chunks[d], [(k, g) for k, g in zip(keys, generations) if k[0] == d])
+        return docs
+
+    def _answer(self, queries: List[Query]) -> List[Generation]:
+        """Generations for ``queries``: cached ones from the cache, the rest from the model (then cached)."""
+        results: List[Optional[Generation]] = [None] * len(queries)
+        todo: Dict[str, List[int]] = {}
+        for i, query in enumerate(queries):
+            cached = self.cache.get(self.model.name, query.prompt) if self.cache else None
+            if cached is not None:
+                results[i] = Generation(cached)
+            else:
+                todo.setdefault(query.prompt, []).append(i)
+        if todo:
+            self._check_separator()
+            unique = [queries[indices[0]] for indices in todo.values()]
+            generations = self.model(unique, max_new_tokens=self.max_new_tokens)
+            if self.cache:
+                self.cache.add(self.model.name, [(q.prompt, g.text) for q, g in zip(unique, generations)])
+            for indices, generation in zip(todo.values(), generations):
+                for i in indices:
+                    results[i] = generation
+        return results  # type: ignore[return-value]
+
+    def _check_separator(self) -> None:
+        if self._separator_checked:
+            return
+        self._separator_checked = True
+        eos = getattr(self.model, "eos_text", None)
+        if eos is not None and eos != self.template.separator:
+            warnings.warn(
+                f"The prompt template's turn separator {self.template.separator!r} is not the EOS text {eos!r} "
+                f"of model {self.model.name!r}. Set `[components.{self.name}.template] separator = {eos!r}` "
+                "if the model was trained with it."
+            )
+
+    def _annotate(self, doc: Doc, chunks: List[Chunk], answers: List[Tuple[Tuple[int, int, str], Generation]]) -> None:
+        responses, unaligned = [], []
+        found: Dict[Tuple[int, int, str], Span] = {}
+        for (_, c, label), generation in answers:
+            chunk = chunks[c]
+            responses.append({"label": label, "query": self.label_queries[label], "chunk": c, "response": generation.text})
+            parsed = parse_answer(generation.text, lenient=self.lenient_parsing)
+            for mention in parsed.mentions:
+                offsets = find_mention(doc, mention, chunk.start_char, chunk.end_char, self.alignment)
+                if not offsets:
+                    unaligned.append({"label": label, "text": mention, "chunk": c})
+                for start, end in offsets:
+                    found.setdefault((start, end, label), Span(doc, start, end, label=label))
+        doc._.uniner_responses = responses
+        doc._.uniner_unaligned = unaligned
+        spans = sorted(found.values(), key=lambda s: (s.start, s.end, list(self.label_queries).index(s.label_)))
+        if self.annotate in ("spans", "both"):
+            doc.spans[self.spans_key] = spans
+        if self.annotate in ("ents", "both"):
+            doc.ents = self._resolve_ents(doc, spans)
+
+    def _resolve_ents(self, doc: Doc, spans: List[Span]) -> List[Span]:
+        if self.overlap_policy == "label_order":
+            order = list(self.label_queries)
+            spans = sorted(spans, key=lambda s: (order.index(s.label_), -(s.end - s.start), s.start))
+            chosen: List[Span] = []
+            taken = set()
+            for span in spans:
+                if not taken.intersection(range(span.start, span.end)):
+                    chosen.append(span)
+                    taken.update(range(span.start, span.end))
+            ents = sorted(chosen, key=lambda s: s.start)
+        else:
+            ents = filter_spans(spans)
+        if not self.overwrite_ents:
+            ents = filter_spans(list(doc.ents) + ents)  # existing ents first: they win ties
+        return ents
+
+    # -- serialization: settings and labels only, never weights --------------------------------
+    def _state(self) -> Dict[str, Any]:
+        return {"labels": self.label_queries}
+
+    def _set_state(self, state: Dict[str, Any]) -> None:
+        self.label_queries = normalize_labels(state["labels"])
+
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        return srsly.json_dumps(self._state()).encode("utf8")
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "UniversalNER":
+        self._set_state(srsly.json_loads(bytes_data))
+        return self
+
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(path / "cfg.json", self._state())
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "UniversalNER":
+        self._set_state(srsly.read_json(Path(path) / "cfg.json"))
+        return self
