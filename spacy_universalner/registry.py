@@ -16,5 +16,7 @@ def _ensure(name: str) -> catalogue.Registry:
 
 uniner_backends = _ensure("uniner_backends")
 uniner_templates = _ensure("uniner_templates")
+uniner_readers = _ensure("uniner_readers")  # benchmark readers (spacy_universalner.eval)
+uniner_teachers = _ensure("uniner_teachers")  # distillation teachers (spacy_universalner.distill.teachers)
 
 __all__ = ["registry", "uniner_backends", "uniner_templates"]

@@ -6,7 +6,7 @@ same chunk share the prefix, so a backend may compute it once) and returns one
 :class:`Generation` per query, in order, decoded greedily. Backends load their models lazily.
 """
 from dataclasses import dataclass
-from typing import List, Optional, Protocol, Sequence, runtime_checkable
+from typing import List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 from ..prompt import Query
 
@@ -17,6 +17,8 @@ class Generation:
 
     text: str
     token_logprobs: Optional[List[float]] = None
+    #: Character ``(start, end)`` of each generated token in ``text``, aligned with ``token_logprobs``.
+    token_offsets: Optional[List[Tuple[int, int]]] = None
 
 
 @runtime_checkable
@@ -24,7 +26,8 @@ class Backend(Protocol):
     #: Identifies the model in the response cache (the hub id or path the user gave).
     name: str
 
-    def __call__(self, queries: Sequence[Query]) -> List[Generation]:
+    def __call__(self, queries: Sequence[Query], max_new_tokens: int = 256) -> List[Generation]:
+        """One greedy answer per query, in order, at most ``max_new_tokens`` tokens, stopping at EOS."""
         ...
 
 
