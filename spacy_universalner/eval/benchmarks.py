@@ -1,0 +1,109 @@
+"""Benchmark definitions: which file, which reader, which UniNER query for each gold type.
+
+Definitions live in a confection config (``configs/benchmarks.cfg``): one
+``[benchmarks.NAME]`` section each, with a ``reader`` built from ``@uniner_readers``, a ``types``
+table mapping the file's type names to UniNER's query text (``null`` drops a type, as UniNER
+drops CrossNER's ``misc``), a short ``title`` for tables and the paper's F1 in ``paper``.
+The data directory is the ``[paths] data`` setting, so the same file works wherever the
+benchmark files are.
+"""
+import random
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from .readers import ANSWERS_KEY, GOLD_KEY, Reader, set_gold
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "benchmarks.cfg"
+
+
+@dataclass
+class Benchmark:
+    name: str
+    reader: Reader
+    title: str = ""
+    types: Dict[str, Optional[str]] = field(default_factory=dict)
+    group: str = ""
+    paper: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def queries(self) -> List[str]:
+        """The types asked about every passage (for conversation files: the file's own questions)."""
+        return list(dict.fromkeys(q for q in self.types.values() if q))
+
+    def load(self, nlp: Language, limit: Optional[int] = None, seed: int = 0) -> List[Doc]:
+        """Gold Docs, relabelled to query text; with ``limit``, a seeded sample kept in file order."""
+        docs = list(self.reader(nlp))
+        if limit is not None and 0 <= limit < len(docs):
+            keep = sorted(random.Random(seed).sample(range(len(docs)), limit))
+            docs = [docs[i] for i in keep]
+        if self.types:
+            unknown = set()
+            for doc in docs:
+                unknown |= self._relabel(doc)
+            if unknown:
+                warnings.warn(f"{self.name}: gold types not in the benchmark's `types` were dropped: {sorted(unknown)}")
+        return docs
+
+    def queries_for(self, doc: Doc) -> List[str]:
+        answers = doc.user_data.get(ANSWERS_KEY)
+        if answers is not None and not self.types:
+            return list(answers)
+        return self.queries
+
+    def _relabel(self, doc: Doc) -> set:
+        unknown = set()
+        spans = []
+        for span in doc.spans.get(GOLD_KEY, []):
+            if span.label_ not in self.types:
+                unknown.add(span.label_)
+                continue
+            query = self.types[span.label_]
+            if query:
+                spans.append(Span(doc, span.start, span.end, label=query))
+        answers = doc.user_data.get(ANSWERS_KEY)
+        if answers is not None:
+            doc.user_data[ANSWERS_KEY] = {
+                self.types[label]: answer for label, answer in answers.items() if self.types.get(label)
+            }
+        doc.ents = []
+        set_gold(doc, spans)
+        return unknown
+
+
+def load_benchmarks(
+    config_path: Union[str, Path, None] = None,
+    names: Optional[Sequence[str]] = None,
+    data_dir: Union[str, Path, None] = None,
+) -> Dict[str, Benchmark]:
+    """Read benchmark definitions; ``data_dir`` overrides ``[paths] data``; ``names`` picks some."""
+    from confection import Config
+    from spacy.util import registry
+
+    from . import readers as _readers  # noqa: F401  (registers the reader functions)
+
+    path = Path(config_path) if config_path else DEFAULT_CONFIG
+    overrides: Dict[str, Any] = {"paths.data": str(data_dir)} if data_dir is not None else {}
+    config = Config().from_disk(path, overrides=overrides).interpolate()
+    sections = config.get("benchmarks", {})
+    wanted = list(names) if names else list(sections)
+    missing = [name for name in wanted if name not in sections]
+    if missing:
+        raise KeyError(f"Unknown benchmark(s) {missing}; {path} defines: {', '.join(sections)}")
+    result = {}
+    for name in wanted:
+        section = dict(sections[name])
+        reader = registry.resolve({"reader": section.pop("reader")})["reader"]
+        result[name] = Benchmark(
+            name=name,
+            reader=reader,
+            title=section.get("title", name),
+            types=dict(section.get("types", {})),
+            group=section.get("group", ""),
+            paper=dict(section.get("paper", {})),
+        )
+    return result

@@ -1,0 +1,87 @@
+"""``evaluate``: score a spaCy pipeline on UniNER benchmarks; write metrics JSON, table and plot."""
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import typer
+
+from ..cli import app
+
+
+def load_pipeline(pipeline: Path, overrides: Dict[str, Any], labels: Optional[List[str]] = None):
+    """A saved pipeline folder or a ``.cfg``; with ``labels``, every ``universal_ner`` component
+    is reconfigured to ask exactly those queries (the benchmark's)."""
+    import spacy
+    from spacy import util
+
+    from .run import UNINER_FACTORY
+
+    if pipeline.is_dir():
+        config = util.load_config(pipeline / "config.cfg", overrides=overrides, interpolate=False)
+    else:
+        config = util.load_config(pipeline, overrides=overrides, interpolate=False)
+    names = [n for n, c in config.get("components", {}).items() if c.get("factory") == UNINER_FACTORY]
+    if pipeline.is_dir():
+        extra = {f"components.{name}.labels": list(labels) for name in names} if labels is not None else {}
+        return spacy.load(pipeline, config={**overrides, **extra})
+    if labels is not None:
+        for name in names:
+            config["components"][name]["labels"] = list(labels)
+    return util.load_model_from_config(config, auto_fill=True, validate=True)
+
+
+@app.command(
+    "evaluate",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def evaluate_command(
+    ctx: typer.Context,
+    pipeline: Path = typer.Argument(..., help="A saved spaCy pipeline (folder) or a config (.cfg)", exists=True),
+    datasets: str = typer.Option("crossner_ai", "--datasets", "-d", help="Comma-separated benchmark names, or 'zero-shot' for the paper's seven"),
+    output: Path = typer.Option(Path("metrics"), "--output", "-o", help="Folder for metrics.json, table.md and f1.png"),
+    benchmarks_config: Optional[Path] = typer.Option(None, "--benchmarks", help="Benchmark definitions (default: configs/benchmarks.cfg)"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding the benchmark files (overrides the paths.data setting)"),
+    label_map: Optional[str] = typer.Option(None, "--label-map", help="Pipeline label -> benchmark type: JSON file or PERSON=person,ORG=organization"),
+    spans_key: List[str] = typer.Option([], "--spans-key", help="Also read predicted spans from doc.spans[KEY] (repeatable)"),
+    keep_labels: bool = typer.Option(False, "--keep-labels", help="Do not set universal_ner's labels to each benchmark's queries"),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="At most N passages per dataset (seeded sample)"),
+    seed: int = typer.Option(0, "--seed", help="Seed for --limit"),
+    batch_size: int = typer.Option(32, "--batch-size", "-b"),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name for the table (default: the pipeline's file name)"),
+) -> None:
+    """Evaluate PIPELINE under UniNER's protocol. Extra --section.key=value options override the
+    pipeline config, e.g. --components.universal_ner.cache=responses.jsonl."""
+    from spacy.cli._util import parse_config_overrides
+    from wasabi import msg
+
+    from .benchmarks import load_benchmarks
+    from .report import write_reports
+    from .run import evaluate_docs, parse_label_map, uniner_pipes
+
+    overrides = parse_config_overrides(ctx.args)
+    mapping = parse_label_map(label_map)
+    names = [d.strip() for d in datasets.split(",") if d.strip()]
+    if names == ["zero-shot"]:
+        names = ["mit_movie", "mit_restaurant", "crossner_ai", "crossner_literature", "crossner_music", "crossner_politics", "crossner_science"]
+    try:
+        benchmarks = load_benchmarks(benchmarks_config, names, data_dir)
+    except KeyError as err:
+        msg.fail(str(err.args[0]), exits=1)
+    model_name = name or pipeline.stem
+    results: Dict[str, Dict[str, Any]] = {}
+    nlp = load_pipeline(pipeline, overrides)
+    reconfigure = bool(uniner_pipes(nlp)) and not keep_labels
+    for bench_name, benchmark in benchmarks.items():
+        golds = benchmark.load(nlp, limit=limit, seed=seed)
+        if reconfigure:
+            queries = list(dict.fromkeys(q for doc in golds for q in benchmark.queries_for(doc)))
+            nlp = load_pipeline(pipeline, overrides, labels=queries)
+            golds = benchmark.load(nlp, limit=limit, seed=seed)
+        result = evaluate_docs(nlp, benchmark, golds, mapping, spans_key, batch_size=batch_size)
+        result["paper"] = benchmark.paper
+        results[bench_name] = result
+        u = result["uniner"]
+        msg.good(f"{bench_name}: F1 {100 * u['f1']:.2f} (P {100 * u['precision']:.2f}, R {100 * u['recall']:.2f}), "
+                 f"span F1 {100 * result['spans']['f1']:.2f}, {result['n_docs']} docs, {result['n_queries']} queries")
+    meta = {"pipeline": str(pipeline), "limit": limit, "seed": seed, "overrides": overrides, "label_map": mapping}
+    paths = write_reports(results, model_name, output, meta)
+    msg.info(f"Wrote {paths['metrics']}, {paths['table']} and {paths['plot']}")

@@ -1,0 +1,304 @@
+"""Readers: benchmark files -> spaCy Docs with gold entities.
+
+Every reader yields Docs whose gold mentions are in ``doc.spans[GOLD_KEY]`` (overlaps allowed)
+and, where they do not overlap, in ``doc.ents``. Readers keep the file's own type names; a
+benchmark definition renames them to UniNER's queries (see :mod:`.benchmarks`). UniNER's
+conversation files carry gold *answer strings*, not offsets: those are kept verbatim in
+``doc.user_data[ANSWERS_KEY]`` (``{type: raw gold answer}``) so the official metric sees exactly
+the strings the official evaluator sees.
+
+A malformed line raises :class:`ReaderError` naming the file and the line.
+"""
+import json
+import re
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin, Span
+from spacy.util import filter_spans
+
+from ..registry import uniner_readers
+
+GOLD_KEY = "uniner_gold"
+ANSWERS_KEY = "uniner_gold_answers"
+DOCSTART = "-DOCSTART-"
+
+PathLike = Union[str, Path]
+Reader = Callable[[Language], Iterator[Doc]]
+
+_TAG = re.compile(r"^(?:O|([BIESLU])-(.+))$")
+_QUESTION = re.compile(r"^What describes (.*) in the text\?$", re.DOTALL)
+
+
+class ReaderError(ValueError):
+    """A benchmark file that cannot be read; the message starts with ``path:line:``."""
+
+    def __init__(self, path: PathLike, line: Optional[int], message: str):
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {message}")
+
+
+def set_gold(doc: Doc, spans: Iterable[Span]) -> Doc:
+    """Store gold spans in ``doc.spans[GOLD_KEY]``, and in ``doc.ents`` when they do not overlap."""
+    spans = sorted(spans, key=lambda s: (s.start, s.end, s.label_))
+    doc.spans[GOLD_KEY] = spans
+    if len(filter_spans(spans)) == len(spans):
+        doc.ents = spans
+    return doc
+
+
+# --- CoNLL / BIO -----------------------------------------------------------------------------
+
+
+def _tags_to_spans(tags: List[str]) -> List[Tuple[int, int, str]]:
+    """BIO decoding that also reads IOB1 and BIOES: ``I-X`` after ``O`` or another type opens a span."""
+    spans: List[Tuple[int, int, str]] = []
+    start, label = None, None
+    for i, tag in enumerate(tags + ["O"]):
+        match = _TAG.match(tag)
+        prefix, kind = (match.group(1), match.group(2)) if match and match.group(1) else (None, None)
+        continues = prefix in ("I", "E", "L") and kind == label and start is not None
+        if start is not None and not continues:
+            spans.append((start, i, label))
+            start, label = None, None
+        if prefix is not None and not continues:
+            start, label = i, kind
+        if prefix in ("E", "L", "S", "U") and start is not None:
+            spans.append((start, i + 1, label))
+            start, label = None, None
+    return spans
+
+
+def read_conll(
+    nlp: Language, path: PathLike, columns: str = "token-tag", encoding: str = "utf8"
+) -> Iterator[Doc]:
+    """Whitespace-separated columns, one token a line, blank line between sentences.
+
+    ``columns="token-tag"``: token first, tag last (extra middle columns such as CoNLL-2003's POS
+    and chunk tags are ignored). ``"tag-token"``: tag first, token last (the MIT corpora).
+    ``-DOCSTART-`` lines are skipped. The Doc's text is the tokens joined by single spaces, which
+    is how UniNER's own test files spell the passages.
+    """
+    if columns not in ("token-tag", "tag-token"):
+        raise ValueError(f"columns must be 'token-tag' or 'tag-token', not {columns!r}")
+    path = Path(path)
+    words: List[str] = []
+    tags: List[str] = []
+
+    def flush() -> Iterator[Doc]:
+        if words:
+            doc = Doc(nlp.vocab, words=list(words), spaces=[True] * (len(words) - 1) + [False])
+            set_gold(doc, [Span(doc, s, e, label=l) for s, e, l in _tags_to_spans(tags)])
+            yield doc
+        words.clear()
+        tags.clear()
+
+    with path.open(encoding=encoding) as file_:
+        for number, line in enumerate(file_, start=1):
+            fields = line.split()
+            if not fields:
+                yield from flush()
+                continue
+            if fields[0] == DOCSTART or (columns == "tag-token" and fields[-1] == DOCSTART):
+                yield from flush()
+                continue
+            if len(fields) < 2:
+                raise ReaderError(path, number, f"expected a token and a tag, got {line.rstrip()!r}")
+            token, tag = (fields[0], fields[-1]) if columns == "token-tag" else (fields[-1], fields[0])
+            if not _TAG.match(tag):
+                raise ReaderError(path, number, f"{tag!r} is not a BIO tag (O, B-X, I-X, E-X, S-X)")
+            words.append(token)
+            tags.append(tag)
+    yield from flush()
+
+
+# --- JSON formats ----------------------------------------------------------------------------
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf8") as file_:
+            return json.load(file_)
+    except json.JSONDecodeError as err:
+        raise ReaderError(path, err.lineno, f"invalid JSON: {err.msg}") from None
+
+
+def _char_span(doc: Doc, start: int, end: int, label: str, where: Tuple[Path, Optional[int]]) -> Span:
+    if not (0 <= start < end <= len(doc.text)):
+        raise ReaderError(*where, f"span [{start}, {end}) is outside the text of length {len(doc.text)}")
+    span = doc.char_span(start, end, label=label, alignment_mode="expand")
+    if span is None:
+        raise ReaderError(*where, f"span [{start}, {end}) covers no token")
+    return span
+
+
+def read_instructuie(nlp: Language, path: PathLike) -> Iterator[Doc]:
+    """InstructUIE / GLiNER JSON: ``[{"sentence", "entities": [{"name", "type", "pos": [start, end]}]}]``.
+
+    Offsets are character offsets into ``sentence``; a span that falls inside a token is widened to
+    whole tokens. The record's index is reported as the "line" of an error.
+    """
+    path = Path(path)
+    records = _load_json(path)
+    if not isinstance(records, list):
+        raise ReaderError(path, None, "expected a JSON list of records")
+    for index, record in enumerate(records):
+        where = (path, index)
+        try:
+            doc = nlp.make_doc(record["sentence"])
+            spans = []
+            for entity in record.get("entities", []):
+                start, end = entity["pos"]
+                span = _char_span(doc, int(start), int(end), str(entity["type"]), where)
+                spans.append(span)
+        except ReaderError:
+            raise
+        except (KeyError, TypeError, ValueError) as err:
+            raise ReaderError(path, index, f"record {index} is malformed ({err!r})") from None
+        yield set_gold(doc, spans)
+
+
+def _align_mentions(doc: Doc, label: str, mentions: Iterable[str]) -> List[Span]:
+    """Every token-aligned occurrence of each gold mention: an approximation, as the file has no offsets."""
+    spans = []
+    for mention in dict.fromkeys(m for m in mentions if isinstance(m, str) and m.strip()):
+        for match in re.finditer(re.escape(mention), doc.text):
+            span = doc.char_span(match.start(), match.end(), label=label)
+            if span is not None:
+                spans.append(span)
+    return spans
+
+
+def read_uniner_conversations(nlp: Language, path: PathLike) -> Iterator[Doc]:
+    """UniNER conversation JSON (the official test files): one record per (passage, type).
+
+    Consecutive records about the same passage become one Doc; a type asked twice starts a new
+    Doc. The raw gold answers are kept in ``doc.user_data[ANSWERS_KEY]``; gold spans are every
+    token-aligned occurrence of each gold string (offsets are not in the file).
+    """
+    path = Path(path)
+    records = _load_json(path)
+    if not isinstance(records, list):
+        raise ReaderError(path, None, "expected a JSON list of conversations")
+    text: Optional[str] = None
+    answers: "OrderedDict[str, str]" = OrderedDict()
+
+    def flush() -> Iterator[Doc]:
+        if text is not None:
+            doc = nlp.make_doc(text)
+            doc.user_data[ANSWERS_KEY] = dict(answers)
+            spans: List[Span] = []
+            for label, answer in answers.items():
+                try:
+                    mentions = json.loads(answer)
+                except ValueError:
+                    mentions = []
+                spans.extend(_align_mentions(doc, label, mentions if isinstance(mentions, list) else []))
+            yield set_gold(doc, spans)
+
+    for index, record in enumerate(records):
+        try:
+            turns = [turn["value"] for turn in record["conversations"]]
+            if len(turns) < 4 or len(turns) % 2 or not turns[0].startswith("Text: "):
+                raise ValueError("expected 'Text: ...', a reply, then question/answer pairs")
+            passage = turns[0][len("Text: "):]
+            pairs = []
+            for question, answer in zip(turns[2::2], turns[3::2]):
+                match = _QUESTION.match(question)
+                if match is None:
+                    raise ValueError(f"unexpected question {question!r}")
+                pairs.append((match.group(1), answer))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ReaderError(path, index, f"record {index} is malformed ({err})") from None
+        if passage != text or any(label in answers for label, _ in pairs):
+            yield from flush()
+            text, answers = passage, OrderedDict()
+        answers.update(pairs)
+    yield from flush()
+
+
+def read_jsonl(nlp: Language, path: PathLike) -> Iterator[Doc]:
+    """JSONL with character spans, one Doc a line: ``{"text", "spans": [{"start", "end", "label"}]}``.
+
+    ``entities`` may stand for ``spans``, and a span may be a ``[start, end, label]`` triple
+    (spaCy's training format).
+    """
+    path = Path(path)
+    with path.open(encoding="utf8") as file_:
+        for number, line in enumerate(file_, start=1):
+            if not line.strip():
+                continue
+            where = (path, number)
+            try:
+                record = json.loads(line)
+                doc = nlp.make_doc(record["text"])
+                spans = []
+                for item in record.get("spans", record.get("entities", [])):
+                    if isinstance(item, dict):
+                        start, end, label = item["start"], item["end"], item["label"]
+                    else:
+                        start, end, label = item
+                    spans.append(_char_span(doc, int(start), int(end), str(label), where))
+            except ReaderError:
+                raise
+            except (KeyError, TypeError, ValueError) as err:
+                raise ReaderError(path, number, f"malformed line ({err!r})") from None
+            yield set_gold(doc, spans)
+
+
+def read_docbin(nlp: Language, path: PathLike, spans_key: Optional[str] = None) -> Iterator[Doc]:
+    """A spaCy DocBin (``.spacy``): gold from ``doc.spans[spans_key]`` if given, else ``doc.ents``."""
+    path = Path(path)
+    try:
+        docs = list(DocBin().from_disk(path).get_docs(nlp.vocab))
+    except Exception as err:  # DocBin raises several kinds of errors for a bad file
+        raise ReaderError(path, None, f"not a readable DocBin ({err!r})") from None
+    for doc in docs:
+        gold = list(doc.spans[spans_key]) if spans_key else list(doc.ents)
+        yield set_gold(doc, gold)
+
+
+# --- registered factories (for benchmark configs) --------------------------------------------
+
+
+@uniner_readers("spacy_universalner.conll.v1")
+def make_conll_reader(path: str, columns: str = "token-tag") -> Reader:
+    return lambda nlp: read_conll(nlp, path, columns=columns)
+
+
+@uniner_readers("spacy_universalner.instructuie.v1")
+def make_instructuie_reader(path: str) -> Reader:
+    return lambda nlp: read_instructuie(nlp, path)
+
+
+@uniner_readers("spacy_universalner.uniner_conversations.v1")
+def make_uniner_conversations_reader(path: str) -> Reader:
+    return lambda nlp: read_uniner_conversations(nlp, path)
+
+
+@uniner_readers("spacy_universalner.jsonl.v1")
+def make_jsonl_reader(path: str) -> Reader:
+    return lambda nlp: read_jsonl(nlp, path)
+
+
+@uniner_readers("spacy_universalner.docbin.v1")
+def make_docbin_reader(path: str, spans_key: Optional[str] = None) -> Reader:
+    return lambda nlp: read_docbin(nlp, path, spans_key=spans_key)
+
+
+def gold_answers(doc: Doc, labels: Iterable[str]) -> Dict[str, str]:
+    """The gold answer string of each queried type: the file's own string where it had one, else
+    the JSON list of the gold mentions of that type in document order."""
+    stored = doc.user_data.get(ANSWERS_KEY)
+    if stored is not None:
+        return {label: stored[label] for label in labels if label in stored}
+    spans = doc.spans[GOLD_KEY] if GOLD_KEY in doc.spans else doc.ents
+    return {label: answer_from_spans(spans, label) for label in labels}
+
+
+def answer_from_spans(spans: Iterable[Span], label: str) -> str:
+    """A JSON list of the texts of ``label``'s spans in document order, as UniNER would answer."""
+    ordered = sorted((s for s in spans if s.label_ == label), key=lambda s: (s.start, s.end))
+    return json.dumps([s.text for s in ordered], ensure_ascii=False)
