@@ -1,0 +1,208 @@
+"""``annotate``: ask the teacher about every passage, resumably.
+
+Each answer is appended to the output JSONL (flushed and fsynced) the moment it arrives, so
+killing the process loses at most the requests in flight. A rerun reads the file first, skips
+every passage id already answered and cuts off a half-written last line, so no passage is asked
+twice or written twice. An exclusive lock on the file stops a second process from writing to it
+at the same time.
+"""
+import json
+import logging
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Set, Union
+
+from ..http import AuthenticationError
+from .jsonl import read_jsonl
+from .teachers import Teacher
+from .tuples import parse_tuples
+
+logger = logging.getLogger(__name__)
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lock, documented
+    fcntl = None
+
+
+class OutputLocked(RuntimeError):
+    """Another process is writing the same annotations file."""
+
+
+class AnnotationLog:
+    """The append-only answers file: which passage ids are done, and a durable ``append``."""
+
+    def __init__(self, path: Union[str, Path]):
+        self.path = Path(path)
+        self.done: Set[str] = set()
+        self.repaired_bytes = 0
+        self.unreadable_lines = 0
+        self._file = None
+
+    def __enter__(self) -> "AnnotationLog":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a+b")
+        if fcntl is not None:
+            try:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                self._file.close()
+                raise OutputLocked(
+                    f"{self.path} is being written by another annotate process; wait for it or stop it first."
+                ) from None
+        self._load()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._file is not None:
+            self._file.close()  # also releases the lock
+            self._file = None
+
+    def _load(self) -> None:
+        self._file.seek(0)
+        data = self._file.read()
+        good_end = 0  # byte offset just after the last line that is kept
+        position = 0
+        for raw in data.split(b"\n"):
+            end = position + len(raw)
+            complete = end < len(data)  # followed by a newline
+            position = end + 1
+            if not raw.strip():
+                good_end = min(position, len(data)) if complete else good_end
+                continue
+            try:
+                record = json.loads(raw)
+                passage = record["id"]
+            except (ValueError, KeyError, TypeError):
+                if complete:
+                    self.unreadable_lines += 1
+                    good_end = position
+                continue  # an unreadable last line is a write cut short: dropped below
+            self.done.add(passage)
+            good_end = position if complete else end
+        if good_end < len(data):
+            # Drop the tail a killed run left behind, so the file stays valid JSONL; it is re-asked.
+            self.repaired_bytes = len(data) - good_end
+            self._file.truncate(good_end)
+        self._file.seek(0, os.SEEK_END)
+        if good_end and not data[:good_end].endswith(b"\n"):
+            # The last record arrived whole but its newline did not: finish the line.
+            self._file.write(b"\n")
+            self._file.flush()
+
+    def append(self, record: Dict[str, Any]) -> None:
+        if record["id"] in self.done:
+            raise ValueError(f"Passage {record['id']} is already in {self.path}")
+        self._file.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf8"))
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.done.add(record["id"])
+
+
+@dataclass
+class AnnotateStats:
+    total: int = 0
+    already_done: int = 0
+    answered: int = 0
+    failed: int = 0
+    unparsed: int = 0
+    duplicate_ids: int = 0
+    skipped_by_budget: int = 0
+    stopped: Optional[str] = None
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.already_done - self.answered
+
+
+def load_passages(path: Union[str, Path]) -> List[Dict[str, str]]:
+    passages, seen = [], set()
+    for record in read_jsonl(path):
+        if record["id"] in seen:
+            continue
+        seen.add(record["id"])
+        passages.append({"id": str(record["id"]), "text": record["text"]})
+    return passages
+
+
+def run_annotate(
+    passages_path: Union[str, Path],
+    output_path: Union[str, Path],
+    teacher: Teacher,
+    *,
+    prompt: str = "type",
+    budget: int = 0,
+    max_consecutive_failures: int = 10,
+    progress: bool = True,
+) -> AnnotateStats:
+    """Annotate every passage not yet in ``output_path``; ``budget`` caps the teacher calls of this run."""
+    from tqdm import tqdm
+
+    stats = AnnotateStats()
+    raw_count = sum(1 for _ in read_jsonl(passages_path))
+    passages = load_passages(passages_path)
+    stats.total = len(passages)
+    stats.duplicate_ids = raw_count - len(passages)
+    with AnnotationLog(output_path) as log:
+        if log.repaired_bytes:
+            logger.warning("Removed a half-written last line (%d bytes) from %s", log.repaired_bytes, output_path)
+        todo = [p for p in passages if p["id"] not in log.done]
+        stats.already_done = stats.total - len(todo)
+        if budget and len(todo) > budget:
+            stats.skipped_by_budget = len(todo) - budget
+            todo = todo[:budget]
+        bar = tqdm(total=stats.total, initial=stats.already_done, unit="passage", desc="annotate", disable=not progress)
+        consecutive_failures = 0
+        window = max(1, teacher.concurrency) * 2
+        queue = iter(todo)
+        in_flight: Dict[Future, Dict[str, str]] = {}
+        pool = ThreadPoolExecutor(max_workers=max(1, teacher.concurrency))
+        try:
+            while True:
+                while stats.stopped is None and len(in_flight) < window:
+                    passage = next(queue, None)
+                    if passage is None:
+                        break
+                    in_flight[pool.submit(teacher, passage["text"])] = passage
+                if not in_flight:
+                    break
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    passage = in_flight.pop(future)
+                    try:
+                        answer = future.result()
+                    except AuthenticationError as err:
+                        stats.stopped = str(err)
+                        continue
+                    except Exception as err:  # noqa: BLE001 - any teacher failure: record, retry next run
+                        stats.failed += 1
+                        consecutive_failures += 1
+                        logger.warning("No answer for passage %s: %s", passage["id"], err)
+                        bar.write(f"no answer for {passage['id']}: {err}")
+                        if consecutive_failures >= max_consecutive_failures and stats.stopped is None:
+                            stats.stopped = f"{consecutive_failures} failures in a row; last: {err}"
+                        continue
+                    consecutive_failures = 0
+                    parsed = parse_tuples(answer)
+                    stats.unparsed += not parsed.ok
+                    log.append(
+                        {
+                            "id": passage["id"],
+                            "teacher": teacher.name,
+                            "prompt": prompt,
+                            "text": passage["text"],
+                            "answer": answer,
+                            "entities": [list(pair) for pair in parsed.pairs],
+                            "parse": parsed.method,
+                        }
+                    )
+                    stats.answered += 1
+                    bar.update(1)
+        finally:
+            for future in in_flight:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            bar.close()
+    return stats

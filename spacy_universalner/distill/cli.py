@@ -1,0 +1,171 @@
+"""Commands ``sample``, ``annotate``, ``build`` and ``train`` (targeted distillation)."""
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..cli import app
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg="red", err=True)
+    raise typer.Exit(1)
+
+
+@app.command("sample")
+def sample_command(
+    source: Path = typer.Argument(..., help="A .txt file, a JSONL file (one document per line) or a folder of them", exists=True),
+    output: Path = typer.Argument(..., help="Passages JSONL: {\"id\", \"text\"} per line"),
+    n: int = typer.Option(50000, "--n", help="How many passages to keep"),
+    max_tokens: int = typer.Option(256, "--max-tokens", help="Passage length limit, in tokenizer tokens (the paper: 256)"),
+    tokenizer: str = typer.Option("whitespace", "--tokenizer", help="Hub id or path of the tokenizer that counts tokens, or 'whitespace'"),
+    text_field: str = typer.Option("text", "--text-field", help="The text field of JSONL input"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Split raw text into passages, drop duplicates and sample N of them with a seed."""
+    from .sample import run_sample
+
+    stats = run_sample(source, output, n=n, max_tokens=max_tokens, tokenizer=tokenizer, text_field=text_field, seed=seed)
+    typer.echo(
+        f"{stats.documents} documents -> {stats.passages} passages, {stats.duplicates} duplicates dropped, "
+        f"{stats.written} written to {output}"
+    )
+
+
+@app.command("annotate")
+def annotate_command(
+    passages: Path = typer.Argument(..., help="Passages JSONL from `sample`", exists=True),
+    output: Path = typer.Argument(..., help="Answers JSONL, appended to; rerun the same command to resume"),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible API root, e.g. https://api.openai.com/v1 or http://localhost:8000/v1"),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name for the server (e.g. gpt-3.5-turbo)"),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key ('' for none; optional for local servers)"),
+    prompt: str = typer.Option("type", "--prompt", help="'type' (Pile-NER-type, default) or 'definition'"),
+    concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight at once"),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request"),
+    max_retries: int = typer.Option(8, "--max-retries", help="Retries on 429, 5xx, timeouts and dropped connections"),
+    budget: int = typer.Option(0, "--budget", help="Most passages to send to the teacher in this run (0: no limit)"),
+    hf_model: Optional[str] = typer.Option(None, "--hf-model", help="Use a local Hugging Face causal LM (hub id or path) as the teacher"),
+    spacy_llm_model: Optional[str] = typer.Option(None, "--spacy-llm-model", help="Use a spacy-llm registered model, e.g. spacy.GPT-3-5.v3"),
+    spacy_llm_settings: str = typer.Option("{}", "--spacy-llm-settings", help="JSON settings for the spacy-llm model"),
+    gold: Optional[Path] = typer.Option(None, "--gold", help="Answer from gold annotations in this JSONL (offline stand-in teacher)"),
+    teacher_config: Optional[Path] = typer.Option(None, "--teacher-config", help="A config file with a [teacher] block (@uniner_teachers)"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Ask a teacher LLM for the entities of every passage (the paper's prompt, temperature 0).
+
+    Every answer is appended to OUTPUT as it arrives; killing the run and rerunning the same
+    command resumes where it stopped, without asking about any passage twice.
+    """
+    from ..http import AuthenticationError
+    from .annotate import OutputLocked, run_annotate
+    from .teachers import build_teacher
+
+    chosen = [x for x in (base_url, hf_model, spacy_llm_model, gold, teacher_config) if x]
+    if len(chosen) != 1:
+        _fail("Choose exactly one teacher: --base-url (with --model), --hf-model, --spacy-llm-model, --gold or --teacher-config.")
+    if teacher_config:
+        from spacy.util import load_config
+
+        config = load_config(teacher_config, interpolate=True)
+        if "teacher" not in config:
+            _fail(f"{teacher_config} has no [teacher] block")
+        block = dict(config["teacher"])
+    elif base_url:
+        if not model:
+            _fail("--base-url needs --model")
+        block = {
+            "@uniner_teachers": "spacy_universalner.OpenAITeacher.v1", "base_url": base_url, "model": model,
+            "api_key_env": api_key_env or None, "prompt": prompt, "concurrency": concurrency,
+            "timeout": timeout, "max_retries": max_retries,
+        }
+    elif hf_model:
+        block = {"@uniner_teachers": "spacy_universalner.HFTeacher.v1", "name": hf_model, "prompt": prompt}
+    elif spacy_llm_model:
+        block = {
+            "@uniner_teachers": "spacy_universalner.SpacyLLMTeacher.v1", "model": spacy_llm_model,
+            "settings": json.loads(spacy_llm_settings), "prompt": prompt,
+        }
+    else:
+        block = {"@uniner_teachers": "spacy_universalner.GoldTeacher.v1", "path": str(gold)}
+    teacher = build_teacher(block)
+    try:
+        stats = run_annotate(passages, output, teacher, prompt=block.get("prompt", prompt), budget=budget, progress=progress)
+    except OutputLocked as err:
+        _fail(str(err))
+    except AuthenticationError as err:  # pragma: no cover - run_annotate reports it in stats
+        _fail(str(err))
+    typer.echo(
+        f"{stats.answered} answered now, {stats.already_done} already done, {stats.failed} failed, "
+        f"{stats.remaining} of {stats.total} left; {stats.unparsed} answers were not a readable list"
+    )
+    if stats.duplicate_ids:
+        typer.echo(f"{stats.duplicate_ids} repeated passage ids in {passages} were skipped")
+    if stats.skipped_by_budget:
+        typer.echo(f"Budget reached: {stats.skipped_by_budget} passages not sent; rerun to continue")
+    if stats.stopped:
+        _fail(f"Stopped: {stats.stopped}. Rerun the same command to resume.")
+    if stats.failed:
+        _fail(f"{stats.failed} passages got no answer; rerun the same command to retry them.")
+
+
+@app.command("build")
+def build_command(
+    source: Path = typer.Argument(..., help="Answers JSONL from `annotate`, or a Pile-NER-type file", exists=True),
+    output: Path = typer.Argument(..., help="Conversations JSON (Pile-NER-type format)"),
+    negatives: int = typer.Option(2, "--negatives", help="Negative types (answer []) per passage, drawn by type frequency"),
+    seed: int = typer.Option(0, "--seed"),
+    keep_case: bool = typer.Option(False, "--keep-case", help="Keep the case of types (default: lowercase)"),
+    stats: Optional[Path] = typer.Option(None, "--stats", help="Also write the statistics as JSON here"),
+) -> None:
+    """Turn teacher answers into UniNER conversations, with frequency-proportional negatives."""
+    from .build import run_build
+
+    summary = run_build(source, output, negatives=negatives, seed=seed, lowercase=not keep_case, stats_path=stats)
+    dropped = summary["dropped"]
+    typer.echo(
+        f"{summary['passages']} passages, {summary['mentions']} mentions, {summary['types']} types, "
+        f"{summary['negatives']} negatives, {summary['queries_per_passage']} queries per passage -> {output}"
+    )
+    typer.echo("top types: " + ", ".join(f"{t} ({c})" for t, c in summary["top_types"][:10]))
+    typer.echo(
+        f"dropped: {dropped['unparseable_answers']} unparseable answers, {dropped['unparseable_items']} unreadable items, "
+        f"{dropped['mentions_of_dropped_types']} mentions of ELSE/NONE/MISC-like types, "
+        f"{dropped['mentions_not_in_passage']} mentions not in the passage, {dropped['duplicate_mentions']} repeats, "
+        f"{dropped['duplicate_passages']} duplicate passages"
+    )
+
+
+@app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train_command(
+    ctx: typer.Context,
+    data: Path = typer.Argument(..., help="Conversations from `build` (or any Pile-NER-type file)", exists=True),
+    output: Path = typer.Argument(..., help="Folder for the student (model + tokenizer, loadable by universal_ner)"),
+    config: Path = typer.Option(Path("configs/train.cfg"), "--config", help="Training config", exists=True),
+    base_model: Optional[str] = typer.Option(None, "--base-model", help="Overrides [model] base"),
+    lora: Optional[bool] = typer.Option(None, "--lora/--full", help="Overrides [lora] enabled"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUTPUT/checkpoints"),
+) -> None:
+    """Fine-tune a causal LM on UniNER conversations (loss on assistant turns only).
+
+    Extra options override the config, e.g. --training.epochs 1 --training.max_steps 100.
+    """
+    import logging
+
+    from spacy.cli._util import parse_config_overrides
+
+    from .train import load_train_config, run_train
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    overrides = parse_config_overrides(ctx.args)
+    if lora is not None:
+        overrides["lora.enabled"] = lora
+    summary = run_train(data, output, load_train_config(config, overrides), base_model=base_model, resume=resume)
+    typer.echo(
+        f"Trained {summary['steps']} steps on {summary['conversations']} conversations "
+        f"(loss {summary['train_loss']:.4f}, {summary['precision']}); student saved to {output}"
+    )
+
+
+__all__: List[str] = ["sample_command", "annotate_command", "build_command", "train_command"]

@@ -1,0 +1,28 @@
+"""Small JSONL helpers shared by the distillation steps."""
+import json
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, Union
+
+
+def read_jsonl(path: Union[str, Path]) -> Iterator[Dict[str, Any]]:
+    """Objects from a JSONL file; blank lines are skipped, a broken line is an error with its number."""
+    with Path(path).open("r", encoding="utf8") as file_:
+        for number, line in enumerate(file_, 1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except ValueError as err:
+                raise ValueError(f"{path}:{number} is not valid JSON: {err}") from err
+
+
+def write_jsonl(path: Union[str, Path], records: Iterable[Dict[str, Any]]) -> int:
+    """Write records (creating parent folders); returns how many."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("w", encoding="utf8") as file_:
+        for record in records:
+            file_.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    return count

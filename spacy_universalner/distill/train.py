@@ -1,0 +1,231 @@
+"""``train``: fine-tune a causal LM on UniNER conversations (the paper's recipe, section 5).
+
+Prompts are built by :class:`~spacy_universalner.prompt.UniNERTemplate` (with the tokenizer's
+own EOS text as separator), the same code the ``universal_ner`` component uses at inference.
+Each conversation is tokenised once, with character offsets; a token is a training target when
+it starts inside an assistant turn (``" I've read this text.</s>"``, ``" [...]</s>"``), so system
+text, user turns and padding are masked out (-100) and the prompt tokens are exactly those that
+inference tokenises. Training runs on transformers' ``Trainer``: bf16/fp16 where the hardware
+has it, gradient checkpointing, LoRA through peft (merged before saving), and FSDP when launched
+with ``accelerate launch`` (see ``configs/distill-accelerate-fsdp.yaml``).
+"""
+import inspect
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from ..prompt import UniNERTemplate
+
+logger = logging.getLogger(__name__)
+_QUESTION = re.compile(r"^What describes (.+) in the text\?$", re.S)
+IGNORE = -100
+
+
+def conversation_pairs(record: Dict[str, Any]) -> Tuple[str, List[Tuple[str, str]]]:
+    """``(passage, [(type, answer), ...])`` from a Pile-NER-type conversation."""
+    turns = record["conversations"]
+    first = turns[0]["value"]
+    text = first[len("Text: ") :] if first.startswith("Text: ") else first
+    pairs = []
+    for question, answer in zip(turns[2::2], turns[3::2]):
+        match = _QUESTION.match(question["value"].strip())
+        if match is None:
+            raise ValueError(f"Not a UniNER question: {question['value']!r:.100}")
+        pairs.append((match.group(1), answer["value"]))
+    return text, pairs
+
+
+def encode_conversation(
+    tokenizer, template: UniNERTemplate, text: str, pairs: Sequence[Tuple[str, str]], max_length: int = 1024
+) -> Dict[str, List[int]]:
+    """Token ids and labels for one conversation: labels are -100 outside assistant turns."""
+    segments = template.training_segments(text, pairs)
+    targets: List[Tuple[int, int]] = []
+    position = 0
+    for piece, is_target in segments:
+        if is_target:
+            targets.append((position, position + len(piece)))
+        position += len(piece)
+    conversation = "".join(piece for piece, _ in segments)
+    encoded = tokenizer(
+        conversation, return_offsets_mapping=True, truncation=True, max_length=max_length, add_special_tokens=True
+    )
+    labels = []
+    for token_id, (start, end) in zip(encoded["input_ids"], encoded["offset_mapping"]):
+        inside = end > start and any(lo <= start < hi for lo, hi in targets)
+        labels.append(token_id if inside else IGNORE)
+    return {"input_ids": list(encoded["input_ids"]), "labels": labels}
+
+
+def load_conversations(path: Union[str, Path]) -> List[Dict[str, Any]]:
+    path = Path(path)
+    text = path.read_text(encoding="utf8")
+    if text.lstrip().startswith("["):
+        return json.loads(text)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+class PadCollator:
+    """Right-pads a batch; padding is masked in ``attention_mask`` and ignored in ``labels``."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, features: List[Dict[str, List[int]]]) -> Dict[str, Any]:
+        import torch
+
+        length = max(len(f["input_ids"]) for f in features)
+        input_ids, labels, attention = [], [], []
+        for f in features:
+            pad = length - len(f["input_ids"])
+            input_ids.append(f["input_ids"] + [self.pad_token_id] * pad)
+            labels.append(f["labels"] + [IGNORE] * pad)
+            attention.append([1] * len(f["input_ids"]) + [0] * pad)
+        return {
+            "input_ids": torch.tensor(input_ids),
+            "labels": torch.tensor(labels),
+            "attention_mask": torch.tensor(attention),
+        }
+
+
+def load_train_config(path: Union[str, Path], overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The training config file (spaCy/confection syntax), with ``section.key`` overrides."""
+    from spacy.util import load_config
+
+    return load_config(path, overrides=overrides or {}, interpolate=True)
+
+
+def _precision(setting: str) -> Tuple[bool, bool]:
+    """``(bf16, fp16)``: "auto" picks bf16 where the GPU has it, else fp16 on GPU, else float32."""
+    import torch
+
+    if setting == "auto":
+        if torch.cuda.is_available():
+            return (True, False) if torch.cuda.is_bf16_supported() else (False, True)
+        return False, False
+    if setting not in ("bf16", "fp16", "fp32"):
+        raise ValueError(f"precision must be auto, bf16, fp16 or fp32, not {setting!r}")
+    return setting == "bf16", setting == "fp16"
+
+
+def run_train(
+    data_path: Union[str, Path],
+    output: Union[str, Path],
+    config: Dict[str, Any],
+    *,
+    base_model: Optional[str] = None,
+    resume: bool = False,
+) -> Dict[str, Any]:
+    """Train and save the student (``save_pretrained``: model + tokenizer) to ``output``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+
+    model_cfg, lora_cfg, train_cfg = config["model"], config["lora"], config["training"]
+    base = base_model or model_cfg["base"]
+    output = Path(output)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if tokenizer.eos_token is None:
+        raise ValueError(f"The tokenizer of {base} has no EOS token; UniNER's template needs one.")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    template = UniNERTemplate(separator=tokenizer.eos_token)
+    records = load_conversations(data_path)
+    dataset = [
+        encode_conversation(tokenizer, template, *conversation_pairs(r), max_length=train_cfg["max_length"])
+        for r in records
+    ]
+    target_tokens = sum(sum(1 for label in d["labels"] if label != IGNORE) for d in dataset)
+    logger.info("%d conversations, %d target tokens", len(dataset), target_tokens)
+
+    bf16, fp16 = _precision(train_cfg.get("precision", "auto"))
+    torch.manual_seed(train_cfg["seed"])
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16 if bf16 else torch.float32)
+    if model_cfg.get("gradient_checkpointing"):
+        model.config.use_cache = False
+    if lora_cfg.get("enabled"):
+        from peft import LoraConfig, get_peft_model
+
+        targets = lora_cfg.get("target_modules") or None
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=lora_cfg["r"], lora_alpha=lora_cfg["alpha"], lora_dropout=lora_cfg["dropout"],
+                target_modules=targets, task_type="CAUSAL_LM",
+            ),
+        )
+        if model_cfg.get("gradient_checkpointing"):
+            model.enable_input_require_grads()
+
+    params = set(inspect.signature(TrainingArguments.__init__).parameters)
+    arguments: Dict[str, Any] = dict(
+        output_dir=str(output / "checkpoints"),
+        num_train_epochs=train_cfg["epochs"],
+        max_steps=train_cfg.get("max_steps", -1),
+        learning_rate=train_cfg["learning_rate"],
+        lr_scheduler_type=train_cfg["lr_scheduler"],
+        weight_decay=train_cfg["weight_decay"],
+        per_device_train_batch_size=train_cfg["per_device_batch_size"],
+        gradient_accumulation_steps=train_cfg["gradient_accumulation_steps"],
+        bf16=bf16,
+        fp16=fp16,
+        logging_steps=train_cfg["logging_steps"],
+        save_strategy=train_cfg["save_strategy"],
+        save_steps=train_cfg.get("save_steps", 500),
+        save_total_limit=train_cfg.get("save_total_limit", 2),
+        seed=train_cfg["seed"],
+        report_to=train_cfg.get("report_to", "none"),
+        remove_unused_columns=False,
+        disable_tqdm=not train_cfg.get("progress", True),
+    )
+    # transformers 5 renames gradient_checkpointing and folds warmup_ratio into warmup_steps.
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in params else "gradient_checkpointing"
+    arguments[checkpointing] = bool(model_cfg.get("gradient_checkpointing"))
+    # A float warmup_steps below 1 is a ratio of the total steps.
+    if "warmup_ratio" in params:
+        arguments["warmup_ratio"] = train_cfg["warmup_ratio"]
+    else:
+        arguments["warmup_steps"] = train_cfg["warmup_ratio"]
+    if train_cfg.get("fsdp"):
+        arguments["fsdp"] = train_cfg["fsdp"]
+        arguments["fsdp_config"] = {"transformer_layer_cls_to_wrap": [train_cfg["fsdp_layer_class"]]}
+    trainer = Trainer(
+        model=model,
+        args=TrainingArguments(**arguments),
+        train_dataset=dataset,
+        data_collator=PadCollator(pad_id),
+        processing_class=tokenizer,
+    )
+    has_checkpoint = resume and any((output / "checkpoints").glob("checkpoint-*"))
+    result = trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
+
+    model = trainer.model
+    if lora_cfg.get("enabled"):
+        model = model.merge_and_unload()  # a plain causal LM, loadable without peft
+    if trainer.is_world_process_zero():
+        model.config.use_cache = True
+        if model.generation_config is not None and model.generation_config.pad_token_id is None:
+            model.generation_config.pad_token_id = pad_id
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_fsdp_enabled:
+        trainer.save_model(str(output))  # gathers the sharded weights
+    elif trainer.is_world_process_zero():
+        model.save_pretrained(output)
+    summary = {
+        "base_model": base,
+        "conversations": len(dataset),
+        "target_tokens": target_tokens,
+        "steps": result.global_step,
+        "train_loss": result.training_loss,
+        "template_separator": template.separator,
+        "lora": bool(lora_cfg.get("enabled")),
+        "precision": "bf16" if bf16 else "fp16" if fp16 else "fp32",
+    }
+    if trainer.is_world_process_zero():
+        if (output / "checkpoints").is_dir() and not any((output / "checkpoints").iterdir()):
+            (output / "checkpoints").rmdir()
+        tokenizer.save_pretrained(output)
+        (output / "uniner_training.json").write_text(
+            json.dumps({"summary": summary, "config": config}, indent=2, default=str) + "\n", encoding="utf8"
+        )
+    return summary
