@@ -7,26 +7,21 @@ import typer
 from ..cli import app
 
 
-def load_pipeline(pipeline: Path, overrides: Dict[str, Any], labels: Optional[List[str]] = None):
-    """A saved pipeline folder or a ``.cfg``; with ``labels``, every ``universal_ner`` component
-    is reconfigured to ask exactly those queries (the benchmark's)."""
+def load_pipeline(pipeline: Path, overrides: Dict[str, Any]):
+    """A saved pipeline folder (``spacy.load``) or a ``.cfg`` (built from the config)."""
     import spacy
     from spacy import util
 
-    from .run import UNINER_FACTORY
-
     if pipeline.is_dir():
-        config = util.load_config(pipeline / "config.cfg", overrides=overrides, interpolate=False)
-    else:
-        config = util.load_config(pipeline, overrides=overrides, interpolate=False)
-    names = [n for n, c in config.get("components", {}).items() if c.get("factory") == UNINER_FACTORY]
-    if pipeline.is_dir():
-        extra = {f"components.{name}.labels": list(labels) for name in names} if labels is not None else {}
-        return spacy.load(pipeline, config={**overrides, **extra})
-    if labels is not None:
-        for name in names:
-            config["components"][name]["labels"] = list(labels)
+        return spacy.load(pipeline, config=overrides)
+    config = util.load_config(pipeline, overrides=overrides, interpolate=False)
     return util.load_model_from_config(config, auto_fill=True, validate=True)
+
+
+def ask_benchmark_queries(nlp, names: List[str], queries: List[str]) -> None:
+    """Make each ``universal_ner`` component ask exactly the benchmark's queries (no model reload)."""
+    for name in names:
+        nlp.get_pipe(name).initialize(labels=list(queries))
 
 
 @app.command(
@@ -69,13 +64,11 @@ def evaluate_command(
     model_name = name or pipeline.stem
     results: Dict[str, Dict[str, Any]] = {}
     nlp = load_pipeline(pipeline, overrides)
-    reconfigure = bool(uniner_pipes(nlp)) and not keep_labels
+    reconfigure = [] if keep_labels else uniner_pipes(nlp)
     for bench_name, benchmark in benchmarks.items():
         golds = benchmark.load(nlp, limit=limit, seed=seed)
         if reconfigure:
-            queries = list(dict.fromkeys(q for doc in golds for q in benchmark.queries_for(doc)))
-            nlp = load_pipeline(pipeline, overrides, labels=queries)
-            golds = benchmark.load(nlp, limit=limit, seed=seed)
+            ask_benchmark_queries(nlp, reconfigure, list(dict.fromkeys(q for d in golds for q in benchmark.queries_for(d))))
         result = evaluate_docs(nlp, benchmark, golds, mapping, spans_key, batch_size=batch_size)
         result["paper"] = benchmark.paper
         results[bench_name] = result

@@ -39,7 +39,8 @@ def pipeline_label_map(nlp: Language) -> Dict[str, str]:
     """Label -> query text declared by ``universal_ner`` components configured with a dict of labels."""
     mapping: Dict[str, str] = {}
     for name in uniner_pipes(nlp):
-        labels = nlp.get_pipe_config(name).get("labels")
+        # The live mapping (it may have been re-initialised with a benchmark's queries), else the config's.
+        labels = getattr(nlp.get_pipe(name), "label_queries", None) or nlp.get_pipe_config(name).get("labels")
         if isinstance(labels, Mapping):
             mapping.update({str(k): str(v) for k, v in labels.items()})
     return mapping
