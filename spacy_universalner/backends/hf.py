@@ -1,5 +1,10 @@
 """Hugging Face transformers backend: greedy, batched, left-padded generation.
 
+Two engines give the same greedy tokens: ``"shared_prefix"`` (default, :mod:`.engine`) prefills
+each chunk's passage once for all its labels, decodes all queries of a batch together and drops
+finished ones; ``"generate"`` is plain batched ``model.generate``. ``constrained=True`` (shared
+prefix engine only; :mod:`.constrained`) restricts answers to JSON lists of passage substrings.
+
 torch and transformers are imported on first use, the tokenizer separately from the model, so
 chunking long Docs never loads the weights and a fully cached run loads nothing.
 """
@@ -11,6 +16,7 @@ from .base import BackendError, Generation
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
 DTYPES = ("auto", "float32", "float16", "bfloat16")
+ENGINES = ("shared_prefix", "generate")
 
 
 def _load_error(name: str, what: str, err: Exception) -> BackendError:
@@ -35,7 +41,14 @@ class HuggingFaceBackend:
         batch_size: int = 16,
         model_kwargs: Optional[Dict[str, Any]] = None,
         tokenizer_kwargs: Optional[Dict[str, Any]] = None,
+        engine: str = "shared_prefix",
+        constrained: bool = False,
+        stop_at_list_end: bool = True,
     ):
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
+        if constrained and engine != "shared_prefix":
+            raise ValueError('constrained=True needs engine="shared_prefix".')
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}.")
         if batch_size < 1:
@@ -46,8 +59,12 @@ class HuggingFaceBackend:
         self.batch_size = batch_size
         self.model_kwargs = dict(model_kwargs or {})
         self.tokenizer_kwargs = dict(tokenizer_kwargs or {})
+        self.engine = engine
+        self.constrained = constrained
+        self.stop_at_list_end = stop_at_list_end
         self._tokenizer = None
         self._model = None
+        self._engine = None
 
     # -- loading -----------------------------------------------------------------------------
     @property
@@ -117,6 +134,8 @@ class HuggingFaceBackend:
 
     # -- generation --------------------------------------------------------------------------
     def __call__(self, queries: Sequence[Query], max_new_tokens: int = 256) -> List[Generation]:
+        if self.engine == "shared_prefix":
+            return self.shared_prefix_engine(queries, max_new_tokens)
         prompts = [query.prompt for query in queries]
         results: List[Optional[Generation]] = [None] * len(prompts)
         # Similar lengths together: less padding, same greedy output.
@@ -127,8 +146,30 @@ class HuggingFaceBackend:
                 results[i] = generation
         return results  # type: ignore[return-value]
 
+    @property
+    def shared_prefix_engine(self):
+        """The :class:`~.engine.SharedPrefixEngine` over this backend's model (built on first use)."""
+        if self._engine is None:
+            from .engine import SharedPrefixEngine
+
+            constraint = None
+            if self.constrained:
+                from .constrained import ConstraintFactory
+
+                constraint = ConstraintFactory(self.tokenizer, self.model.config.get_text_config().vocab_size)
+            self._engine = SharedPrefixEngine(
+                self.model,
+                self.tokenizer,
+                batch_size=self.batch_size,
+                stop_at_list_end=self.stop_at_list_end,
+                constraint=constraint,
+            )
+        return self._engine
+
     def _generate(self, prompts: List[str], max_new_tokens: int) -> List[Generation]:
         import torch
+
+        from .engine import token_offsets
 
         tokenizer, model = self.tokenizer, self.model
         encoded = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
@@ -149,7 +190,9 @@ class HuggingFaceBackend:
             # Cut at the first EOS: sequences that finished early are padded afterwards.
             n = ids.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in ids else len(ids)
             text = tokenizer.decode(ids[:n], skip_special_tokens=True)
-            generations.append(Generation(text=text, token_logprobs=scores[:n]))
+            generations.append(
+                Generation(text=text, token_logprobs=scores[:n], token_offsets=token_offsets(tokenizer, ids[:n], text))
+            )
         return generations
 
 
@@ -161,6 +204,16 @@ def make_huggingface_backend(
     batch_size: int = 16,
     model_kwargs: Dict[str, Any] = {},
     tokenizer_kwargs: Dict[str, Any] = {},
+    engine: str = "shared_prefix",
+    constrained: bool = False,
+    stop_at_list_end: bool = True,
 ) -> HuggingFaceBackend:
-    """A local or hub causal LM run with transformers. ``batch_size`` counts queries per forward pass."""
-    return HuggingFaceBackend(name, device, dtype, batch_size, model_kwargs, tokenizer_kwargs)
+    """A local or hub causal LM run with transformers. ``batch_size`` counts queries per forward pass.
+
+    ``engine``: "shared_prefix" (one passage prefill per chunk, same greedy tokens) or "generate".
+    ``constrained``: only JSON lists of passage substrings (off by default: faithful decoding).
+    ``stop_at_list_end``: stop a query once the official parser has its list (the answer is unchanged).
+    """
+    return HuggingFaceBackend(
+        name, device, dtype, batch_size, model_kwargs, tokenizer_kwargs, engine, constrained, stop_at_list_end
+    )
