@@ -16,19 +16,16 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import srsly
 from spacy.language import Language
 from spacy.pipeline import Pipe
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 from spacy.training import Example
-from spacy.util import filter_spans
 
-from .alignment import ALIGNMENT_MODES, AlignmentConfig, find_mention
+from .alignment import ALIGNMENT_MODES, AlignmentConfig
+from .annotate import ANNOTATE_MODES, OVERLAP_POLICIES, AnnotationSettings, annotate_doc
 from .backends.base import Backend, Generation
 from .cache import ResponseCache
 from .chunking import Chunk, split_doc
-from .parsing import parse_answer
 from .prompt import Query, UniNERTemplate
 
-ANNOTATE_MODES = ("ents", "spans", "both")
-OVERLAP_POLICIES = ("longest", "label_order")
 
 DEFAULT_CONFIG = {
     "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "Universal-NER/UniNER-7B-type"},
@@ -246,20 +243,25 @@ class UniversalNER(Pipe):
         results: List[Optional[Generation]] = [None] * len(queries)
         todo: Dict[str, List[int]] = {}
         for i, query in enumerate(queries):
-            cached = self.cache.get(self.model.name, query.prompt) if self.cache else None
+            cached = self.cache.get(self.model.name, query.prompt) if self.cache is not None else None
             if cached is not None:
                 results[i] = Generation(cached)
             else:
                 todo.setdefault(query.prompt, []).append(i)
         if todo:
             self._check_separator()
-            unique = [queries[indices[0]] for indices in todo.values()]
-            generations = self.model(unique, max_new_tokens=self.max_new_tokens)
-            if self.cache:
-                self.cache.add(self.model.name, [(q.prompt, g.text) for q, g in zip(unique, generations)])
-            for indices, generation in zip(todo.values(), generations):
-                for i in indices:
-                    results[i] = generation
+            groups = list(todo.values())
+            # `batch_size` Docs' worth of queries per backend call; the cache is written after each call.
+            step = self.batch_size * len(self.label_queries)
+            for start in range(0, len(groups), step):
+                batch = groups[start : start + step]
+                unique = [queries[indices[0]] for indices in batch]
+                generations = self.model(unique, max_new_tokens=self.max_new_tokens)
+                if self.cache is not None:
+                    self.cache.add(self.model.name, [(q.prompt, g.text) for q, g in zip(unique, generations)])
+                for indices, generation in zip(batch, generations):
+                    for i in indices:
+                        results[i] = generation
         return results  # type: ignore[return-value]
 
     def _check_separator(self) -> None:
@@ -275,42 +277,18 @@ class UniversalNER(Pipe):
             )
 
     def _annotate(self, doc: Doc, chunks: List[Chunk], answers: List[Tuple[Tuple[int, int, str], Generation]]) -> None:
-        responses, unaligned = [], []
-        found: Dict[Tuple[int, int, str], Span] = {}
-        for (_, c, label), generation in answers:
-            chunk = chunks[c]
-            responses.append({"label": label, "query": self.label_queries[label], "chunk": c, "response": generation.text})
-            parsed = parse_answer(generation.text, lenient=self.lenient_parsing)
-            for mention in parsed.mentions:
-                offsets = find_mention(doc, mention, chunk.start_char, chunk.end_char, self.alignment)
-                if not offsets:
-                    unaligned.append({"label": label, "text": mention, "chunk": c})
-                for start, end in offsets:
-                    found.setdefault((start, end, label), Span(doc, start, end, label=label))
-        doc._.uniner_responses = responses
-        doc._.uniner_unaligned = unaligned
-        spans = sorted(found.values(), key=lambda s: (s.start, s.end, list(self.label_queries).index(s.label_)))
-        if self.annotate in ("spans", "both"):
-            doc.spans[self.spans_key] = spans
-        if self.annotate in ("ents", "both"):
-            doc.ents = self._resolve_ents(doc, spans)
+        annotate_doc(doc, chunks, [(c, label, g) for (_, c, label), g in answers], self._annotation_settings())
 
-    def _resolve_ents(self, doc: Doc, spans: List[Span]) -> List[Span]:
-        if self.overlap_policy == "label_order":
-            order = list(self.label_queries)
-            spans = sorted(spans, key=lambda s: (order.index(s.label_), -(s.end - s.start), s.start))
-            chosen: List[Span] = []
-            taken = set()
-            for span in spans:
-                if not taken.intersection(range(span.start, span.end)):
-                    chosen.append(span)
-                    taken.update(range(span.start, span.end))
-            ents = sorted(chosen, key=lambda s: s.start)
-        else:
-            ents = filter_spans(spans)
-        if not self.overwrite_ents:
-            ents = filter_spans(list(doc.ents) + ents)  # existing ents first: they win ties
-        return ents
+    def _annotation_settings(self) -> AnnotationSettings:
+        return AnnotationSettings(
+            label_queries=self.label_queries,
+            annotate=self.annotate,
+            spans_key=self.spans_key,
+            overlap_policy=self.overlap_policy,
+            overwrite_ents=self.overwrite_ents,
+            alignment=self.alignment,
+            lenient_parsing=self.lenient_parsing,
+        )
 
     # -- serialization: settings and labels only, never weights --------------------------------
     def _state(self) -> Dict[str, Any]:

@@ -1,0 +1,93 @@
+"""Turning UniNER answers into spans on a Doc: the one place where this happens.
+
+Both the ``universal_ner`` pipe and the spacy-llm task (:mod:`spacy_universalner.llm.task`) call
+:func:`annotate_doc`, so a model gives the same ``doc.ents`` / ``doc.spans`` whichever component
+asked it. Each answer is read with :func:`~.parsing.parse_answer`, each mention string is placed
+on tokens within its passage with :func:`~.alignment.find_mention`, and what the model said is kept
+on the Doc: ``doc._.uniner_responses`` (raw answers) and ``doc._.uniner_unaligned`` (strings that
+could not be placed, for auditing hallucinations).
+"""
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Sequence, Tuple
+
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from .alignment import AlignmentConfig, find_mention
+from .backends.base import Generation
+from .chunking import Chunk
+from .parsing import parse_answer
+
+ANNOTATE_MODES = ("ents", "spans", "both")
+OVERLAP_POLICIES = ("longest", "label_order")
+
+#: One answer: (index of its chunk in the Doc's chunk list, label, the model's generation).
+Answer = Tuple[int, str, Generation]
+
+for _name in ("uniner_responses", "uniner_unaligned"):
+    if not Doc.has_extension(_name):
+        Doc.set_extension(_name, default=None)
+
+
+@dataclass(frozen=True)
+class AnnotationSettings:
+    """How answers become spans. ``label_queries`` maps each label to the text asked, in label order."""
+
+    label_queries: Dict[str, str]
+    annotate: str = "both"
+    spans_key: str = "uniner"
+    overlap_policy: str = "longest"
+    overwrite_ents: bool = True
+    alignment: AlignmentConfig = AlignmentConfig()
+    lenient_parsing: bool = True
+
+    def __post_init__(self) -> None:
+        if self.annotate not in ANNOTATE_MODES:
+            raise ValueError(f"annotate must be one of {ANNOTATE_MODES}, got {self.annotate!r}.")
+        if self.overlap_policy not in OVERLAP_POLICIES:
+            raise ValueError(f"overlap_policy must be one of {OVERLAP_POLICIES}, got {self.overlap_policy!r}.")
+
+
+def annotate_doc(doc: Doc, chunks: Sequence[Chunk], answers: Iterable[Answer], settings: AnnotationSettings) -> None:
+    """Write the spans found in ``answers`` on ``doc`` (ents and/or a span group) and keep the raw answers."""
+    responses, unaligned = [], []
+    found: Dict[Tuple[int, int, str], Span] = {}
+    for c, label, generation in answers:
+        chunk = chunks[c]
+        responses.append(
+            {"label": label, "query": settings.label_queries[label], "chunk": c, "response": generation.text}
+        )
+        parsed = parse_answer(generation.text, lenient=settings.lenient_parsing)
+        for mention in parsed.mentions:
+            offsets = find_mention(doc, mention, chunk.start_char, chunk.end_char, settings.alignment)
+            if not offsets:
+                unaligned.append({"label": label, "text": mention, "chunk": c})
+            for start, end in offsets:
+                found.setdefault((start, end, label), Span(doc, start, end, label=label))
+    doc._.uniner_responses = responses
+    doc._.uniner_unaligned = unaligned
+    order = list(settings.label_queries)
+    spans = sorted(found.values(), key=lambda s: (s.start, s.end, order.index(s.label_)))
+    if settings.annotate in ("spans", "both"):
+        doc.spans[settings.spans_key] = spans
+    if settings.annotate in ("ents", "both"):
+        doc.ents = resolve_ents(doc, spans, settings)
+
+
+def resolve_ents(doc: Doc, spans: List[Span], settings: AnnotationSettings) -> List[Span]:
+    """Non-overlapping ents: the longest span wins, or the earliest label with ``overlap_policy="label_order"``."""
+    if settings.overlap_policy == "label_order":
+        order = list(settings.label_queries)
+        spans = sorted(spans, key=lambda s: (order.index(s.label_), -(s.end - s.start), s.start))
+        chosen: List[Span] = []
+        taken = set()
+        for span in spans:
+            if not taken.intersection(range(span.start, span.end)):
+                chosen.append(span)
+                taken.update(range(span.start, span.end))
+        ents = sorted(chosen, key=lambda s: s.start)
+    else:
+        ents = filter_spans(spans)
+    if not settings.overwrite_ents:
+        ents = filter_spans(list(doc.ents) + ents)  # existing ents first: they win ties
+    return ents

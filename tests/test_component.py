@@ -1,0 +1,302 @@
+"""The ``universal_ner`` component, as users meet it: add_pipe, nlp.pipe, save/load, evaluate."""
+import json
+import re
+import subprocess
+import sys
+import warnings
+from typing import Dict, List
+
+import pytest
+import spacy
+from spacy import displacy
+from spacy.tokens import Doc
+from spacy.training import Example
+
+from spacy_universalner.backends.base import Generation
+from spacy_universalner.prompt import UniNERTemplate
+from spacy_universalner.registry import uniner_backends
+
+TEXT = "Bill Gates founded Microsoft in Albuquerque."
+_QUESTION = re.compile(r"What describes (.*) in the text\? ASSISTANT:$")
+_PASSAGE = re.compile(r"USER: Text: (.*) ASSISTANT: I've read this text\.")
+
+
+class RuleBackend:
+    """Answers each label with the listed words that occur in the passage; records what it was asked."""
+
+    def __init__(self, answers: Dict[str, List[str]], raw: Dict[str, str], name: str = "rules"):
+        self.answers, self.raw, self.name = answers, raw, name
+        self.calls: List[List[str]] = []
+
+    def __call__(self, queries, max_new_tokens=256):
+        self.calls.append([q.prompt for q in queries])
+        results = []
+        for query in queries:
+            label = _QUESTION.search(query.suffix).group(1)
+            passage = _PASSAGE.search(query.prefix).group(1)
+            if label in self.raw:
+                results.append(Generation(self.raw[label]))
+            else:
+                found = [m for m in self.answers.get(label, []) if m in passage]
+                results.append(Generation(json.dumps(found)))
+        return results
+
+
+@uniner_backends("test.Rules.v1")
+def make_rules(answers: Dict[str, List[str]] = {}, raw: Dict[str, str] = {}, name: str = "rules") -> RuleBackend:
+    return RuleBackend(answers, raw, name)
+
+
+def rules(**answers):
+    return {"@uniner_backends": "test.Rules.v1", "answers": answers}
+
+
+def ents(doc):
+    return [(e.text, e.label_) for e in doc.ents]
+
+
+def write_cache(path, model, text, answers):
+    template = UniNERTemplate()
+    with open(path, "w", encoding="utf8") as f:
+        for label, response in answers.items():
+            f.write(json.dumps({"model": model, "prompt": template.prompt(text, label), "response": response}) + "\n")
+
+
+def test_cached_answers_become_ents_without_loading_the_model(tmp_path):
+    # The issue's new-user check: a cache holding the official prompts answers everything.
+    cache = tmp_path / "cache.jsonl"
+    write_cache(cache, "no-such-org/no-such-model", TEXT,
+                {"person": '["Bill Gates"]', "organization": '["Microsoft"]', "location": '["Albuquerque"]'})
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={
+        "labels": ["person", "organization", "location"],
+        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "no-such-org/no-such-model"},
+        "cache": str(cache),
+    })
+    doc = nlp(TEXT)
+    assert ents(doc) == [("Bill Gates", "person"), ("Microsoft", "organization"), ("Albuquerque", "location")]
+    backend = nlp.get_pipe("universal_ner").model
+    assert backend._tokenizer is None and backend._model is None  # never tried to load anything
+
+
+def test_an_unloadable_model_name_is_a_clear_error():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={
+        "labels": ["person"],
+        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "no-such-org/no-such-model"},
+    })
+    with pytest.raises(RuntimeError, match=r"no-such-org/no-such-model.*local folder"):
+        nlp(TEXT)
+
+
+def test_adding_the_pipe_loads_nothing_and_imports_no_torch():
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
+        "import spacy, spacy_universalner, spacy_universalner.component\n"
+        "nlp = spacy.blank('en'); nlp.add_pipe('universal_ner', config={'labels': ['person']})\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
+
+
+def test_labels_can_map_entity_labels_to_query_texts():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": {"ORG": "organization", "PER": "person"},
+                                          "model": rules(organization=["Microsoft"], person=["Bill Gates"])})
+    assert ents(nlp(TEXT)) == [("Bill Gates", "PER"), ("Microsoft", "ORG")]
+    assert nlp.get_pipe("universal_ner").labels == ("ORG", "PER")
+
+
+@pytest.mark.parametrize(
+    "labels,message",
+    [([], "empty"), (["person", "person"], "Duplicate"), ([""], "Empty"), (["per\nson"], "newline"),
+     ({"A": "x", "B": "x"}, "same query"), ("person", "labels.*not")],
+)
+def test_bad_labels_are_clear_errors(labels, message):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=message):
+        nlp.add_pipe("universal_ner", config={"labels": labels, "model": rules()})
+
+
+def test_labels_with_quotes_are_asked_verbatim():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": ['"quoted" type'], "model": rules()})
+    nlp(TEXT)
+    assert 'What describes "quoted" type in the text?' in nlp.get_pipe("universal_ner").model.calls[0][0]
+
+
+def test_overlapping_entities_go_to_spans_and_the_longest_to_ents():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": ["organization", "location"],
+                                          "model": rules(organization=["University of Cambridge"], location=["Cambridge"])})
+    doc = nlp("The University of Cambridge is in Cambridge.")
+    assert ents(doc) == [("University of Cambridge", "organization"), ("Cambridge", "location")]
+    assert [(s.text, s.label_) for s in doc.spans["uniner"]] == [
+        ("University of Cambridge", "organization"), ("Cambridge", "location"), ("Cambridge", "location")]
+
+
+def test_label_order_policy_prefers_earlier_labels():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": ["location", "organization"], "overlap_policy": "label_order",
+                                          "model": rules(organization=["University of Cambridge"], location=["Cambridge"])})
+    doc = nlp("The University of Cambridge is in Cambridge.")
+    assert ents(doc) == [("Cambridge", "location"), ("Cambridge", "location")]
+
+
+@pytest.mark.parametrize("annotate,has_ents,has_spans", [("ents", True, False), ("spans", False, True), ("both", True, True)])
+def test_annotate_chooses_ents_spans_or_both(annotate, has_ents, has_spans):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": ["person"], "annotate": annotate, "spans_key": "mine",
+                                          "model": rules(person=["Bill Gates"])})
+    doc = nlp(TEXT)
+    assert bool(doc.ents) == has_ents
+    assert ("mine" in doc.spans) == has_spans
+
+
+def test_existing_ents_are_kept_when_not_overwriting():
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "GPE", "pattern": "Albuquerque"}, {"label": "CORP", "pattern": "Microsoft"}])
+    nlp.add_pipe("universal_ner", config={"labels": ["organization", "person"], "overwrite_ents": False,
+                                          "model": rules(organization=["Microsoft"], person=["Bill Gates"])})
+    assert ents(nlp(TEXT)) == [("Bill Gates", "person"), ("Microsoft", "CORP"), ("Albuquerque", "GPE")]
+
+
+def test_unaligned_strings_are_kept_for_auditing():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": ["person"],
+                                          "model": {"@uniner_backends": "test.Rules.v1",
+                                                    "raw": {"person": '["Bill Gates", "Steve Jobs"]'}}})
+    doc = nlp(TEXT)
+    assert ents(doc) == [("Bill Gates", "person")]
+    assert doc._.uniner_unaligned == [{"label": "person", "text": "Steve Jobs", "chunk": 0}]
+    assert doc._.uniner_responses == [
+        {"label": "person", "query": "person", "chunk": 0, "response": '["Bill Gates", "Steve Jobs"]'}]
+
+
+@pytest.mark.parametrize("garbage", ["", "I cannot help with that.", "[[[", '["Bill', "]" * 1000, "\x00\ud7ff", "[1, null, true]"])
+def test_garbage_answers_never_crash(garbage):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": ["person"],
+                                          "model": {"@uniner_backends": "test.Rules.v1", "raw": {"person": garbage}}})
+    doc = nlp(TEXT)
+    assert all(e.label_ == "person" for e in doc.ents)
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", "😀😀 🙂", "東京タワーは東京にあります。", "Владимир Путин"])
+def test_unusual_docs_are_handled(text):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": ["person"], "model": rules(person=["Владимир Путин", "🙂"])})
+    doc = nlp(text)
+    assert isinstance(doc, Doc)
+    if not text.strip():
+        assert nlp.get_pipe("universal_ner").model.calls == []  # nothing to ask
+
+
+def test_nlp_pipe_sends_batch_size_docs_worth_of_queries_per_model_call():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": ["person", "organization"], "batch_size": 4,
+                                          "model": rules(person=["Bill Gates"], organization=["Microsoft"])})
+    docs = list(nlp.pipe([f"{TEXT} ({i})" for i in range(10)]))
+    assert all(ents(d) == [("Bill Gates", "person"), ("Microsoft", "organization")] for d in docs)
+    calls = nlp.get_pipe("universal_ner").model.calls
+    assert [len(c) for c in calls] == [8, 8, 4]  # 4 docs x 2 labels per call
+
+
+def test_identical_prompts_are_asked_once():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": ["person", "organization"],
+                                          "model": rules(person=["Bill Gates"], organization=["Microsoft"])})
+    docs = list(nlp.pipe([TEXT] * 5))
+    assert all(ents(d) == [("Bill Gates", "person"), ("Microsoft", "organization")] for d in docs)
+    assert [len(c) for c in nlp.get_pipe("universal_ner").model.calls] == [2]
+
+
+def test_long_docs_are_chunked_and_mapped_back():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("universal_ner", config={"labels": ["person"], "max_chunk_tokens": 64,
+                                          "model": rules(person=["Ada Lovelace"])})
+    filler = "This sentence is only here to make the document longer than one passage. "
+    text = filler * 30 + "Ada Lovelace wrote the first program. " + filler * 30
+    doc = nlp(text)
+    assert ents(doc) == [("Ada Lovelace", "person")]
+    assert doc.ents[0].start_char == text.index("Ada Lovelace")
+    assert len({r["chunk"] for r in doc._.uniner_responses}) > 5
+
+
+def test_a_50000_word_doc_works():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": ["person"], "model": rules(person=["Ada"])})
+    words = ["word"] * 50_000
+    words[25_000] = "Ada"
+    doc = nlp(" ".join(words))
+    assert [(e.start, e.text) for e in doc.ents] == [(25_000, "Ada")]
+
+
+def test_config_round_trips_through_disk(tmp_path):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": {"ORG": "organization"}, "max_new_tokens": 64,
+                                          "model": rules(organization=["Microsoft"])})
+    nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    pipe = loaded.get_pipe("universal_ner")
+    assert pipe.label_queries == {"ORG": "organization"} and pipe.max_new_tokens == 64
+    assert ents(loaded(TEXT)) == [("Microsoft", "ORG")]
+    assert [p.name for p in (tmp_path / "pipeline" / "universal_ner").iterdir()] == ["cfg.json"]  # no weights
+    assert loaded.from_bytes(nlp.to_bytes()).get_pipe("universal_ner").label_queries == {"ORG": "organization"}
+
+
+def test_evaluate_uses_spacys_ner_scorer():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": ["person", "organization"],
+                                          "model": rules(person=["Bill Gates"], organization=["Albuquerque"])})
+    reference = nlp.make_doc(TEXT)
+    reference.ents = [reference.char_span(0, 10, "person"), reference.char_span(19, 28, "organization")]
+    scores = nlp.evaluate([Example(nlp.make_doc(TEXT), reference)])
+    assert scores["ents_p"] == pytest.approx(0.5) and scores["ents_r"] == pytest.approx(0.5)
+    assert scores["ents_per_type"]["person"]["f"] == pytest.approx(1.0)
+
+
+def test_displacy_renders_the_entities():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": ["person"], "model": rules(person=["Bill Gates"])})
+    html = displacy.render(nlp(TEXT), style="ent")
+    assert "Bill Gates" in html and "person" in html
+
+
+def test_separator_mismatch_with_the_tokenizer_warns(tiny_model_path):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={
+        "labels": ["person"], "max_new_tokens": 4,
+        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": tiny_model_path, "device": "cpu"},
+        "template": {"@uniner_templates": "spacy_universalner.UniNER.v1", "separator": "<|eot|>"},
+    })
+    with pytest.warns(UserWarning, match="separator"):
+        nlp(TEXT)
+
+
+@pytest.mark.slow
+def test_a_tiny_local_model_runs_over_100_docs(tiny_model_path, tmp_path):
+    """Real generation with a random-weight model: garbage answers, but never a crash; cached for replay."""
+    nlp = spacy.blank("en")
+    cache = tmp_path / "cache.jsonl"
+    nlp.add_pipe("universal_ner", config={
+        "labels": ["person", "organization", "location"], "max_new_tokens": 8, "cache": str(cache),
+        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": tiny_model_path, "device": "cpu"},
+    })
+    texts = [f"Document {i}: Bill Gates met person number {i} in Paris." for i in range(100)]
+    docs = list(nlp.pipe(texts, batch_size=25))
+    assert len(docs) == 100 and all(len(d._.uniner_responses) == 3 for d in docs)
+    assert len(cache.read_text().splitlines()) == 300
+    # Replaying from the cache gives the same answers without the model.
+    replay = spacy.blank("en")
+    replay.add_pipe("universal_ner", config={
+        "labels": ["person", "organization", "location"], "cache": str(cache),
+        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": tiny_model_path},
+    })
+    replayed = list(replay.pipe(texts[:10]))
+    assert [d._.uniner_responses for d in replayed] == [d._.uniner_responses for d in docs[:10]]
+    assert replay.get_pipe("universal_ner").model._model is None
