@@ -1,0 +1,120 @@
+"""The OpenAI-compatible client and HTTP teacher against a local server that fails on purpose."""
+import json
+
+import pytest
+
+from distill_fake_openai import FakeTeacherServer
+from spacy_universalner.distill.annotate import run_annotate
+from spacy_universalner.distill.teachers import OpenAITeacher, SYSTEM_MESSAGE, TYPE_INSTRUCTION
+from spacy_universalner.http import AuthenticationError, ClientError, OpenAIClient, RetriesExhausted
+
+
+def client(url, **kwargs):
+    sleeps = []
+    options = dict(api_key_env=None, timeout=0.5, max_retries=5, concurrency=4, sleep=sleeps.append)
+    options.update(kwargs)
+    return OpenAIClient(url, "fake-teacher", **options), sleeps
+
+
+def test_retries_429_500_timeout_and_malformed_json_then_answers():
+    with FakeTeacherServer(script=["429", "500", "timeout", "malformed"]) as server:
+        http, sleeps = client(server.url)
+        text = http.chat([{"role": "user", "content": "Passage: Ada met Alan."}])
+    assert text == '[("Ada", "name"), ("Alan", "name")]'
+    assert [entry["action"] for entry in server.log] == ["429", "500", "timeout", "malformed", "ok"]
+    assert len(sleeps) == 4
+    assert sleeps[0] == 0  # Retry-After: 0 honoured on the 429
+
+
+def test_backoff_grows_exponentially_with_jitter_and_is_capped():
+    http = OpenAIClient("http://127.0.0.1:9/v1", "m", api_key_env=None, backoff_base=1.0, backoff_max=8.0)
+    for attempt, ceiling in [(0, 1), (1, 2), (2, 4), (3, 8), (6, 8)]:
+        delay = http.backoff(attempt)
+        assert ceiling / 2 <= delay <= ceiling
+    assert http.backoff(0, retry_after=3.0) == 3.0
+
+
+def test_gives_up_after_max_retries():
+    with FakeTeacherServer(default="500") as server:
+        http, _ = client(server.url, max_retries=2)
+        with pytest.raises(RetriesExhausted, match="HTTP 500"):
+            http.chat([{"role": "user", "content": "Passage: x"}])
+    assert len(server.log) == 3
+
+
+def test_connection_refused_is_retried_then_reported():
+    http, sleeps = client("http://127.0.0.1:9/v1", max_retries=1)
+    with pytest.raises(RetriesExhausted, match="connection error"):
+        http.complete("hello")
+    assert len(sleeps) == 1
+
+
+def test_authentication_error_names_the_environment_variable(monkeypatch):
+    monkeypatch.delenv("UNINER_TEST_KEY", raising=False)
+    with FakeTeacherServer(default="401") as server:
+        http, sleeps = client(server.url, api_key_env="UNINER_TEST_KEY")
+        with pytest.raises(AuthenticationError, match="UNINER_TEST_KEY is not set"):
+            http.chat([{"role": "user", "content": "Passage: x"}])
+    assert sleeps == [] and len(server.log) == 1  # no retry
+
+
+def test_api_key_is_sent_from_the_named_variable(monkeypatch):
+    monkeypatch.setenv("UNINER_TEST_KEY", "sk-test")
+    http, _ = client("http://127.0.0.1:9/v1", api_key_env="UNINER_TEST_KEY")
+    assert http._headers["Authorization"] == "Bearer sk-test"
+
+
+def test_bad_request_is_not_retried():
+    with FakeTeacherServer(default="400") as server:
+        http, sleeps = client(server.url)
+        with pytest.raises(ClientError, match="400"):
+            http.chat([{"role": "user", "content": "Passage: x"}])
+    assert sleeps == [] and len(server.log) == 1
+
+
+def test_completions_endpoint_runs_concurrently_and_keeps_input_order():
+    names = ["Alpha", "Beta", "Gamma", "Delta", "Epsilon", "Zeta", "Eta", "Theta"]
+    with FakeTeacherServer(delay=0.05) as server:
+        http, _ = client(server.url)
+        answers = http.complete_many([f"Passage: {name}" for name in names], max_tokens=5)
+    assert answers == [f'[("{name}", "name")]' for name in names]
+    assert all(entry["body"]["max_tokens"] == 5 and "prompt" in entry["body"] for entry in server.log)
+
+
+def test_http_teacher_sends_the_papers_messages_at_temperature_zero():
+    with FakeTeacherServer() as server:
+        http, _ = client(server.url, params={"temperature": 0})
+        OpenAITeacher(http)("Bill Gates founded Microsoft.")
+    body = server.log[0]["body"]
+    assert body["temperature"] == 0
+    assert body["messages"] == [
+        {"role": "system", "content": SYSTEM_MESSAGE},
+        {"role": "user", "content": TYPE_INSTRUCTION + "\n\nPassage: Bill Gates founded Microsoft."},
+    ]
+
+
+def test_annotate_over_http_survives_failures_and_records_non_list_answers(tmp_path):
+    passages = tmp_path / "passages.jsonl"
+    passages.write_text("".join(json.dumps({"id": f"p{i}", "text": f"Alice{i} met Bob."}) + "\n" for i in range(6)))
+    output = tmp_path / "annotations.jsonl"
+    script = ["429", "500", "timeout", "malformed", "nonlist"]
+    with FakeTeacherServer(script=script) as server:
+        http, _ = client(server.url, concurrency=2)
+        stats = run_annotate(passages, output, OpenAITeacher(http), progress=False)
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert stats.answered == 6 and stats.failed == 0
+    assert sorted(r["id"] for r in records) == [f"p{i}" for i in range(6)]
+    not_a_list = [r for r in records if r["parse"] == "failed"]
+    assert len(not_a_list) == 1 and not_a_list[0]["entities"] == [] and stats.unparsed == 1
+    assert all(r["entities"] == [["Bob", "name"]] for r in records if r["parse"] != "failed")
+
+
+def test_annotate_stops_clearly_on_authentication_error(tmp_path):
+    passages = tmp_path / "passages.jsonl"
+    passages.write_text("".join(json.dumps({"id": f"p{i}", "text": "Some text."}) + "\n" for i in range(5)))
+    with FakeTeacherServer(default="401") as server:
+        http, _ = client(server.url, concurrency=1)
+        stats = run_annotate(passages, tmp_path / "out.jsonl", OpenAITeacher(http), progress=False)
+    assert stats.stopped and "401" in stats.stopped
+    assert len(server.log) <= 2  # stops instead of hammering the server with a bad key
+    assert (tmp_path / "out.jsonl").read_text() == ""
