@@ -209,7 +209,8 @@ class FrequencySampler:
 
     def __init__(self, counts: Counter):
         self.types = sorted(counts)  # sorted: the same seed gives the same data on every machine
-        self.cumulative = list(itertools.accumulate(counts[t] for t in self.types))
+        self.weights = [counts[t] for t in self.types]
+        self.cumulative = list(itertools.accumulate(self.weights))
 
     def sample(self, k: int, exclude: Sequence[str], rng: random.Random) -> List[str]:
         excluded = set(exclude)
@@ -217,12 +218,21 @@ class FrequencySampler:
         k = min(k, available)
         chosen: List[str] = []
         attempts = 0
-        while len(chosen) < k and attempts < 50 * k:
+        # Fast path: draw from the whole distribution and reject excluded or repeated types.
+        while len(chosen) < k and attempts < 20 * k:
             attempts += 1
             index = bisect.bisect_right(self.cumulative, rng.random() * self.cumulative[-1])
             label = self.types[min(index, len(self.types) - 1)]
             if label not in excluded and label not in chosen:
                 chosen.append(label)
+        if len(chosen) < k:
+            # Excluded types hold most of the mass: draw exactly from what is left.
+            weights = dict(zip(self.types, self.weights))
+            left = [t for t in self.types if t not in excluded and t not in chosen]
+            while len(chosen) < k and left:
+                label = rng.choices(left, weights=[weights[t] for t in left])[0]
+                chosen.append(label)
+                left.remove(label)
         return chosen
 
 
