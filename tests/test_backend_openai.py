@@ -1,0 +1,277 @@
+"""The OpenAI-compatible completions backend, against a local server started by each test.
+
+The server (127.0.0.1 only) plays a UniNER model behind vLLM / TGI / llama.cpp: it answers each
+prompt with a JSON list chosen from the entity type asked, and can be told to fail some attempts
+with 429 (Retry-After), 500, a reply slower than the client's timeout, 401 or a garbled body.
+"""
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, List, Optional
+
+import pytest
+import spacy
+
+from spacy_universalner.backends.base import BackendError
+from spacy_universalner.backends.openai import OpenAICompatibleBackend
+from spacy_universalner.prompt import UniNERTemplate
+
+TEMPLATE = UniNERTemplate()
+ANSWERS = {"person": '["Bill Gates"]', "organization": '["Microsoft"]', "location": "[]"}
+
+
+def answer_for(prompt: str) -> str:
+    label = re.search(r"What describes (.+?) in the text\? ASSISTANT:$", prompt)
+    return ANSWERS.get(label.group(1), "[]") if label else "not a UniNER prompt"
+
+
+class FakeServer:
+    """A completions endpoint; ``script[prompt_substring]`` lists what attempts 1, 2, ... get."""
+
+    def __init__(self, api_key: Optional[str] = None, delay: Callable[[str], float] = lambda prompt: 0.0):
+        self.api_key = api_key
+        self.delay = delay
+        self.script: Dict[str, List[str]] = {}
+        self.requests: List[Dict[str, Any]] = []  # {"path", "body", "auth", "time"}
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server._lock:
+                    attempt = sum(r["body"].get("prompt") == body.get("prompt") for r in server.requests)
+                    server.requests.append(
+                        {"path": self.path, "body": body, "auth": self.headers.get("Authorization"), "time": time.monotonic()}
+                    )
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    server.respond(self, body, attempt)
+                except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
+                    pass
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def action(self, prompt: str, attempt: int) -> str:
+        for key, actions in self.script.items():
+            if key in prompt:
+                return actions[attempt] if attempt < len(actions) else "ok"
+        return "ok"
+
+    def respond(self, handler: BaseHTTPRequestHandler, body: Dict[str, Any], attempt: int) -> None:
+        prompt = body.get("prompt", "")
+        if self.api_key and handler.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return self.send(handler, 401, {"error": {"message": "Invalid API key"}})
+        action = self.action(prompt, attempt)
+        if action == "429":
+            return self.send(handler, 429, {"error": "slow down"}, {"Retry-After": "1"})
+        if action.isdigit():
+            return self.send(handler, int(action), {"error": "server trouble"})
+        if action == "garbled":
+            return self.send(handler, 200, {"unexpected": True})
+        time.sleep(2.0 if action == "slow" else self.delay(prompt))
+        text = answer_for(prompt)
+        choice: Dict[str, Any] = {"index": 0, "text": text, "finish_reason": "stop"}
+        if body.get("logprobs"):
+            tokens = re.findall(r'\[|"|[^"\[\]]+|\]', text)
+            choice["logprobs"] = {"tokens": tokens, "token_logprobs": [-0.25] * len(tokens)}
+        self.send(handler, 200, {"id": "cmpl-1", "object": "text_completion", "choices": [choice]})
+
+    @staticmethod
+    def send(handler, status: int, payload: Dict[str, Any], headers: Optional[Dict[str, str]] = None) -> None:
+        data = json.dumps(payload).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def attempts(self, substring: str) -> List[Dict[str, Any]]:
+        return [r for r in self.requests if substring in r["body"].get("prompt", "")]
+
+
+@pytest.fixture
+def make_server():
+    servers: List[FakeServer] = []
+
+    def start(**kwargs) -> FakeServer:
+        server = FakeServer(**kwargs)
+        server.thread.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+
+
+def backend(url, **kwargs) -> OpenAICompatibleBackend:
+    settings = {"api_key_env": None, "backoff_base": 0.01, "timeout": 5.0, **kwargs}
+    return OpenAICompatibleBackend(url, "uniner-test", **settings)
+
+
+def queries(text: str, labels: List[str]):
+    return [TEMPLATE.query(text, label) for label in labels]
+
+
+def test_sends_the_exact_prompt_greedily_to_the_completions_endpoint(make_server, monkeypatch):
+    server = make_server(api_key="sk-local")
+    monkeypatch.setenv("UNINER_TEST_KEY", "sk-local")
+    query = TEMPLATE.query("Bill Gates founded Microsoft.", "person")
+
+    [generation] = backend(server.url, api_key_env="UNINER_TEST_KEY")([query], max_new_tokens=17)
+
+    assert generation.text == '["Bill Gates"]'
+    [request] = server.requests
+    assert request["path"] == "/v1/completions"
+    assert request["auth"] == "Bearer sk-local"
+    assert request["body"] == {
+        "model": "uniner-test",
+        "prompt": "A virtual assistant answers questions from a user based on the provided text. USER: Text: Bill Gates "
+        "founded Microsoft. ASSISTANT: I've read this text.</s>USER: What describes person in the text? ASSISTANT:",
+        "temperature": 0,
+        "max_tokens": 17,
+        "stop": ["</s>"],
+    }
+
+
+def test_answers_keep_query_order_with_bounded_concurrency(make_server):
+    # Later prompts are answered faster, so responses arrive out of order.
+    labels = [f"type {i}" for i in range(12)] + ["person", "organization"]
+    server = make_server(delay=lambda prompt: 0.3 - 0.02 * next(i for i, l in enumerate(labels) if f" {l} in" in prompt))
+
+    generations = backend(server.url, max_concurrency=4)(queries("Bill Gates founded Microsoft.", labels))
+
+    assert [g.text for g in generations] == ["[]"] * 12 + ['["Bill Gates"]', '["Microsoft"]']
+    assert 1 < server.max_in_flight <= 4
+
+
+def test_rate_limits_server_errors_and_timeouts_are_retried(make_server):
+    server = make_server()
+    server.script = {"person": ["429", "ok"], "organization": ["500", "503", "ok"], "location": ["slow", "ok"]}
+    labels = ["person", "organization", "location"]
+
+    generations = backend(server.url, timeout=0.5)(queries("Bill Gates founded Microsoft.", labels))
+
+    assert [g.text for g in generations] == ['["Bill Gates"]', '["Microsoft"]', "[]"]
+    assert [len(server.attempts(f" {label} in")) for label in labels] == [2, 3, 2]
+    first, second = server.attempts(" person in")
+    assert second["time"] - first["time"] >= 0.9  # the server's Retry-After: 1 was honoured
+
+
+def test_gives_up_with_a_clear_error_when_failures_outlast_the_retries(make_server):
+    server = make_server()
+    server.script = {"person": ["500"] * 10}
+
+    with pytest.raises(BackendError, match=r"uniner-test.*failed 3 times.*HTTP 500"):
+        backend(server.url, max_retries=2)(queries("Bill Gates.", ["person"]))
+    assert len(server.requests) == 3
+
+
+def test_an_unusable_response_is_retried_then_reported(make_server):
+    server = make_server()
+    server.script = {"person": ["garbled"] * 10}
+
+    with pytest.raises(BackendError, match="unreadable response body"):
+        backend(server.url, max_retries=1)(queries("Bill Gates.", ["person"]))
+    assert len(server.requests) == 2
+
+
+def test_a_wrong_api_key_fails_at_once_naming_the_variable(make_server, monkeypatch):
+    server = make_server(api_key="sk-right")
+    monkeypatch.setenv("UNINER_TEST_KEY", "sk-wrong")
+
+    with pytest.raises(BackendError, match=r"401.*check the API key in the environment variable UNINER_TEST_KEY"):
+        backend(server.url, api_key_env="UNINER_TEST_KEY")(queries("Bill Gates.", ["person"]))
+    assert len(server.requests) == 1  # authentication errors are not retried
+
+
+def test_a_missing_api_key_says_which_variable_to_set(make_server, monkeypatch):
+    server = make_server(api_key="sk-right")
+    monkeypatch.delenv("UNINER_TEST_KEY", raising=False)
+
+    with pytest.raises(BackendError, match="UNINER_TEST_KEY is not set"):
+        backend(server.url, api_key_env="UNINER_TEST_KEY")(queries("Bill Gates.", ["person"]))
+
+
+def test_token_logprobs_and_offsets_when_asked_for(make_server):
+    server = make_server()
+
+    [generation] = backend(server.url, logprobs=True)(queries("Bill Gates.", ["person"]))
+
+    assert server.requests[0]["body"]["logprobs"] == 1
+    assert generation.token_logprobs == [-0.25] * 5
+    assert [generation.text[start:end] for start, end in generation.token_offsets] == ["[", '"', "Bill Gates", '"', "]"]
+
+
+def test_several_base_urls_share_the_queries_round_robin(make_server):
+    first, second = make_server(), make_server()
+    labels = ["person", "organization", "location", "date"]
+
+    generations = backend([first.url, second.url])(queries("Bill Gates founded Microsoft.", labels))
+
+    assert [g.text for g in generations] == ['["Bill Gates"]', '["Microsoft"]', "[]", "[]"]
+    assert len(first.requests) == len(second.requests) == 2
+
+
+def test_nothing_is_sent_until_queries_arrive_and_chunking_needs_no_server(make_server):
+    server = make_server()
+    model = backend(server.url)
+
+    assert model([]) == []
+    assert model.count_tokens(["abcdef", "a"]) == [2, 1]  # a deliberate over-estimate without a tokenizer
+    assert model.eos_text == "</s>" and model.name == "uniner-test"
+    assert server.requests == []
+
+
+def test_universal_ner_component_end_to_end_over_http(make_server):
+    server = make_server()
+    server.script = {"organization": ["500", "ok"]}
+    nlp = spacy.blank("en")
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person", "organization", "location"],
+            "model": {
+                "@uniner_backends": "spacy_universalner.OpenAICompatible.v1",
+                "base_url": server.url,
+                "model": "uniner-test",
+                "api_key_env": None,
+                "max_concurrency": 3,
+                "backoff_base": 0.01,
+            },
+        },
+    )
+
+    doc = nlp("Bill Gates founded Microsoft in Albuquerque.")
+
+    assert [(ent.text, ent.label_) for ent in doc.ents] == [("Bill Gates", "person"), ("Microsoft", "organization")]
+    assert len(server.requests) == 4  # three labels, one retried
+    assert {r["body"]["prompt"] for r in server.requests} == {
+        TEMPLATE.prompt("Bill Gates founded Microsoft in Albuquerque.", label)
+        for label in ["person", "organization", "location"]
+    }
+
+
+def test_settings_are_checked_when_the_backend_is_built():
+    with pytest.raises(ValueError, match="base_url"):
+        OpenAICompatibleBackend("", "uniner-test")
+    with pytest.raises(ValueError, match="max_concurrency"):
+        OpenAICompatibleBackend("http://127.0.0.1:1/v1", "uniner-test", max_concurrency=0)
