@@ -1,0 +1,45 @@
+"""The Hugging Face backend: lazy loading, clear errors, greedy answers in query order."""
+import pytest
+
+from spacy_universalner.backends.base import BackendError
+from spacy_universalner.backends.hf import HuggingFaceBackend
+from spacy_universalner.prompt import UniNERTemplate
+
+
+def test_nothing_is_loaded_until_needed(tiny_model_path):
+    backend = HuggingFaceBackend(tiny_model_path, device="cpu")
+    assert backend._tokenizer is None and backend._model is None
+    assert backend.count_tokens(["Bill Gates", ""]) == [len(backend.tokenizer("Bill Gates", add_special_tokens=False).input_ids), 0]
+    assert backend._model is None  # counting tokens needs only the tokenizer
+    assert backend.eos_text == "</s>"
+
+
+def test_a_missing_model_says_how_to_use_a_local_folder(tmp_path):
+    backend = HuggingFaceBackend(str(tmp_path / "nowhere"))
+    with pytest.raises(BackendError, match="local folder"):
+        backend.count_tokens(["x"])
+
+
+@pytest.mark.parametrize("kwargs,message", [({"dtype": "float8"}, "dtype"), ({"batch_size": 0}, "batch_size")])
+def test_bad_settings_are_refused_early(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        HuggingFaceBackend("any", **kwargs)
+
+
+def test_an_unknown_device_is_a_clear_error(tiny_model_path):
+    with pytest.raises(ValueError, match="device"):
+        HuggingFaceBackend(tiny_model_path, device="tpu:7").device
+
+
+@pytest.mark.parametrize("engine", ["generate", "shared_prefix"])
+def test_answers_are_greedy_deterministic_and_in_query_order(tiny_model_path, engine):
+    template = UniNERTemplate()
+    queries = [template.query(text, label) for text in ("Short.", "A much longer passage about Bill Gates and Microsoft.")
+               for label in ("person", "organization", "location")]
+    backend = HuggingFaceBackend(tiny_model_path, device="cpu", batch_size=2, engine=engine)
+    first = backend(queries, max_new_tokens=6)
+    reversed_ = backend(queries[::-1], max_new_tokens=6)
+    assert [g.text for g in first] == [g.text for g in reversed_[::-1]]
+    one_by_one = [backend([q], max_new_tokens=6)[0].text for q in queries]
+    assert [g.text for g in first] == one_by_one
+    assert all(len(g.token_logprobs) <= 6 for g in first)
