@@ -176,6 +176,7 @@ def run_train(
         seed=train_cfg["seed"],
         report_to=train_cfg.get("report_to", "none"),
         remove_unused_columns=False,
+        dataloader_pin_memory=torch.cuda.is_available(),
         disable_tqdm=not train_cfg.get("progress", True),
     )
     # transformers 5 renames gradient_checkpointing and folds warmup_ratio into warmup_steps.
