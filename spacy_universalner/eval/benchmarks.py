@@ -36,9 +36,9 @@ class Benchmark:
         return list(dict.fromkeys(q for q in self.types.values() if q))
 
     def load(self, nlp: Language, limit: Optional[int] = None, seed: int = 0) -> List[Doc]:
-        """Gold Docs, relabelled to query text; with ``limit``, a seeded sample kept in file order."""
+        """Gold Docs, relabelled to query text; with ``limit`` > 0, a seeded sample kept in file order."""
         docs = list(self.reader(nlp))
-        if limit is not None and 0 <= limit < len(docs):
+        if limit is not None and 0 < limit < len(docs):
             keep = sorted(random.Random(seed).sample(range(len(docs)), limit))
             docs = [docs[i] for i in keep]
         if self.types:

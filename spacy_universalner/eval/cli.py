@@ -38,7 +38,7 @@ def evaluate_command(
     label_map: Optional[str] = typer.Option(None, "--label-map", help="Pipeline label -> benchmark type: JSON file or PERSON=person,ORG=organization"),
     spans_key: List[str] = typer.Option([], "--spans-key", help="Also read predicted spans from doc.spans[KEY] (repeatable)"),
     keep_labels: bool = typer.Option(False, "--keep-labels", help="Do not set universal_ner's labels to each benchmark's queries"),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="At most N passages per dataset (seeded sample)"),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="At most N passages per dataset (seeded sample; 0: all)"),
     seed: int = typer.Option(0, "--seed", help="Seed for --limit"),
     batch_size: int = typer.Option(32, "--batch-size", "-b"),
     name: Optional[str] = typer.Option(None, "--name", help="Model name for the table (default: the pipeline's file name)"),
@@ -52,7 +52,8 @@ def evaluate_command(
     from .report import write_reports
     from .run import evaluate_docs, parse_label_map, uniner_pipes
 
-    overrides = parse_config_overrides(ctx.args)
+    # `section.key=value` without dashes is accepted too: weasel strips them from project vars.
+    overrides = parse_config_overrides([a if a.startswith("-") else f"--{a}" for a in ctx.args])
     mapping = parse_label_map(label_map)
     names = [d.strip() for d in datasets.split(",") if d.strip()]
     if names == ["zero-shot"]:
