@@ -78,4 +78,4 @@ def evaluate_command(
                  f"span F1 {100 * result['spans']['f1']:.2f}, {result['n_docs']} docs, {result['n_queries']} queries")
     meta = {"pipeline": str(pipeline), "limit": limit, "seed": seed, "overrides": overrides, "label_map": mapping}
     paths = write_reports(results, model_name, output, meta)
-    msg.info(f"Wrote {paths['metrics']}, {paths['table']} and {paths['plot']}")
+    msg.info("Wrote " + ", ".join(str(p) for p in paths.values()))

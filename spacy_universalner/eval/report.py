@@ -118,5 +118,11 @@ def write_reports(results: Dict[str, Dict[str, Any]], model_name: str, output: U
     paths = {"metrics": output / "metrics.json", "table": output / "table.md", "plot": output / "f1.png"}
     paths["metrics"].write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf8")
     paths["table"].write_text(markdown_table(results, model_name), encoding="utf8")
-    bar_chart(results, model_name, paths["plot"])
+    try:
+        bar_chart(results, model_name, paths["plot"])
+    except ImportError:  # matplotlib is an optional extra: pip install spacy-universalner[plot]
+        import warnings
+
+        warnings.warn("matplotlib is not installed (pip install spacy-universalner[plot]): no bar chart written.")
+        del paths["plot"]
     return paths
