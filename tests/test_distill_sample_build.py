@@ -45,6 +45,9 @@ def test_sample_counts_tokens_with_a_hugging_face_tokenizer(tiny_model_path):
     spans = load_token_spans(tiny_model_path)
     passages = split_passages("Bill Gates founded Microsoft in Albuquerque. " * 20, spans, max_tokens=16)
     assert all(len(spans(p)) <= 16 for p in passages) and len(passages) > 3
+    long_sentence = "Researchers at the University of Cambridge published a paper on protein folding in Nature."
+    pieces = split_passages(long_sentence, spans, max_tokens=12)
+    assert len(pieces) > 1 and " ".join(pieces) == long_sentence  # cut between words, never inside one
 
 
 # ---------------------------------------------------------------------------- teacher tuples

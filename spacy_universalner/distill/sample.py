@@ -88,7 +88,7 @@ def split_passages(text: str, token_spans: Callable[[str], List[Span]], max_toke
     for start, end in sentence_spans(text):
         tokens = token_spans(text[start:end])
         while len(tokens) > max_tokens:
-            cut = tokens[max_tokens - 1][1]
+            cut = _word_cut(text[start:end], tokens[:max_tokens])
             pieces.append(((start, start + cut), max_tokens))
             start, end = _strip(text, start + cut, end)
             tokens = token_spans(text[start:end])
@@ -104,6 +104,14 @@ def split_passages(text: str, token_spans: Callable[[str], List[Span]], max_toke
     if current:
         passages.append(_join(text, current, token_spans, max_tokens, passages))
     return [p for p in passages if p]
+
+
+def _word_cut(sentence: str, tokens: List[Span]) -> int:
+    """Where to cut an over-long sentence: after the last token that ends a word, else after the last token."""
+    for _, token_end in reversed(tokens):
+        if token_end < len(sentence) and sentence[token_end].isspace():
+            return token_end
+    return tokens[-1][1]
 
 
 def _join(text, current, token_spans, max_tokens, passages) -> str:
