@@ -8,7 +8,7 @@ on the Doc: ``doc._.uniner_responses`` (raw answers) and ``doc._.uniner_unaligne
 could not be placed, for auditing hallucinations).
 """
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
@@ -16,6 +16,7 @@ from spacy.util import filter_spans
 from .alignment import AlignmentConfig, find_mention
 from .backends.base import Generation
 from .chunking import Chunk
+from .confidence import mention_scores, set_span_scores
 from .parsing import parse_answer
 
 ANNOTATE_MODES = ("ents", "spans", "both")
@@ -40,6 +41,8 @@ class AnnotationSettings:
     overwrite_ents: bool = True
     alignment: AlignmentConfig = AlignmentConfig()
     lenient_parsing: bool = True
+    #: Drop mentions whose confidence (:mod:`.confidence`) is below this; unscored mentions are kept.
+    threshold: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.annotate not in ANNOTATE_MODES:
@@ -52,24 +55,34 @@ def annotate_doc(doc: Doc, chunks: Sequence[Chunk], answers: Iterable[Answer], s
     """Write the spans found in ``answers`` on ``doc`` (ents and/or a span group) and keep the raw answers."""
     responses, unaligned = [], []
     found: Dict[Tuple[int, int, str], Span] = {}
+    scores: Dict[Tuple[int, int, str], Optional[float]] = {}
     for c, label, generation in answers:
         chunk = chunks[c]
         responses.append(
             {"label": label, "query": settings.label_queries[label], "chunk": c, "response": generation.text}
         )
         parsed = parse_answer(generation.text, lenient=settings.lenient_parsing)
-        for mention in parsed.mentions:
+        for mention, score in zip(parsed.mentions, mention_scores(generation, parsed.mentions)):
+            if settings.threshold is not None and score is not None and score < settings.threshold:
+                continue
             offsets = find_mention(doc, mention, chunk.start_char, chunk.end_char, settings.alignment)
             if not offsets:
                 unaligned.append({"label": label, "text": mention, "chunk": c})
             for start, end in offsets:
-                found.setdefault((start, end, label), Span(doc, start, end, label=label))
+                span = found.setdefault((start, end, label), Span(doc, start, end, label=label))
+                key = (span.start_char, span.end_char, label)
+                if score is not None and (scores.get(key) is None or score > scores[key]):
+                    scores[key] = score  # a span found twice (overlapping chunks) keeps its best score
+                else:
+                    scores.setdefault(key, score)
     doc._.uniner_responses = responses
     doc._.uniner_unaligned = unaligned
     order = list(settings.label_queries)
     spans = sorted(found.values(), key=lambda s: (s.start, s.end, order.index(s.label_)))
+    set_span_scores(doc, scores)
     if settings.annotate in ("spans", "both"):
         doc.spans[settings.spans_key] = spans
+        doc.spans[settings.spans_key].attrs["scores"] = [scores.get((s.start_char, s.end_char, s.label_)) for s in spans]
     if settings.annotate in ("ents", "both"):
         doc.ents = resolve_ents(doc, spans, settings)
 

@@ -42,6 +42,7 @@ DEFAULT_CONFIG = {
     "word_boundaries": True,
     "lenient_parsing": True,
     "cache": None,
+    "threshold": None,
     "scorer": {"@scorers": "spacy.ner_scorer.v1"},
 }
 
@@ -75,6 +76,7 @@ def make_universal_ner(
     lenient_parsing: bool,
     cache: Optional[str],
     scorer: Optional[Callable],
+    threshold: Optional[float] = None,
 ) -> "UniversalNER":
     return UniversalNER(
         nlp.vocab,
@@ -94,6 +96,7 @@ def make_universal_ner(
         lenient_parsing=lenient_parsing,
         cache=cache,
         scorer=scorer,
+        threshold=threshold,
     )
 
 
@@ -152,6 +155,7 @@ class UniversalNER(Pipe):
         lenient_parsing: bool = True,
         cache: Optional[Union[str, Path]] = None,
         scorer: Optional[Callable] = None,
+        threshold: Optional[float] = None,
     ):
         if annotate not in ANNOTATE_MODES:
             raise ValueError(f"annotate must be one of {ANNOTATE_MODES}, got {annotate!r}.")
@@ -182,6 +186,10 @@ class UniversalNER(Pipe):
         self.lenient_parsing = lenient_parsing
         self.cache = ResponseCache(cache) if cache else None
         self.scorer = scorer
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be a probability between 0 and 1, or null; got {threshold!r}.")
+        #: Mentions scored below this are dropped (see :mod:`.confidence`); cache hits have no score and stay.
+        self.threshold = threshold
         self._separator_checked = False
 
     @property
@@ -224,8 +232,20 @@ class UniversalNER(Pipe):
             return [len(text.split()) for text in texts]
         return count(texts)
 
+    def _answered_whole(self, text: str) -> bool:
+        """Whether the cache answers every label for ``text`` as one passage (then no tokenizer is needed)."""
+        if self.cache is None:
+            return False
+        return all(
+            self.cache.get(self.model.name, self.template.prompt(text, query)) is not None
+            for query in self.label_queries.values()
+        )
+
     def _process_batch(self, docs: List[Doc]) -> List[Doc]:
-        chunks = [split_doc(doc, self.max_chunk_tokens, self._count_tokens, self.chunk_overlap) for doc in docs]
+        chunks = [
+            split_doc(doc, self.max_chunk_tokens, self._count_tokens, self.chunk_overlap, self._answered_whole)
+            for doc in docs
+        ]
         keys: List[Tuple[int, int, str]] = []  # (doc index, chunk index, label)
         queries: List[Query] = []
         for d, doc_chunks in enumerate(chunks):
@@ -288,6 +308,7 @@ class UniversalNER(Pipe):
             overwrite_ents=self.overwrite_ents,
             alignment=self.alignment,
             lenient_parsing=self.lenient_parsing,
+            threshold=self.threshold,
         )
 
     # -- serialization: settings and labels only, never weights --------------------------------
