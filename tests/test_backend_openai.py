@@ -9,7 +9,7 @@ import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 import spacy
@@ -53,13 +53,13 @@ class FakeServer:
                     )
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                status, payload, headers = server.respond(self, body, attempt)
+                with server._lock:  # before replying: the client may send its next request at once
+                    server.in_flight -= 1
                 try:
-                    server.respond(self, body, attempt)
+                    server.send(self, status, payload, headers)
                 except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
                     pass
-                finally:
-                    with server._lock:
-                        server.in_flight -= 1
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -72,24 +72,25 @@ class FakeServer:
                 return actions[attempt] if attempt < len(actions) else "ok"
         return "ok"
 
-    def respond(self, handler: BaseHTTPRequestHandler, body: Dict[str, Any], attempt: int) -> None:
+    def respond(self, handler: BaseHTTPRequestHandler, body: Dict[str, Any], attempt: int) -> Tuple[int, Dict[str, Any], Dict[str, str]]:
+        """``(status, JSON body, headers)`` for one request."""
         prompt = body.get("prompt", "")
         if self.api_key and handler.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return self.send(handler, 401, {"error": {"message": "Invalid API key"}})
+            return 401, {"error": {"message": "Invalid API key"}}, {}
         action = self.action(prompt, attempt)
         if action == "429":
-            return self.send(handler, 429, {"error": "slow down"}, {"Retry-After": "1"})
+            return 429, {"error": "slow down"}, {"Retry-After": "1"}
         if action.isdigit():
-            return self.send(handler, int(action), {"error": "server trouble"})
+            return int(action), {"error": "server trouble"}, {}
         if action == "garbled":
-            return self.send(handler, 200, {"unexpected": True})
+            return 200, {"unexpected": True}, {}
         time.sleep(2.0 if action == "slow" else self.delay(prompt))
         text = answer_for(prompt)
         choice: Dict[str, Any] = {"index": 0, "text": text, "finish_reason": "stop"}
         if body.get("logprobs"):
             tokens = re.findall(r'\[|"|[^"\[\]]+|\]', text)
             choice["logprobs"] = {"tokens": tokens, "token_logprobs": [-0.25] * len(tokens)}
-        self.send(handler, 200, {"id": "cmpl-1", "object": "text_completion", "choices": [choice]})
+        return 200, {"id": "cmpl-1", "object": "text_completion", "choices": [choice]}, {}
 
     @staticmethod
     def send(handler, status: int, payload: Dict[str, Any], headers: Optional[Dict[str, str]] = None) -> None:

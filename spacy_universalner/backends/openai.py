@@ -22,6 +22,10 @@ from .offsets import token_offsets
 if TYPE_CHECKING:  # pragma: no cover
     from ..http import OpenAIClient
 
+#: Where the API key is read from. Not OPENAI_API_KEY: a UniNER model is always self-hosted, and a
+#: key meant for OpenAI should not be sent to whatever server ``base_url`` names. Unset: no key sent.
+DEFAULT_API_KEY_ENV = "UNINER_API_KEY"
+
 #: Characters per token assumed when no tokenizer is configured. LLaMA averages ~4 characters per
 #: token on English; 3 over-counts, so chunks stay within the 256 tokens UniNER was trained on.
 CHARS_PER_TOKEN_ESTIMATE = 3
@@ -55,7 +59,7 @@ class OpenAICompatibleBackend:
         base_url: Union[str, Sequence[str]],
         model: str,
         *,
-        api_key_env: Optional[str] = "OPENAI_API_KEY",
+        api_key_env: Optional[str] = DEFAULT_API_KEY_ENV,
         max_concurrency: int = 8,
         timeout: float = 60.0,
         max_retries: int = 6,
@@ -182,7 +186,7 @@ class OpenAICompatibleBackend:
 def make_openai_compatible_backend(
     base_url: Union[str, List[str]],
     model: str,
-    api_key_env: Optional[str] = "OPENAI_API_KEY",
+    api_key_env: Optional[str] = DEFAULT_API_KEY_ENV,
     max_concurrency: int = 8,
     timeout: float = 60.0,
     max_retries: int = 6,
