@@ -8,7 +8,7 @@ tokens than UTF-8 bytes (+2 for BOS and a prefix space), so a short Doc is one c
 whose prompts are all cached loads no model files at all.
 """
 from dataclasses import dataclass
-from typing import Callable, List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from spacy.tokens import Doc
 
@@ -60,13 +60,19 @@ def _windows(
 
 
 def split_doc(
-    doc: Doc, max_tokens: int, count_tokens: TokenCounter, overlap: int = 32
+    doc: Doc, max_tokens: int, count_tokens: TokenCounter, overlap: int = 32,
+    known_whole: Optional[Callable[[str], bool]] = None,
 ) -> List[Chunk]:
-    """Chunks covering every non-space token of ``doc``, each at most ``max_tokens`` model tokens."""
+    """Chunks covering every non-space token of ``doc``, each at most ``max_tokens`` model tokens.
+
+    ``known_whole(text)`` lets a caller say, without a tokenizer, that the whole text was read
+    as one passage before (the component asks its response cache), so it stays one chunk.
+    """
     if not doc.text.strip():
         return []
-    if _token_bound(doc.text) <= max_tokens:
-        return [_make_chunk(doc, 0, len(doc))]
+    whole = _make_chunk(doc, 0, len(doc))
+    if _token_bound(doc.text) <= max_tokens or (known_whole is not None and known_whole(whole.text)):
+        return [whole]
     if count_tokens(([doc.text]))[0] <= max_tokens:
         return [_make_chunk(doc, 0, len(doc))]
     pieces: List[tuple] = []

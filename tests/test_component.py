@@ -79,6 +79,18 @@ def test_cached_answers_become_ents_without_loading_the_model(tmp_path):
     assert backend._tokenizer is None and backend._model is None  # never tried to load anything
 
 
+def test_a_long_doc_answered_whole_in_the_cache_needs_no_tokenizer(tmp_path):
+    text = " ".join(["Bill Gates founded Microsoft in Albuquerque."] * 20)  # > 256 bytes
+    cache = tmp_path / "cache.jsonl"
+    write_cache(cache, "no-such-org/no-such-model", text, {"person": '["Bill Gates"]'})
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={
+        "labels": ["person"], "cache": str(cache),
+        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "no-such-org/no-such-model"},
+    })
+    assert len(nlp(text).ents) == 20
+
+
 def test_an_unloadable_model_name_is_a_clear_error():
     nlp = spacy.blank("en")
     nlp.add_pipe("universal_ner", config={
