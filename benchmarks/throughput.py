@@ -1,0 +1,368 @@
+"""Throughput of UniNER decoding: naive loop vs. batched ``generate`` vs. the shared-prefix engine.
+
+All methods run in one process on the same model, passages and labels, and decode the same number
+of tokens per query: EOS and every token containing ``]`` are suppressed for all of them, so each
+query generates exactly ``--answer-tokens`` tokens (a random-weight model has no idea when to stop,
+and a fair comparison must not let one method stop earlier than another).
+
+    python benchmarks/throughput.py --quick --json out.json      # < 60 s on 2 CPU cores
+    python benchmarks/throughput.py                              # the README table
+    python benchmarks/throughput.py --model ./UniNER-7B-type --device cuda --docs 64
+
+Methods:
+  (a) naive        one ``model.generate`` per (doc, label), as UniNER's HF script and spacy-llm's HF models
+  (b) hf-batched   ``model.generate`` over left-padded batches of ``--batch-size`` queries
+  (c) engine       :class:`SharedPrefixEngine`: one passage prefill per chunk, batched decoding
+  (d) engine+constrained   the same with constrained answers (JSON list of passage substrings)
+
+Memory: on CPU the process's peak RSS while a method runs (Linux VmHWM, reset before each method;
+``extra`` = peak minus the RSS before it, i.e. beyond the loaded model and runtime); on CUDA,
+``torch.cuda.max_memory_allocated``.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Sequence
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+PASSAGES = [
+    "Bill Gates founded Microsoft in Albuquerque, New Mexico, together with Paul Allen in 1975.",
+    "Guido van Rossum created Python while working at CWI in Amsterdam, the Netherlands.",
+    "Barack Obama visited Paris in 2015 and met the president of France at the Elysee Palace.",
+    "The company announced on Monday that its quarterly revenue rose by 12 percent to 3.4 billion dollars.",
+    "Researchers at the University of Cambridge published a paper on protein folding in Nature last week.",
+    "The film was directed by Steven Spielberg and stars Tom Hanks as a lawyer in New York.",
+    "Aspirin reduces the risk of heart attack, while ibuprofen treats inflammation and fever.",
+    "She played the guitar and the piano in a jazz band that toured Europe and Japan in 1998.",
+    "Marie Curie won the Nobel Prize in Physics in 1903 and the Nobel Prize in Chemistry in 1911.",
+    "The European Central Bank in Frankfurt kept interest rates unchanged on Thursday.",
+    "Lionel Messi scored twice as Inter Miami beat Orlando City at the DRV PNK Stadium.",
+    "The new restaurant on Fifth Avenue serves cheap Thai food and is open until midnight.",
+    "NASA launched the James Webb Space Telescope from French Guiana on an Ariane 5 rocket.",
+    "Tesla opened a factory near Berlin, where it builds the Model Y for European customers.",
+    "The Amazon river flows through Peru, Colombia and Brazil before reaching the Atlantic Ocean.",
+    "Leo Tolstoy wrote War and Peace, which was first published in The Russian Messenger.",
+]
+LABELS = [
+    "person", "organization", "location", "country", "date", "product", "event", "award",
+    "programming language", "university", "disease", "drug", "musical instrument", "company",
+    "city", "book", "money", "vehicle", "Restaurant Name", "Cuisine",
+]
+
+
+# -- measuring ------------------------------------------------------------------------------------
+def _hwm() -> int:
+    """The process's peak RSS (VmHWM), in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakMemory:
+    """Peak memory while the block runs: the kernel's RSS high-water mark, reset before the block
+    (``/proc/self/clear_refs``; no sampling thread to steal time), or CUDA's allocator peak."""
+
+    def __init__(self, device: str):
+        self.cuda = device.startswith("cuda")
+
+    def __enter__(self):
+        import torch
+
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.before = torch.cuda.memory_allocated()
+        else:
+            self.before = _rss()
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets VmHWM to the current RSS
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated()
+        else:
+            self.peak = _hwm()
+        self.extra = self.peak - self.before
+
+
+# -- the methods ----------------------------------------------------------------------------------
+def _suppressed_ids(tokenizer) -> List[int]:
+    """EOS and every token whose text contains ']': no method may end an answer early."""
+    ids = [tokenizer.eos_token_id]
+    for token_id in range(len(tokenizer)):
+        if "]" in tokenizer.decode([token_id]):
+            ids.append(token_id)
+    return sorted(set(ids))
+
+
+def naive(model, tokenizer, queries, n_tokens, suppress, batch_size) -> List[int]:
+    import torch
+
+    lengths = []
+    for q in queries:
+        enc = tokenizer(q.prompt, return_tensors="pt").to(model.device)
+        with torch.inference_mode():
+            out = model.generate(**enc, do_sample=False, max_new_tokens=n_tokens, min_new_tokens=n_tokens,
+                                 suppress_tokens=suppress, pad_token_id=tokenizer.pad_token_id)
+        lengths.append(out.shape[1] - enc["input_ids"].shape[1])
+    return lengths
+
+
+def hf_batched(model, tokenizer, queries, n_tokens, suppress, batch_size) -> List[int]:
+    import torch
+
+    lengths = []
+    order = sorted(range(len(queries)), key=lambda i: len(queries[i].prompt))
+    for start in range(0, len(order), batch_size):
+        prompts = [queries[i].prompt for i in order[start : start + batch_size]]
+        enc = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
+        with torch.inference_mode():
+            out = model.generate(**enc, do_sample=False, max_new_tokens=n_tokens, min_new_tokens=n_tokens,
+                                 suppress_tokens=suppress, pad_token_id=tokenizer.pad_token_id)
+        lengths += [out.shape[1] - enc["input_ids"].shape[1]] * len(prompts)
+    return lengths
+
+
+def make_engine(constrained: bool):
+    factories = {}  # built once per tokenizer, as a backend does (not part of the per-document cost)
+
+    def run(model, tokenizer, queries, n_tokens, suppress, batch_size) -> List[int]:
+        from spacy_universalner.backends.constrained import ConstraintFactory
+        from spacy_universalner.backends.engine import SharedPrefixEngine
+
+        factory = None
+        if constrained:
+            if id(tokenizer) not in factories:
+                factories[id(tokenizer)] = ConstraintFactory(tokenizer, model.config.vocab_size)
+            factory = factories[id(tokenizer)]
+        engine = SharedPrefixEngine(model, tokenizer, batch_size=batch_size, suppress_token_ids=suppress,
+                                    constraint=factory)
+        return [len(d.token_ids) for d in engine.decode(queries, n_tokens)]
+
+    return run
+
+
+METHODS: Dict[str, Callable] = {
+    "naive": naive,
+    "hf-batched": hf_batched,
+    "engine": make_engine(False),
+    "engine+constrained": make_engine(True),
+}
+
+
+# -- setup ----------------------------------------------------------------------------------------
+def default_model(hidden_size: int, layers: int) -> Path:
+    from spacy_universalner.tiny import build_tiny_llama
+
+    path = Path(tempfile.gettempdir()) / f"spacy-universalner-bench-llama-h{hidden_size}-l{layers}"
+    if not (path / "config.json").exists():
+        build_tiny_llama(path, hidden_size=hidden_size, num_layers=layers, num_heads=max(1, hidden_size // 64),
+                         intermediate_size=hidden_size * 3, vocab_size=2048)
+    return path
+
+
+def load(model_path: str, device: str):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(device).eval()
+    return model, tokenizer
+
+
+def queries_for(n_docs: int, labels: Sequence[str]):
+    from spacy_universalner.prompt import UniNERTemplate
+
+    template = UniNERTemplate()
+    docs = [PASSAGES[i % len(PASSAGES)] + ("" if i < len(PASSAGES) else f" ({i})") for i in range(n_docs)]
+    return [template.query(doc, label) for doc in docs for label in labels]
+
+
+def timed(method, model, tokenizer, n_docs, labels, args, suppress) -> Dict[str, float]:
+    """Best of ``--repeats`` runs (other processes on a shared machine only ever add time)."""
+    queries = queries_for(n_docs, labels)
+    method(model, tokenizer, queries_for(1, labels[:2]), 2, suppress, args.batch_size)  # warm-up
+    seconds = float("inf")
+    for _ in range(args.repeats):
+        with PeakMemory(args.device) as mem:
+            start = time.perf_counter()
+            lengths = method(model, tokenizer, queries, args.answer_tokens, suppress, args.batch_size)
+            seconds = min(seconds, time.perf_counter() - start)
+    return {"seconds": seconds, "docs_per_s": n_docs / seconds, "tokens_per_query": statistics.mean(lengths),
+            "peak_bytes": mem.peak, "extra_bytes": mem.extra}
+
+
+# -- quality side effect of constraints -----------------------------------------------------------
+def constrained_quality(model_path: str, device: str, n_docs: int, labels: Sequence[str]) -> Dict[str, Dict]:
+    """Parse failures and unaligned strings through the full component, free decoding vs. constrained."""
+    import spacy
+
+    from spacy_universalner.backends.hf import HuggingFaceBackend
+    from spacy_universalner.component import UniversalNER
+    from spacy_universalner.parsing import parse_answer
+
+    nlp = spacy.blank("en")
+    docs_text = [PASSAGES[i % len(PASSAGES)] for i in range(n_docs)]
+    result = {}
+    for name, constrained in (("free", False), ("constrained", True)):
+        backend = HuggingFaceBackend(model_path, device=device, constrained=constrained, batch_size=64)
+        pipe = UniversalNER(nlp.vocab, labels=list(labels), model=backend, max_new_tokens=32, annotate="spans")
+        list(pipe.pipe([nlp.make_doc(docs_text[0])]))  # loads the model (and the constraint's token table)
+        start = time.perf_counter()
+        docs = list(pipe.pipe(nlp.make_doc(t) for t in docs_text))
+        seconds = time.perf_counter() - start
+        answers = [r["response"] for d in docs for r in d._.uniner_responses]
+        result[name] = {
+            "answers": len(answers),
+            "official_parse": sum(parse_answer(a).method == "official" for a in answers),
+            "failed_parse": sum(parse_answer(a).method == "failed" for a in answers),
+            "mentions": sum(len(parse_answer(a).mentions) for a in answers),
+            "unaligned": sum(len(d._.uniner_unaligned) for d in docs),
+            "spans": sum(len(d.spans["uniner"]) for d in docs),
+            "docs_per_s": n_docs / seconds,
+        }
+    return result
+
+
+# -- report ---------------------------------------------------------------------------------------
+def main(argv=None) -> Dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", help="a local causal LM folder (default: a random ~25M LLaMA built locally)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--docs", type=int, default=None, help="documents per method (default 16; quick 6)")
+    parser.add_argument("--naive-docs", type=int, default=None, help="documents for the slow naive loop")
+    parser.add_argument("--answer-tokens", type=int, default=8,
+                        help="tokens decoded per query, all methods (8: about a one-mention UniNER answer)")
+    parser.add_argument("--batch-size", type=int, default=64, help="queries per batch, (b) and (c)")
+    parser.add_argument("--hidden-size", type=int, default=512)
+    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=None, help="runs per measurement, best kept (default 3; quick 1)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--quick", action="store_true", help="fewer documents, no label scaling of method (b)")
+    parser.add_argument("--json", dest="json_path", help="write the figures here")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    quick = args.quick
+    args.repeats = args.repeats or (1 if quick else 3)
+    n_docs = args.docs or (6 if quick else 24)
+    naive_docs = args.naive_docs or (2 if quick else 6)
+    model_path = args.model or str(default_model(args.hidden_size, args.layers))
+    t0 = time.perf_counter()
+    model, tokenizer = load(model_path, args.device)
+    suppress = _suppressed_ids(tokenizer)
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    cfg = model.config
+    prompt_tokens = max(len(tokenizer(q.prompt)["input_ids"]) for q in queries_for(len(PASSAGES), LABELS))
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    kv_per_token = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * head_dim * next(model.parameters()).element_size()
+    kv_batch = kv_per_token * args.batch_size * (prompt_tokens + args.answer_tokens)
+
+    labels10 = LABELS[:10]
+    rows = {}
+    for name, method in METHODS.items():
+        docs = naive_docs if name == "naive" else n_docs
+        rows[name] = timed(method, model, tokenizer, docs, labels10, args, suppress)
+        print(f"  {name}: {rows[name]['docs_per_s']:.3f} docs/s", file=sys.stderr)
+    scaling: Dict[str, Dict[int, float]] = {}
+    scale_methods = ["naive", "engine"] if quick else ["naive", "hf-batched", "engine", "engine+constrained"]
+    for name in scale_methods:
+        scaling[name] = {}
+        for k in (1, 5, 10, 20):
+            docs = (1 if quick else naive_docs) if name == "naive" else n_docs
+            if k == 10:
+                scaling[name][k] = rows[name]["seconds"] / docs
+            else:
+                scaling[name][k] = timed(METHODS[name], model, tokenizer, docs, LABELS[:k], args, suppress)["seconds"] / docs
+        print(f"  scaling {name}: " + ", ".join(f"{k}: {v:.3f}s/doc" for k, v in scaling[name].items()), file=sys.stderr)
+    quality = constrained_quality(model_path, args.device, 2 if quick else 16, labels10)
+    naive_rate = rows["naive"]["docs_per_s"]
+    figures = {
+        "model": args.model or f"random LLaMA h{args.hidden_size} l{args.layers}",
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "device": args.device,
+        "torch_threads": torch.get_num_threads(),
+        "repeats": args.repeats,
+        "prompt_tokens_max": prompt_tokens,
+        "labels": 10,
+        "answer_tokens": args.answer_tokens,
+        "batch_size": args.batch_size,
+        "model_bytes": params,
+        "kv_cache_one_batch_bytes": kv_batch,
+        "methods": rows,
+        "label_scaling_seconds_per_doc": scaling,
+        "label_scaling_20_over_1": {m: s[20] / s[1] for m, s in scaling.items()},
+        "constrained_quality": quality,
+        "naive_docs_per_s": naive_rate,
+        "engine_docs_per_s": rows["engine"]["docs_per_s"],
+        "engine_constrained_docs_per_s": rows["engine+constrained"]["docs_per_s"],
+        "hf_batched_docs_per_s": rows["hf-batched"]["docs_per_s"],
+        "speedup": rows["engine"]["docs_per_s"] / naive_rate,
+        "total_seconds": time.perf_counter() - t0,
+    }
+    print(report(figures))
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(figures, indent=2))
+    return figures
+
+
+def report(f: Dict) -> str:
+    mb = 1024 * 1024
+    lines = [
+        f"model: {f['model']} ({f['parameters'] / 1e6:.1f}M parameters, {f['model_bytes'] / mb:.0f} MiB), "
+        f"device {f['device']}, {f['torch_threads']} threads; {f['labels']} labels, "
+        f"{f['answer_tokens']} tokens per answer (forced), batch {f['batch_size']}, best of {f['repeats']}, "
+        f"prompts up to {f['prompt_tokens_max']} tokens",
+        "",
+        "| method | docs/s | vs naive | tokens/query | peak memory (MiB) | extra over loaded model (MiB) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in f["methods"].items():
+        lines.append(
+            f"| {name} | {r['docs_per_s']:.3f} | {r['docs_per_s'] / f['naive_docs_per_s']:.1f}x | "
+            f"{r['tokens_per_query']:.0f} | {r['peak_bytes'] / mb:.0f} | {r['extra_bytes'] / mb:.0f} |"
+        )
+    lines += ["", f"one batch of KV cache: {f['kv_cache_one_batch_bytes'] / mb:.1f} MiB; "
+              f"model + KV: {(f['model_bytes'] + f['kv_cache_one_batch_bytes']) / mb:.0f} MiB", ""]
+    lines += ["| labels | " + " | ".join(f"{m} s/doc" for m in f["label_scaling_seconds_per_doc"]) + " |",
+              "|---|" + "---|" * len(f["label_scaling_seconds_per_doc"])]
+    for k in (1, 5, 10, 20):
+        lines.append(f"| {k} | " + " | ".join(f"{s[k]:.3f}" for s in f["label_scaling_seconds_per_doc"].values()) + " |")
+    lines.append("| 20 vs 1 | " + " | ".join(f"{v:.1f}x" for v in f["label_scaling_20_over_1"].values()) + " |")
+    q = f["constrained_quality"]
+    lines += ["", "| decoding (component, 32 new tokens max, EOS allowed) | answers | official parse | failed parse "
+              "| mentions | unaligned | docs/s |", "|---|---|---|---|---|---|---|"]
+    for name, r in q.items():
+        lines.append(f"| {name} | {r['answers']} | {r['official_parse']} | {r['failed_parse']} | {r['mentions']} "
+                     f"| {r['unaligned']} | {r['docs_per_s']:.2f} |")
+    lines += ["", f"speedup (engine over naive, 10 labels): {f['speedup']:.1f}x; total {f['total_seconds']:.0f} s"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
