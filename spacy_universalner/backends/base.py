@@ -44,3 +44,32 @@ class Tokenizing(Protocol):
 
 class BackendError(RuntimeError):
     """A backend could not be loaded or run; the message says what to do about it."""
+
+
+def load_error(name: str, what: str, err: Exception) -> BackendError:
+    """The error for a model (or its tokenizer) that cannot be loaded: what failed and how to pass a local folder."""
+    return BackendError(
+        f"Could not load the {what} of model {name!r}: {err}\n"
+        "If the name is a Hugging Face hub id, check its spelling and your network access; "
+        "offline, download the model once (e.g. `huggingface-cli download "
+        f"{name} --local-dir ./my-model`) and set the backend's `name` to that local folder, e.g. "
+        '`nlp.add_pipe("universal_ner", config={"model": {"@uniner_backends": '
+        '"spacy_universalner.HuggingFace.v1", "name": "./my-model"}})`.'
+    )
+
+
+def load_tokenizer(name: str, **kwargs):
+    """A transformers tokenizer (no weights), or a clear :class:`BackendError`."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name, **kwargs)
+    except Exception as err:  # OSError, ValueError, HTTP errors: all mean "cannot load"
+        raise load_error(name, "tokenizer", err) from err
+
+
+def count_tokens_with(tokenizer, texts: Sequence[str]) -> List[int]:
+    """Model tokens per text, without BOS/EOS: what a passage costs inside the prompt."""
+    if not texts:
+        return []
+    return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 from ..prompt import Query
 from ..registry import uniner_backends
-from .base import BackendError, Generation
+from .base import BackendError, Generation, count_tokens_with, load_tokenizer
 from .offsets import token_offsets
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -134,23 +134,10 @@ class OpenAICompatibleBackend:
         if not texts:
             return []
         if self.tokenizer_name:
-            encoded = self._get_tokenizer()(list(texts), add_special_tokens=False)["input_ids"]
-            return [len(ids) for ids in encoded]
+            if self._tokenizer is None:
+                self._tokenizer = load_tokenizer(self.tokenizer_name)
+            return count_tokens_with(self._tokenizer, texts)
         return [math.ceil(len(text) / CHARS_PER_TOKEN_ESTIMATE) for text in texts]
-
-    def _get_tokenizer(self):
-        if self._tokenizer is None:
-            from transformers import AutoTokenizer
-
-            try:
-                self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_name)
-            except Exception as err:
-                raise BackendError(
-                    f"Could not load the tokenizer {self.tokenizer_name!r} used to count tokens for chunking: {err}. "
-                    "Give a hub id or local folder of the served model's tokenizer, or leave `tokenizer` unset "
-                    "to estimate token counts."
-                ) from err
-        return self._tokenizer
 
     def __call__(self, queries: Sequence[Query], max_new_tokens: int = 256) -> List[Generation]:
         from ..http import HTTPClientError

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..prompt import Query
 from ..registry import uniner_backends
-from .base import BackendError, Generation
+from .base import BackendError, Generation, count_tokens_with, load_tokenizer
 from .offsets import token_offsets
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
@@ -99,12 +99,7 @@ class VLLMBackend:
         if self._llm is not None:
             return self._llm.get_tokenizer()
         if self._tokenizer is None:
-            from transformers import AutoTokenizer
-
-            try:
-                self._tokenizer = AutoTokenizer.from_pretrained(self.name, **self.tokenizer_kwargs)
-            except Exception as err:
-                raise BackendError(f"Could not load the tokenizer of model {self.name!r}: {err}") from err
+            self._tokenizer = load_tokenizer(self.name, **self.tokenizer_kwargs)
         return self._tokenizer
 
     @property
@@ -112,10 +107,7 @@ class VLLMBackend:
         return self.tokenizer.eos_token
 
     def count_tokens(self, texts: Sequence[str]) -> List[int]:
-        if not texts:
-            return []
-        encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+        return count_tokens_with(self.tokenizer, texts)
 
     # -- generation --------------------------------------------------------------------------
     def sampling_params(self, max_new_tokens: int):

@@ -24,9 +24,9 @@ def load_token_spans(tokenizer: str) -> Callable[[str], List[Span]]:
     """A function giving the character span of each token; ``"whitespace"`` counts words."""
     if tokenizer == "whitespace":
         return lambda text: [m.span() for m in re.finditer(r"\S+", text)]
-    from transformers import AutoTokenizer
+    from ..backends.base import load_tokenizer
 
-    hf = AutoTokenizer.from_pretrained(tokenizer)
+    hf = load_tokenizer(tokenizer)
 
     def spans(text: str) -> List[Span]:
         encoded = hf(text, add_special_tokens=False, return_offsets_mapping=True)

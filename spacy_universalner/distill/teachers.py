@@ -100,13 +100,11 @@ class HFTeacher:
         self._tokenizer = None
 
     def _load(self) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        # The inference backend's loading: same device/dtype rules and the same clear errors.
+        from ..backends.hf import HuggingFaceBackend
 
-        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = self.dtype if self.dtype == "auto" else getattr(torch, self.dtype)
-        self._tokenizer = AutoTokenizer.from_pretrained(self.name)
-        self._model = AutoModelForCausalLM.from_pretrained(self.name, dtype=dtype).to(device).eval()
+        backend = HuggingFaceBackend(self.name, device=self.device or "auto", dtype=self.dtype)
+        self._tokenizer, self._model = backend.tokenizer, backend.model
 
     def render(self, passage: str) -> str:
         messages = teacher_messages(passage, self.prompt)

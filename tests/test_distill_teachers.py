@@ -1,0 +1,36 @@
+"""Teachers ask the paper's annotation prompt; a local Hugging Face model can be one."""
+import pytest
+
+from spacy_universalner.distill.teachers import SYSTEM_MESSAGE, teacher_messages
+from spacy_universalner.registry import uniner_teachers
+
+
+def test_the_type_prompt_is_the_papers():
+    system, user = teacher_messages("Bill Gates founded Microsoft.")
+    assert system == {"role": "system", "content": "You are a helpful information extraction system."}
+    assert user["content"] == (
+        "Given a passage, your task is to extract all entities and identify their entity types. "
+        'The output should be in a list of tuples of the following format: [("entity 1", "type of entity 1"), ... ].'
+        "\n\nPassage: Bill Gates founded Microsoft."
+    )
+
+
+def test_an_unknown_prompt_variant_is_refused():
+    with pytest.raises(ValueError, match="definition"):
+        teacher_messages("x", "typo")
+
+
+def test_a_local_hf_model_answers_as_a_teacher(tiny_model_path):
+    teacher = uniner_teachers.get("spacy_universalner.HFTeacher.v1")(
+        name=tiny_model_path, device="cpu", dtype="float32", max_new_tokens=5
+    )
+    answer = teacher("Bill Gates founded Microsoft.")
+    assert isinstance(answer, str)
+    rendered = teacher.render("Bill Gates founded Microsoft.")
+    assert SYSTEM_MESSAGE in rendered and rendered.rstrip().endswith("Answer:")  # no chat template: plain layout
+
+
+def test_an_unloadable_teacher_model_is_a_clear_error(tmp_path):
+    teacher = uniner_teachers.get("spacy_universalner.HFTeacher.v1")(name=str(tmp_path / "missing"))
+    with pytest.raises(RuntimeError, match="local folder"):
+        teacher("text")
