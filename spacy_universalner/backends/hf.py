@@ -12,22 +12,11 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..prompt import Query
 from ..registry import uniner_backends
-from .base import BackendError, Generation
+from .base import BackendError, Generation, count_tokens_with, load_error, load_tokenizer
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 ENGINES = ("shared_prefix", "generate")
-
-
-def _load_error(name: str, what: str, err: Exception) -> BackendError:
-    return BackendError(
-        f"Could not load the {what} of model {name!r}: {err}\n"
-        "If the name is a Hugging Face hub id, check its spelling and your network access; "
-        "offline, download the model once (e.g. `huggingface-cli download "
-        f"{name} --local-dir ./my-model`) and set the backend's `name` to that local folder, e.g. "
-        '`nlp.add_pipe("universal_ner", config={"model": {"@uniner_backends": '
-        '"spacy_universalner.HuggingFace.v1", "name": "./my-model"}})`.'
-    )
 
 
 class HuggingFaceBackend:
@@ -70,12 +59,7 @@ class HuggingFaceBackend:
     @property
     def tokenizer(self):
         if self._tokenizer is None:
-            from transformers import AutoTokenizer
-
-            try:
-                tokenizer = AutoTokenizer.from_pretrained(self.name, **self.tokenizer_kwargs)
-            except Exception as err:  # OSError, ValueError, HTTP errors: all mean "cannot load"
-                raise _load_error(self.name, "tokenizer", err) from err
+            tokenizer = load_tokenizer(self.name, **self.tokenizer_kwargs)
             tokenizer.padding_side = "left"
             if tokenizer.pad_token_id is None:
                 tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
@@ -115,7 +99,7 @@ class HuggingFaceBackend:
             try:
                 model = AutoModelForCausalLM.from_pretrained(self.name, **kwargs)
             except Exception as err:
-                raise _load_error(self.name, "weights", err) from err
+                raise load_error(self.name, "weights", err) from err
             if "device_map" not in self.model_kwargs:
                 model.to(device)
             model.eval()
@@ -127,10 +111,7 @@ class HuggingFaceBackend:
         return self.tokenizer.eos_token
 
     def count_tokens(self, texts: Sequence[str]) -> List[int]:
-        if not texts:
-            return []
-        encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+        return count_tokens_with(self.tokenizer, texts)
 
     # -- generation --------------------------------------------------------------------------
     def __call__(self, queries: Sequence[Query], max_new_tokens: int = 256) -> List[Generation]:
