@@ -91,8 +91,8 @@ def bar_chart(results: Mapping[str, Mapping[str, Any]], model_name: str, path: U
     ax.set_xticks(range(len(titles)))
     ax.set_xticklabels(titles, rotation=30, ha="right")
     ax.set_ylabel("F1 (UniNER protocol)")
-    ax.set_ylim(0, 105)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.set_ylim(0, 118)  # room above 100 for the value labels and the legend
+    ax.legend(loc="upper center", ncol=2, fontsize=8, frameon=False)
     ax.set_title("Zero-shot NER F1")
     fig.tight_layout()
     path = Path(path)
