@@ -8,15 +8,20 @@ batch. This engine, for each batch of queries:
    included) and takes, per chunk, the longest common *token* prefix of its prompts (tokenizing
    prefix and suffix separately may split differently at the boundary, so the split is found on
    the real token ids), always leaving at least one suffix token per query;
-2. prefills each chunk's prefix once (left-padded, several chunks per forward pass);
-3. copies each chunk's KV cache rows to every label of that chunk (``index_select``; no
-   recomputation) and prefills only the label suffixes (left-padded *inside* the suffix block: the
-   padding mask, not contiguity, decides what is attended, and position ids count real tokens only,
-   so every query sees the positions it would see alone);
+2. prefills each chunk's prefix once, chunks of similar prefix length together (rows are grouped
+   into forward passes so as to minimize padded tokens plus a per-pass overhead, :func:`_groups`);
+3. copies each chunk's KV rows to every label of that chunk (no recomputation) and prefills only
+   the label suffixes, grouped by suffix length in the same way (left-padded *inside* each group's
+   block: the padding mask, not contiguity, decides what is attended, and position ids count real
+   tokens only, so every query sees the positions it would see alone);
 4. decodes all sequences of the batch together with greedy argmax, dropping a sequence from the
    batch (cache rows, mask, positions) as soon as it is finished: at EOS, at ``max_new_tokens``,
    or, if ``stop_at_list_end``, once the official UniNER parser already has its answer
    (see :func:`list_closed`).
+
+The KV cache (:class:`_SlotCache`) is preallocated per batch and written in place: a plain
+``DynamicCache`` concatenates the whole cache at every step of every layer, which on CPU cost
+more than the model's matrix products at 20 labels (fresh multi-MiB allocations each time).
 
 The result is token-for-token what ``model.generate(do_sample=False)`` gives for the same prompts
 (tests/test_engine.py checks it on tiny float32 models) as long as the model's generation config
@@ -30,6 +35,7 @@ from os.path import commonprefix
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+from transformers.cache_utils import Cache, DynamicLayer
 
 from ..parsing import parse_official, postprocess_response
 from ..prompt import Query
@@ -126,6 +132,117 @@ def _common_prefix_length(rows: List[List[int]]) -> int:
     return n
 
 
+def _groups(lengths: Sequence[int], overhead: int) -> List[Tuple[int, int]]:
+    """Split rows sorted by length into contiguous ``(lo, hi)`` groups, one forward pass each.
+
+    Minimizes the padded tokens (rows times the group's longest row) plus ``overhead`` tokens per
+    extra forward pass (dynamic programming; at most ``batch_size`` rows).
+    """
+    n = len(lengths)
+    best = [0] + [0] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        best[j], cut[j] = min((best[i] + (j - i) * lengths[j - 1] + overhead, i) for i in range(j))
+    groups = []
+    j = n
+    while j > 0:
+        groups.append((cut[j], j))
+        j = cut[j]
+    return groups[::-1]
+
+
+class _SlotLayer(DynamicLayer):
+    """One layer's keys and values in a preallocated, zero-initialized ``[rows, heads, capacity, dim]``
+    buffer: a forward pass writes its new tokens in place (no ``torch.cat`` of the whole cache per
+    step) into the rows and columns its :class:`_SlotCache` says, and attends to a view of them."""
+
+    def __init__(self, owner: "_SlotCache"):
+        super().__init__()
+        self.owner = owner
+        self.buf_k: Optional[torch.Tensor] = None
+        self.buf_v: Optional[torch.Tensor] = None
+        self.is_initialized = True
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        owner = self.owner
+        if self.buf_k is None:
+            shape = (owner.n_rows, key_states.shape[1], owner.capacity, key_states.shape[-1])
+            self.buf_k = key_states.new_zeros(shape)
+            self.buf_v = value_states.new_zeros(shape[:3] + (value_states.shape[-1],))
+        lo, hi = owner.rows
+        start = owner.length
+        end = start + key_states.shape[-2]
+        self.buf_k[lo:hi, :, start:end] = key_states
+        self.buf_v[lo:hi, :, start:end] = value_states
+        self.keys = self.buf_k[lo:hi, :, :end]
+        self.values = self.buf_v[lo:hi, :, :end]
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.owner.length
+
+    def get_mask_sizes(self, query_length: int) -> Tuple[int, int]:
+        return self.owner.length + query_length, 0
+
+    def batch_select_indices(self, indices) -> None:
+        self.owner.select(indices)
+
+
+class _SlotCache(Cache):
+    """The engine's KV cache: the engine, not the model, decides which rows a forward pass writes
+    (``set_rows``), from which column (``length``), and when the buffers grow or lose rows."""
+
+    def __init__(self, num_layers: int):
+        super().__init__(layers=[_SlotLayer(self) for _ in range(num_layers)])
+        self.n_rows = 0
+        self.capacity = 0
+        self.length = 0
+        self.rows = (0, 0)
+
+    def start(self, n_rows: int, capacity: int) -> None:
+        self.n_rows, self.capacity, self.length, self.rows = n_rows, capacity, 0, (0, n_rows)
+
+    def set_rows(self, lo: int, hi: int) -> None:
+        self.rows = (lo, hi)
+
+    def expand(self, source_rows, width: int, capacity: int) -> None:
+        """Row ``r`` of the new buffers starts with the first ``width`` columns of old row ``source_rows[r]``."""
+        n = int(source_rows.shape[0])
+        for layer in self.layers:
+            if layer.buf_k is None:
+                continue
+            for name in ("buf_k", "buf_v"):
+                old = getattr(layer, name)
+                new = old.new_empty((n, old.shape[1], capacity, old.shape[3]))
+                new[:, :, width:].zero_()  # padding columns are masked, but must hold finite values
+                new[:, :, :width] = old[:, :, :width].index_select(0, source_rows)
+                setattr(layer, name, new)
+        self.n_rows, self.capacity, self.length, self.rows = n, capacity, width, (0, n)
+
+    def reserve(self, tokens: int, growth: int) -> None:
+        """Make room for ``tokens`` more columns, growing by at least ``growth`` at a time."""
+        if self.length + tokens <= self.capacity:
+            return
+        extra = max(growth, self.length + tokens - self.capacity)
+        for layer in self.layers:
+            if layer.buf_k is None:
+                continue
+            for name in ("buf_k", "buf_v"):
+                old = getattr(layer, name)
+                setattr(layer, name, torch.cat([old, old.new_zeros(old.shape[:2] + (extra, old.shape[3]))], dim=2))
+        self.capacity += extra
+
+    def select(self, indices) -> None:
+        """Keep only the rows ``indices`` (finished sequences leave the batch)."""
+        for layer in self.layers:
+            if layer.buf_k is None:
+                continue
+            layer.buf_k = layer.buf_k.index_select(0, indices)
+            layer.buf_v = layer.buf_v.index_select(0, indices)
+        self.n_rows = int(indices.shape[0])
+        self.rows = (0, self.n_rows)
+
+
 #: A constraint factory: given a query, an object with ``start()``, ``allowed(state)`` (a bool
 #: tensor over the vocabulary) and ``advance(state, token_id)``; see :mod:`.constrained`.
 ConstraintFactory = Callable[[Query], object]
@@ -142,6 +259,8 @@ class SharedPrefixEngine:
         stop_at_list_end: bool = True,
         suppress_token_ids: Sequence[int] = (),
         constraint: Optional[ConstraintFactory] = None,
+        group_overhead_tokens: Optional[int] = None,
+        growth: int = 32,
     ):
         self.model = model
         self.tokenizer = tokenizer
@@ -149,6 +268,10 @@ class SharedPrefixEngine:
         self.stop_at_list_end = stop_at_list_end
         self.suppress_token_ids = list(suppress_token_ids)
         self.constraint = constraint
+        # A prefill forward pass costs about this many padded tokens (None: 32 on CPU, 512 elsewhere):
+        # rows are grouped into separate passes only where that saves more padding.
+        self.group_overhead_tokens = group_overhead_tokens
+        self.growth = max(1, growth)  # cache columns added at a time while decoding
         self.eos_id = tokenizer.eos_token_id
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else (self.eos_id or 0)
@@ -200,34 +323,60 @@ class SharedPrefixEngine:
     def _run_batch(self, parts, queries, encoded, max_new_tokens, results) -> None:
         device = self.model.device
         tokenizer = self.tokenizer
-        # 1. One prefill per chunk.
+        overhead = self.group_overhead_tokens
+        if overhead is None:
+            overhead = 32 if device.type == "cpu" else 512
+        cache = _SlotCache(self._num_layers())
+        # 1. One prefill per chunk into a prefix block of ``p_width`` columns; chunks of similar
+        #    prefix length share a forward pass, each group padded to its own longest prefix only.
+        parts = sorted(parts, key=lambda p: p[0])
         prefixes = [encoded[members[0]][:split] for split, members in parts]
-        cache = self._new_cache()
-        if max(len(p) for p in prefixes) > 0:
-            p_ids, p_mask = _left_pad(prefixes, self.pad_id, device)
-            p_pos = (p_mask.cumsum(-1) - 1).clamp(min=0)
-            _forward(self.model, p_ids, p_mask, p_pos, cache)
-        else:  # no shared tokens at all (should not happen with BOS): an empty prefix block
-            p_mask = torch.zeros((len(parts), 0), dtype=torch.long, device=device)
-        # 2. Expand the prefix rows to every query of the chunk, prefill the suffixes.
-        seq_index: List[int] = []  # query index of each row
-        chunk_row: List[int] = []
-        suffixes: List[List[int]] = []
-        for g, (split, members) in enumerate(parts):
-            for i in members:
-                seq_index.append(i)
-                chunk_row.append(g)
-                suffixes.append(encoded[i][split:])
-        rows = torch.tensor(chunk_row, dtype=torch.long, device=device)
-        if p_mask.shape[1] > 0:
-            cache.batch_select_indices(rows)
-        s_ids, s_mask = _left_pad(suffixes, self.pad_id, device)
-        mask = torch.cat([p_mask.index_select(0, rows), s_mask], dim=1)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        logits = _forward(self.model, s_ids, mask, positions[:, -s_ids.shape[1] :], cache)
-        last_pos = positions[:, -1]
-        # 3. Greedy decoding; finished rows leave the batch.
+        p_width = max(len(p) for p in prefixes)
+        p_mask = torch.zeros((len(parts), p_width), dtype=torch.long)
+        if p_width > 0:
+            cache.start(len(parts), p_width)
+            for lo, hi in _groups([len(p) for p in prefixes], overhead):
+                width = len(prefixes[hi - 1])
+                if width == 0:
+                    continue
+                g_ids, g_mask = _left_pad(prefixes[lo:hi], self.pad_id, "cpu")
+                p_mask[lo:hi, :width] = g_mask
+                g_mask = g_mask.to(device)
+                cache.set_rows(lo, hi)
+                _forward(self.model, g_ids.to(device), g_mask, (g_mask.cumsum(-1) - 1).clamp(min=0), cache)
+        # 2. Every query gets a copy of its chunk's prefix rows (no recomputation); the label
+        #    suffixes are prefilled with the queries sorted by suffix length, grouped likewise.
+        rows_info = sorted(
+            ((len(encoded[i]) - split, g, i) for g, (split, members) in enumerate(parts) for i in members),
+            key=lambda r: r[0],
+        )
+        seq_index = [i for _, _, i in rows_info]
+        suffixes = [encoded[i][parts[g][0] :] for _, g, i in rows_info]
+        chunk_row = torch.tensor([g for _, g, _ in rows_info], dtype=torch.long)
         n = len(seq_index)
+        s_width = max(len(s) for s in suffixes)
+        mask = torch.zeros((n, p_width + s_width), dtype=torch.long)
+        mask[:, :p_width] = p_mask.index_select(0, chunk_row)
+        groups = _groups([len(s) for s in suffixes], overhead)
+        for lo, hi in groups:  # each group's suffixes left-padded inside the group's own width
+            width = len(suffixes[hi - 1])
+            for r in range(lo, hi):
+                mask[r, p_width + width - len(suffixes[r]) : p_width + width] = 1
+        cache.expand(chunk_row.to(device), p_width, p_width + s_width + min(max_new_tokens, self.growth))
+        mask = mask.to(device)
+        logits_parts = []
+        for lo, hi in groups:
+            width = len(suffixes[hi - 1])
+            g_ids, _ = _left_pad(suffixes[lo:hi], self.pad_id, device)
+            g_mask = mask[lo:hi, : p_width + width]
+            g_pos = (g_mask.cumsum(-1) - 1).clamp(min=0)[:, p_width:]
+            cache.set_rows(lo, hi)
+            logits_parts.append(_forward(self.model, g_ids, g_mask, g_pos, cache))
+        logits = torch.cat(logits_parts) if len(logits_parts) > 1 else logits_parts[0]
+        cache.set_rows(0, n)
+        cache.length = p_width + s_width
+        last_pos = mask.sum(-1) - 1
+        # 3. Greedy decoding; finished rows leave the batch.
         ids: List[List[int]] = [[] for _ in range(n)]
         logps: List[List[float]] = [[] for _ in range(n)]
         states = [None] * n
@@ -270,20 +419,22 @@ class SharedPrefixEngine:
                 break
             if len(keep) < len(active):
                 keep_t = torch.tensor(keep, dtype=torch.long, device=device)
-                cache.batch_select_indices(keep_t)
+                cache.select(keep_t)
                 mask = mask.index_select(0, keep_t)
                 last_pos = last_pos.index_select(0, keep_t)
                 choice = choice.index_select(0, keep_t)
                 active = [active[r] for r in keep]
+            cache.reserve(1, self.growth)
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
             last_pos = last_pos + 1
             logits = _forward(self.model, choice[:, None], mask, last_pos[:, None], cache)
+            cache.length += 1
 
     def _finish(self, results, index: int, ids: List[int], logps: List[float], reason: str) -> None:
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
         results[index] = Decoded(list(ids), list(logps), text, reason)
 
-    def _new_cache(self):
-        from transformers import DynamicCache
-
-        return DynamicCache(config=self.model.config)
+    def _num_layers(self) -> int:
+        config = self.model.config
+        config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        return config.num_hidden_layers
