@@ -4,8 +4,10 @@ UniNER answers with strings, not offsets. Every occurrence of a string in its ch
 span; if an exact search finds nothing, a case-insensitive and then a whitespace-insensitive
 search are tried. A match that cuts through tokens is snapped to token boundaries with spaCy's
 ``alignment_mode`` ("strict" drops it, "contract" shrinks it, "expand" grows it). With
-``word_boundaries`` on, a match must not start or end inside a word ("Ford" is not found in
-"Fordham"), which keeps "expand" from inventing entities.
+``word_boundaries`` on, a match that cuts a token between two letters or digits is dropped
+("Ford" is not found in the token "Fordham"), which keeps "expand" from inventing entities; a
+match on token boundaries is always kept, so scripts written without spaces (Chinese, Japanese)
+align wherever the tokenizer splits words.
 """
 import re
 from dataclasses import dataclass
@@ -38,12 +40,11 @@ def _patterns(mention: str, config: AlignmentConfig) -> Iterator[re.Pattern]:
             yield re.compile(r"\s*".join(re.escape(w) for w in words), re.IGNORECASE)
 
 
-def _at_word_boundaries(text: str, start: int, end: int) -> bool:
+def _cuts_a_word(text: str, start: int, end: int) -> bool:
+    """Whether a match that does not sit on token boundaries starts or ends between two letters/digits."""
     if start > 0 and text[start].isalnum() and text[start - 1].isalnum():
-        return False
-    if end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
-        return False
-    return True
+        return True
+    return end < len(text) and text[end - 1].isalnum() and text[end].isalnum()
 
 
 def find_mention(
@@ -64,10 +65,12 @@ def find_mention(
         for match in pattern.finditer(text, start_char, end_char):
             if match.end() == match.start():
                 continue
-            if config.word_boundaries and not _at_word_boundaries(text, match.start(), match.end()):
-                continue
             span = doc.char_span(match.start(), match.end(), alignment_mode="strict")
-            if span is None and config.mode != "strict":
+            if span is None:
+                if config.mode == "strict" or (
+                    config.word_boundaries and _cuts_a_word(text, match.start(), match.end())
+                ):
+                    continue
                 span = doc.char_span(match.start(), match.end(), alignment_mode=config.mode)
             if span is not None and len(span) > 0:
                 offsets = (span.start, span.end)

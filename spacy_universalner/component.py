@@ -60,7 +60,7 @@ for _name in ("uniner_responses", "uniner_unaligned"):
 def make_universal_ner(
     nlp: Language,
     name: str,
-    labels: Union[List[str], Dict[str, str]],
+    labels: Union[str, List[str], Dict[str, Any]],
     model: Backend,
     template: UniNERTemplate,
     max_new_tokens: int,
@@ -104,9 +104,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def normalize_labels(labels: Union[Sequence[str], Dict[str, str]]) -> Dict[str, str]:
-    """``labels`` as an ordered dict label -> query text, or a clear error."""
-    if isinstance(labels, str):
-        raise ValueError(f"`labels` must be a list of entity types or a dict label -> query, not the string {labels!r}.")
+    """``labels`` (a list, a comma-separated string or a dict label -> query) as an ordered dict label -> query text.
+
+    Anything unusable is a clear error.
+    """
+    if isinstance(labels, str):  # "person,organization", as spacy-llm's tasks accept
+        labels = [label.strip() for label in labels.split(",") if label.strip()]
     if isinstance(labels, dict):
         pairs = list(labels.items())
     else:

@@ -72,6 +72,13 @@ def test_non_latin_scripts_and_emoji(nlp):
     assert texts(doc, find_mention(doc, "東京")) == ["東京"]
 
 
+def test_scripts_without_spaces_align_on_token_boundaries():
+    nlp = spacy.blank("zh")  # character segmentation: every character is a token
+    doc = nlp("习近平访问了北京大学。")
+    assert texts(doc, find_mention(doc, "习近平")) == ["习近平"]
+    assert texts(doc, find_mention(doc, "北京大学")) == ["北京大学"]
+
+
 def test_unknown_mode_is_a_clear_error():
     with pytest.raises(ValueError, match="alignment_mode"):
         AlignmentConfig(mode="fuzzy")

@@ -14,9 +14,15 @@ def test_nothing_is_loaded_until_needed(tiny_model_path):
     assert backend.eos_text == "</s>"
 
 
-def test_a_missing_model_says_how_to_use_a_local_folder(tmp_path):
-    backend = HuggingFaceBackend(str(tmp_path / "nowhere"))
-    with pytest.raises(BackendError, match="local folder"):
+def test_a_hub_id_that_cannot_be_loaded_says_how_to_use_a_local_folder():
+    backend = HuggingFaceBackend("no-such-org/no-such-model")  # HF_HUB_OFFLINE=1 in the tests
+    with pytest.raises(BackendError, match=r"(?s)no-such-org/no-such-model.*--model \./my-model"):
+        backend.count_tokens(["x"])
+
+
+def test_a_mistyped_local_folder_is_named_as_missing(tmp_path):
+    backend = HuggingFaceBackend(str(tmp_path / "UniNER-7B-tpye"))
+    with pytest.raises(BackendError, match="there is no folder at .*UniNER-7B-tpye"):
         backend.count_tokens(["x"])
 
 

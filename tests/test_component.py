@@ -97,7 +97,7 @@ def test_an_unloadable_model_name_is_a_clear_error():
         "labels": ["person"],
         "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "no-such-org/no-such-model"},
     })
-    with pytest.raises(RuntimeError, match=r"no-such-org/no-such-model.*local folder"):
+    with pytest.raises(RuntimeError, match=r"(?s)no-such-org/no-such-model.*download the model once"):
         nlp(TEXT)
 
 
@@ -124,12 +124,18 @@ def test_labels_can_map_entity_labels_to_query_texts():
 @pytest.mark.parametrize(
     "labels,message",
     [([], "empty"), (["person", "person"], "Duplicate"), ([""], "Empty"), (["per\nson"], "newline"),
-     ({"A": "x", "B": "x"}, "same query"), ("person", "labels.*not")],
+     ({"A": "x", "B": "x"}, "same query"), ({"PER": 5}, "non-string entity query"), (" , ", "empty")],
 )
 def test_bad_labels_are_clear_errors(labels, message):
     nlp = spacy.blank("en")
     with pytest.raises(ValueError, match=message):
         nlp.add_pipe("universal_ner", config={"labels": labels, "model": rules()})
+
+
+def test_labels_can_be_a_comma_separated_string():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": "person, organization", "model": rules()})
+    assert nlp.get_pipe("universal_ner").labels == ("person", "organization")
 
 
 def test_labels_with_quotes_are_asked_verbatim():

@@ -32,5 +32,5 @@ def test_a_local_hf_model_answers_as_a_teacher(tiny_model_path):
 
 def test_an_unloadable_teacher_model_is_a_clear_error(tmp_path):
     teacher = uniner_teachers.get("spacy_universalner.HFTeacher.v1")(name=str(tmp_path / "missing"))
-    with pytest.raises(RuntimeError, match="local folder"):
+    with pytest.raises(RuntimeError, match="there is no folder at"):
         teacher("text")

@@ -6,6 +6,7 @@ same chunk share the prefix, so a backend may compute it once) and returns one
 :class:`Generation` per query, in order, decoded greedily. Backends load their models lazily.
 """
 from dataclasses import dataclass
+from pathlib import Path
 from typing import List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 from ..prompt import Query
@@ -46,13 +47,23 @@ class BackendError(RuntimeError):
     """A backend could not be loaded or run; the message says what to do about it."""
 
 
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1 or Path(name).expanduser().exists()
+
+
 def load_error(name: str, what: str, err: Exception) -> BackendError:
     """The error for a model (or its tokenizer) that cannot be loaded: what failed and how to pass a local folder."""
+    if _looks_like_path(name) and not Path(name).expanduser().exists():
+        return BackendError(
+            f"Could not load the {what} of model {name!r}: there is no folder at {Path(name).expanduser().resolve()}. "
+            "Check the path (a folder saved with `save_pretrained`, holding config.json and the weights)."
+        )
     return BackendError(
         f"Could not load the {what} of model {name!r}: {err}\n"
-        "If the name is a Hugging Face hub id, check its spelling and your network access; "
-        "offline, download the model once (e.g. `huggingface-cli download "
-        f"{name} --local-dir ./my-model`) and set the backend's `name` to that local folder, e.g. "
+        "If the name is a Hugging Face hub id, check its spelling and your network access (offline, set "
+        "HF_HUB_OFFLINE=1 to fail at once instead of retrying). To run offline, download the model once "
+        f"(e.g. `huggingface-cli download {name} --local-dir ./my-model`) and give that folder as the model name: "
+        "`--model ./my-model` on the command line, or in Python "
         '`nlp.add_pipe("universal_ner", config={"model": {"@uniner_backends": '
         '"spacy_universalner.HuggingFace.v1", "name": "./my-model"}})`.'
     )
