@@ -125,3 +125,22 @@ def test_unknown_dataset_fails_with_the_known_names(bench):
     result = CliRunner().invoke(app, ["evaluate", str(tmp_path), "-d", "nope", "--benchmarks", str(cfg)])
     assert result.exit_code == 1
     assert "tiny_bio" in result.output
+
+
+def test_a_pipeline_whose_labels_match_no_benchmark_type_gets_a_hint(bench):
+    tmp_path, cfg, data = bench
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "PERSON", "pattern": "Hinton"}])
+    nlp.to_disk(tmp_path / "ruler")
+    result = _run(tmp_path / "ruler", "-d", "tiny_bio", "--benchmarks", cfg, "--data-dir", data, "-o", tmp_path / "out")
+    assert "--label-map" in result.output
+
+
+def test_missing_benchmark_files_name_the_data_dir_setting(bench, tmp_path):
+    _, cfg, _ = bench
+    nlp = spacy.blank("en")
+    nlp.to_disk(tmp_path / "blank")
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "blank"), "-d", "tiny", "--benchmarks", str(cfg),
+                                      "--data-dir", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1
+    assert "UNINER_DATA_DIR" in result.output and "Traceback" not in result.output

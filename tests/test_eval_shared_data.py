@@ -1,5 +1,6 @@
 """Checks against the real benchmark files; skipped where /work/shared/data is absent."""
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from spacy_universalner.eval import uniner_f1
 from spacy_universalner.eval.benchmarks import load_benchmarks
 from spacy_universalner.eval.readers import ANSWERS_KEY, GOLD_KEY
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(os.environ.get("UNINER_DATA_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 pytestmark = pytest.mark.skipif(not (DATA / "universalner_eval").is_dir(), reason="benchmark data not available")
 
 

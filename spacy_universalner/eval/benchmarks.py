@@ -4,9 +4,11 @@ Definitions live in a confection config (``configs/benchmarks.cfg``): one
 ``[benchmarks.NAME]`` section each, with a ``reader`` built from ``@uniner_readers``, a ``types``
 table mapping the file's type names to UniNER's query text (``null`` drops a type, as UniNER
 drops CrossNER's ``misc``), a short ``title`` for tables and the paper's F1 in ``paper``.
-The data directory is the ``[paths] data`` setting, so the same file works wherever the
-benchmark files are.
+The data directory is the ``[paths] data`` setting, overridden by the ``UNINER_DATA_DIR``
+environment variable or an explicit ``data_dir``, so the same file works wherever the benchmark
+files are.
 """
+import os
 import random
 import warnings
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from spacy.tokens import Doc, Span
 from .readers import ANSWERS_KEY, GOLD_KEY, Reader, set_gold
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "benchmarks.cfg"
+DATA_DIR_ENV = "UNINER_DATA_DIR"
 
 
 @dataclass
@@ -80,13 +83,20 @@ def load_benchmarks(
     names: Optional[Sequence[str]] = None,
     data_dir: Union[str, Path, None] = None,
 ) -> Dict[str, Benchmark]:
-    """Read benchmark definitions; ``data_dir`` overrides ``[paths] data``; ``names`` picks some."""
+    """Read benchmark definitions; ``data_dir`` (else ``$UNINER_DATA_DIR``) overrides ``[paths] data``."""
     from confection import Config
     from spacy.util import registry
 
     from . import readers as _readers  # noqa: F401  (registers the reader functions)
 
     path = Path(config_path) if config_path else DEFAULT_CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No benchmark definitions at {path}: pass --benchmarks with the repository's configs/benchmarks.cfg "
+            "(or your own file in that format)."
+        )
+    if data_dir is None:
+        data_dir = os.environ.get(DATA_DIR_ENV) or None
     overrides: Dict[str, Any] = {"paths.data": str(data_dir)} if data_dir is not None else {}
     config = Config().from_disk(path, overrides=overrides).interpolate()
     sections = config.get("benchmarks", {})

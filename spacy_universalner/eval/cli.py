@@ -34,7 +34,7 @@ def evaluate_command(
     datasets: str = typer.Option("crossner_ai", "--datasets", "-d", help="Comma-separated benchmark names, or 'zero-shot' for the paper's seven"),
     output: Path = typer.Option(Path("metrics"), "--output", "-o", help="Folder for metrics.json, table.md and f1.png"),
     benchmarks_config: Optional[Path] = typer.Option(None, "--benchmarks", help="Benchmark definitions (default: configs/benchmarks.cfg)"),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding the benchmark files (overrides the paths.data setting)"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding the benchmark files (default: $UNINER_DATA_DIR, else the paths.data setting)"),
     label_map: Optional[str] = typer.Option(None, "--label-map", help="Pipeline label -> benchmark type: JSON file or PERSON=person,ORG=organization"),
     spans_key: List[str] = typer.Option([], "--spans-key", help="Also read predicted spans from doc.spans[KEY] (repeatable)"),
     keep_labels: bool = typer.Option(False, "--keep-labels", help="Do not set universal_ner's labels to each benchmark's queries"),
@@ -58,19 +58,39 @@ def evaluate_command(
     names = [d.strip() for d in datasets.split(",") if d.strip()]
     if names == ["zero-shot"]:
         names = ["mit_movie", "mit_restaurant", "crossner_ai", "crossner_literature", "crossner_music", "crossner_politics", "crossner_science"]
+    from ..backends.base import BackendError
+
     try:
         benchmarks = load_benchmarks(benchmarks_config, names, data_dir)
     except KeyError as err:
         msg.fail(str(err.args[0]), exits=1)
+    except FileNotFoundError as err:
+        msg.fail(str(err), exits=1)
     model_name = name or pipeline.stem
     results: Dict[str, Dict[str, Any]] = {}
     nlp = load_pipeline(pipeline, overrides)
     reconfigure = [] if keep_labels else uniner_pipes(nlp)
     for bench_name, benchmark in benchmarks.items():
-        golds = benchmark.load(nlp, limit=limit, seed=seed)
+        try:
+            golds = benchmark.load(nlp, limit=limit, seed=seed)
+        except FileNotFoundError as err:
+            msg.fail(
+                f"{bench_name}: benchmark file not found ({err.filename or err}). Pass --data-dir DIR or set "
+                "UNINER_DATA_DIR to the folder holding the benchmark files (e.g. DIR/universalner_eval/), "
+                "or fetch them with `spacy project assets --extra`.",
+                exits=1,
+            )
         if reconfigure:
             ask_benchmark_queries(nlp, reconfigure, list(dict.fromkeys(q for d in golds for q in benchmark.queries_for(d))))
-        result = evaluate_docs(nlp, benchmark, golds, mapping, spans_key, batch_size=batch_size)
+        try:
+            result = evaluate_docs(nlp, benchmark, golds, mapping, spans_key, batch_size=batch_size)
+        except BackendError as err:
+            msg.fail(str(err), exits=1)
+        if not reconfigure and result["uniner"]["n_pred"] == 0:
+            msg.warn(
+                f"{bench_name}: the pipeline predicted no entity of the benchmark's types "
+                f"({', '.join(benchmark.queries[:6])}...). Map its labels with --label-map, e.g. PERSON=person."
+            )
         result["paper"] = benchmark.paper
         results[bench_name] = result
         u = result["uniner"]
