@@ -11,6 +11,7 @@ app = typer.Typer(
     help="UniversalNER for spaCy: extraction, evaluation and targeted distillation.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # help texts show [brackets] literally: they name config sections
 )
 
 @app.callback()

@@ -6,7 +6,7 @@ local folder), from the command line, with no config file to write.
 import json
 import sys
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Union
 
 import typer
 
@@ -29,7 +29,7 @@ def _read_texts(path: Path, field: str) -> Iterator[str]:
 
 
 def build_pipeline(
-    model: str, labels: List[str], base: str = "blank:en", device: str = "auto", dtype: str = "auto",
+    model: str, labels: Union[str, List[str]], base: str = "blank:en", device: str = "auto", dtype: str = "auto",
     batch_size: int = 8, max_new_tokens: int = 256, cache: Optional[str] = None,
 ):
     """A pipeline with ``universal_ner`` added: on a blank language (``blank:en``) or a saved/installed pipeline."""
@@ -67,8 +67,10 @@ def extract_command(
 
     if not texts and input_path is None:
         raise typer.BadParameter("Give texts as arguments or a file with --input.")
-    label_list = [label.strip() for label in labels.split(",") if label.strip()]
-    nlp = build_pipeline(model, label_list, base, device, dtype, batch_size, max_new_tokens, str(cache) if cache else None)
+    try:
+        nlp = build_pipeline(model, labels, base, device, dtype, batch_size, max_new_tokens, str(cache) if cache else None)
+    except ValueError as err:  # bad labels or settings: the message says what is wrong
+        msg.fail(str(err), exits=1)
     stream = list(texts or []) + (list(_read_texts(input_path, text_field)) if input_path else [])
     out = output.open("w", encoding="utf8") if output else None
     from .backends.base import BackendError
