@@ -158,3 +158,25 @@ def test_token_offsets_of_a_multibyte_character(tokenizer):
     offsets = token_offsets(tokenizer, ids, text)
     assert offsets[-1][1] == len(text) == len("Zürich ]")
     assert all(start <= end for start, end in offsets)
+
+
+@pytest.mark.parametrize("overhead, growth", [(0, 3), (10**6, 1), (None, 32)])
+def test_grouped_prefills_and_cache_growth_keep_the_same_tokens(model, tokenizer, overhead, growth):
+    # overhead 0: every distinct prefix / suffix length gets its own forward pass; 10**6: one pass
+    # each; small growth: the preallocated cache is grown many times while decoding.
+    queries = _queries(TEXTS, LABELS, shuffle_seed=7)
+    for q in queries:
+        if q not in _ONE_BY_ONE:
+            _ONE_BY_ONE[q] = _generate_ids(model, tokenizer, [q], 24)[0]
+    engine = SharedPrefixEngine(model, tokenizer, batch_size=64, stop_at_list_end=False,
+                                group_overhead_tokens=overhead, growth=growth)
+    assert [d.token_ids for d in engine.decode(queries, 24)] == [_ONE_BY_ONE[q] for q in queries]
+
+
+def test_groups_split_sorted_rows_where_padding_costs_more_than_a_pass():
+    from spacy_universalner.backends.engine import _groups
+
+    assert _groups([5, 5, 5], 0) == [(0, 3)]
+    assert _groups([1, 1, 1, 1, 100], 10) == [(0, 4), (4, 5)]
+    assert _groups([1, 1, 1, 1, 100], 10**6) == [(0, 5)]
+    assert _groups([3], 32) == [(0, 1)]

@@ -156,9 +156,10 @@ class _SlotLayer(DynamicLayer):
     buffer: a forward pass writes its new tokens in place (no ``torch.cat`` of the whole cache per
     step) into the rows and columns its :class:`_SlotCache` says, and attends to a view of them."""
 
-    def __init__(self, owner: "_SlotCache"):
+    def __init__(self, owner: "_SlotCache", index: int):
         super().__init__()
         self.owner = owner
+        self.index = index
         self.buf_k: Optional[torch.Tensor] = None
         self.buf_v: Optional[torch.Tensor] = None
         self.is_initialized = True
@@ -167,8 +168,8 @@ class _SlotLayer(DynamicLayer):
         owner = self.owner
         if self.buf_k is None:
             shape = (owner.n_rows, key_states.shape[1], owner.capacity, key_states.shape[-1])
-            self.buf_k = key_states.new_zeros(shape)
-            self.buf_v = value_states.new_zeros(shape[:3] + (value_states.shape[-1],))
+            self.buf_k = owner.take(("k", self.index, owner.phase), shape, key_states).zero_()
+            self.buf_v = owner.take(("v", self.index, owner.phase), shape[:3] + (value_states.shape[-1],), value_states).zero_()
         lo, hi = owner.rows
         start = owner.length
         end = start + key_states.shape[-2]
@@ -192,12 +193,26 @@ class _SlotCache(Cache):
     """The engine's KV cache: the engine, not the model, decides which rows a forward pass writes
     (``set_rows``), from which column (``length``), and when the buffers grow or lose rows."""
 
-    def __init__(self, num_layers: int):
-        super().__init__(layers=[_SlotLayer(self) for _ in range(num_layers)])
+    def __init__(self, num_layers: int, pool: Optional[Dict] = None):
+        super().__init__(layers=[_SlotLayer(self, i) for i in range(num_layers)])
+        self.pool = pool if pool is not None else {}
+        self.phase = 0
         self.n_rows = 0
         self.capacity = 0
         self.length = 0
         self.rows = (0, 0)
+
+    def take(self, key, shape, like) -> "torch.Tensor":
+        """An uninitialized tensor of ``shape`` on memory kept from earlier batches when it is large
+        enough: fresh multi-MiB allocations are returned to the OS when freed and page-faulted in
+        again on every use, which costs more than the copies themselves on some machines."""
+        numel = 1
+        for d in shape:
+            numel *= d
+        store = self.pool.get(key)
+        if store is None or store.numel() < numel or store.dtype != like.dtype or store.device != like.device:
+            store = self.pool[key] = like.new_empty(numel)
+        return store[:numel].view(shape)
 
     def start(self, n_rows: int, capacity: int) -> None:
         self.n_rows, self.capacity, self.length, self.rows = n_rows, capacity, 0, (0, n_rows)
@@ -213,11 +228,12 @@ class _SlotCache(Cache):
                 continue
             for name in ("buf_k", "buf_v"):
                 old = getattr(layer, name)
-                new = old.new_empty((n, old.shape[1], capacity, old.shape[3]))
+                new = self.take((name, layer.index, 1), (n, old.shape[1], capacity, old.shape[3]), old)
                 new[:, :, width:].zero_()  # padding columns are masked, but must hold finite values
                 new[:, :, :width] = old[:, :, :width].index_select(0, source_rows)
                 setattr(layer, name, new)
         self.n_rows, self.capacity, self.length, self.rows = n, capacity, width, (0, n)
+        self.phase = 1
 
     def reserve(self, tokens: int, growth: int) -> None:
         """Make room for ``tokens`` more columns, growing by at least ``growth`` at a time."""
@@ -276,6 +292,7 @@ class SharedPrefixEngine:
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else (self.eos_id or 0)
         self._pieces: Dict[int, str] = {}
+        self._pool: Dict = {}  # KV buffer memory reused from batch to batch (about one batch of KV cache)
 
     # -- public -------------------------------------------------------------------------------
     def __call__(self, queries: Sequence[Query], max_new_tokens: int = 256) -> List[Generation]:
@@ -326,7 +343,7 @@ class SharedPrefixEngine:
         overhead = self.group_overhead_tokens
         if overhead is None:
             overhead = 32 if device.type == "cpu" else 512
-        cache = _SlotCache(self._num_layers())
+        cache = _SlotCache(self._num_layers(), self._pool)
         # 1. One prefill per chunk into a prefix block of ``p_width`` columns; chunks of similar
         #    prefix length share a forward pass, each group padded to its own longest prefix only.
         parts = sorted(parts, key=lambda p: p[0])
