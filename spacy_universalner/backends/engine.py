@@ -223,6 +223,7 @@ class _SlotCache(Cache):
     def expand(self, source_rows, width: int, capacity: int) -> None:
         """Row ``r`` of the new buffers starts with the first ``width`` columns of old row ``source_rows[r]``."""
         n = int(source_rows.shape[0])
+        sources = source_rows.tolist()
         for layer in self.layers:
             if layer.buf_k is None:
                 continue
@@ -230,7 +231,10 @@ class _SlotCache(Cache):
                 old = getattr(layer, name)
                 new = self.take((name, layer.index, 1), (n, old.shape[1], capacity, old.shape[3]), old)
                 new[:, :, width:].zero_()  # padding columns are masked, but must hold finite values
-                new[:, :, :width] = old[:, :, :width].index_select(0, source_rows)
+                # Row by row, straight into the buffer: an index_select would first build a whole
+                # batch-sized temporary per layer, which the heap then keeps as resident memory.
+                for row, source in enumerate(sources):
+                    new[row, :, :width].copy_(old[source, :, :width])
                 setattr(layer, name, new)
         self.n_rows, self.capacity, self.length, self.rows = n, capacity, width, (0, n)
         self.phase = 1
@@ -307,15 +311,16 @@ class SharedPrefixEngine:
         for i, q in enumerate(queries):
             groups.setdefault(q.prefix, []).append(i)
         # Per chunk: the token split point, at most len-1 so every query has a suffix to prefill.
-        # Chunks by prefix length (less padding); a chunk with more labels than batch_size is split,
-        # and each part prefills the prefix again.
+        # Chunks by prefix length, longest first (less padding, and the first batch sizes the reused
+        # KV buffers: later, shorter batches fit in them instead of growing the heap batch by batch);
+        # a chunk with more labels than batch_size is split, and each part prefills the prefix again.
         parts: List[Tuple[int, List[int]]] = []
         for members in groups.values():
             rows = [encoded[i] for i in members]
             split = min(_common_prefix_length(rows), min(len(r) for r in rows) - 1)
             for s in range(0, len(members), self.batch_size):
                 parts.append((split, members[s : s + self.batch_size]))
-        parts.sort(key=lambda p: (p[0], p[1][0]))
+        parts.sort(key=lambda p: (-p[0], p[1][0]))
         results: List[Optional[Decoded]] = [None] * len(queries)
         batch: List[Tuple[int, List[int]]] = []
         size = 0
