@@ -279,7 +279,7 @@ def main(argv=None) -> Dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="a local causal LM folder (default: a random ~25M LLaMA built locally)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--docs", type=int, default=None, help="documents per method (default 16; quick 6)")
+    parser.add_argument("--docs", type=int, default=None, help="documents per method (default 24; quick 6)")
     parser.add_argument("--naive-docs", type=int, default=None, help="documents for the slow naive loop")
     parser.add_argument("--answer-tokens", type=int, default=8,
                         help="tokens decoded per query, all methods (8: about a one-mention UniNER answer)")
