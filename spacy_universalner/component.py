@@ -257,8 +257,11 @@ class UniversalNER(Pipe):
                     keys.append((d, c, label))
                     queries.append(self.template.query(chunk.text, query_text))
         generations = self._answer(queries)
-        for d, doc in enumerate(docs):
-            self._annotate(doc, chunks[d], [(k, g) for k, g in zip(keys, generations) if k[0] == d])
+        per_doc: List[list] = [[] for _ in docs]  # one pass: a batch can hold 1000 Docs x many labels
+        for key, generation in zip(keys, generations):
+            per_doc[key[0]].append((key, generation))
+        for doc, doc_chunks, answers in zip(docs, chunks, per_doc):
+            self._annotate(doc, doc_chunks, answers)
         return docs
 
     def _answer(self, queries: List[Query]) -> List[Generation]:
