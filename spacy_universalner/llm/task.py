@@ -54,13 +54,6 @@ def make_shard_reducer() -> ShardReducer:
     return reduce_shards
 
 
-def _labels_from_config(labels: LabelsType) -> Union[List[str], Dict[str, str]]:
-    # spacy-llm users write labels as "PERSON,ORG"; a list or a dict label -> query also works.
-    if isinstance(labels, str):
-        return [label.strip() for label in labels.split(",") if label.strip()]
-    return labels
-
-
 class UniNERTask:
     """Asks one UniNER question per (shard, label) and writes the answers as spans on each Doc."""
 
@@ -73,7 +66,6 @@ class UniNERTask:
         shard_reducer: ShardReducer,
         scorer: Optional[Callable[..., Dict[str, Any]]] = None,
     ):
-        labels = _labels_from_config(labels)
         self._label_queries: Dict[str, str] = normalize_labels(labels) if labels else {}
         self._template = template
         self._settings = settings
@@ -110,7 +102,7 @@ class UniNERTask:
     ) -> None:
         """Labels from ``[initialize.components.llm] labels``, else the configured ones, else the examples' ents."""
         if labels:
-            self._label_queries = normalize_labels(_labels_from_config(labels))
+            self._label_queries = normalize_labels(labels)
         elif not self._label_queries and get_examples is not None:
             found: List[str] = []
             for example in get_examples():
