@@ -397,7 +397,7 @@ def report(f: Dict) -> str:
     target = f["label_scaling_target"]
     lines.append("| 20 vs 1 within target (<= %.0fx)? | " % target + " | ".join(
         "yes" if v <= target else "no" for v in f["label_scaling_20_over_1"].values()) + " |")
-    shared, per_label = f["tokens_shared_per_doc"], f["tokens_per_label_prompt"] + f["answer_tokens"]
+    shared = f["tokens_shared_per_doc"]
     lines += ["", f"Note: with one passage prefill per document, the work per document is about P + n(s + a) tokens "
               f"(P = {shared:.1f} shared prompt tokens, s = {f['tokens_per_label_prompt']:.1f} label tokens, "
               f"a = {f['answer_tokens']} answer tokens, n labels): if every token cost the same compute, 20 labels "

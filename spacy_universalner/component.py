@@ -19,7 +19,7 @@ from spacy.pipeline import Pipe
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from .alignment import ALIGNMENT_MODES, AlignmentConfig
+from .alignment import AlignmentConfig
 from .annotate import ANNOTATE_MODES, OVERLAP_POLICIES, AnnotationSettings, annotate_doc
 from .backends.base import Backend, Generation
 from .cache import ResponseCache

@@ -9,14 +9,23 @@ the strings it later sees. The default reproduces the official ``ie_as_qa`` temp
 
 (one line; wrapped here for reading).
 """
+import re
 from dataclasses import dataclass
-from typing import Iterable, List, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from .registry import uniner_templates
 
 DEFAULT_SYSTEM = "A virtual assistant answers questions from a user based on the provided text."
 DEFAULT_SEPARATOR = "</s>"
 READ_REPLY = "I've read this text."
+TEXT_PREFIX = "Text: "  # the first user turn of a conversation: "Text: {passage}"
+_QUESTION = re.compile(r"^What describes (.+) in the text\?$", re.DOTALL)
+
+
+def parse_question(question: str) -> Optional[str]:
+    """The entity type a UniNER question asks about (the inverse of :meth:`UniNERTemplate.question`), or None."""
+    match = _QUESTION.match(question.strip())
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,7 @@ class UniNERTemplate:
 
     def passage_prefix(self, text: str) -> str:
         """Everything up to where the label-specific question starts."""
-        return f"{self.system} USER: Text: {text} ASSISTANT: {READ_REPLY}{self.separator}"
+        return f"{self.system} USER: {TEXT_PREFIX}{text} ASSISTANT: {READ_REPLY}{self.separator}"
 
     @staticmethod
     def question(label: str) -> str:
@@ -70,7 +79,7 @@ class UniNERTemplate:
         conversation string; the prompt of each question is a prefix of it.
         """
         pieces: List[Tuple[str, bool]] = [
-            (f"{self.system} USER: Text: {text} ASSISTANT:", False),
+            (f"{self.system} USER: {TEXT_PREFIX}{text} ASSISTANT:", False),
             (f" {READ_REPLY}{self.separator}", True),
         ]
         for label, answer in qa_pairs:

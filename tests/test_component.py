@@ -3,7 +3,6 @@ import json
 import re
 import subprocess
 import sys
-import warnings
 from typing import Dict, List
 
 import pytest

@@ -1,6 +1,5 @@
 """`evaluate` end to end on tiny fixtures: a cached universal_ner pipeline and a plain spaCy one."""
 import json
-from pathlib import Path
 
 import pytest
 import spacy

@@ -42,3 +42,11 @@ def test_training_conversation_contains_each_inference_prompt():
     assert conversation.startswith(template.prompt("Bill Gates founded Microsoft.", "person"))
     targets = [piece for piece, is_target in pieces if is_target]
     assert targets == [" I've read this text.</s>", ' ["Bill Gates"]</s>', " []</s>"]
+
+
+def test_questions_are_read_back_by_the_same_module():
+    from spacy_universalner.prompt import parse_question
+
+    assert parse_question(UniNERTemplate.question("Restaurant Name")) == "Restaurant Name"
+    assert parse_question(" What describes program language in the text? ") == "program language"
+    assert parse_question("Which persons are there?") is None

@@ -15,13 +15,12 @@ import bisect
 import itertools
 import json
 import random
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-from ..prompt import READ_REPLY
+from ..prompt import READ_REPLY, TEXT_PREFIX, UniNERTemplate, parse_question
 from .tuples import parse_tuples
 
 #: Negative (answer ``[]``) queries per passage. The paper does not give its count; the released
@@ -31,7 +30,6 @@ DEFAULT_NEGATIVES = 2
 DROP_TYPES = frozenset(
     {"else", "none", "na", "n/a", "n.a.", "misc", "miscellaneous", "other", "others", "unknown", "null", "nil", ""}
 )
-_QUESTION = re.compile(r"^What describes (.+) in the text\?$", re.S)
 
 
 @dataclass
@@ -118,13 +116,12 @@ def _read_records(path: Path) -> Iterator[Dict[str, Any]]:
 def _from_conversation(index: int, record: Dict[str, Any]) -> Passage:
     turns = record["conversations"]
     first = turns[0]["value"]
-    text = first[len("Text: ") :] if first.startswith("Text: ") else first
+    text = first[len(TEXT_PREFIX) :] if first.startswith(TEXT_PREFIX) else first
     passage = Passage(str(record.get("id", index)), text)
     for question, answer in zip(turns[2::2], turns[3::2]):
-        match = _QUESTION.match(question["value"].strip())
-        if not match:
+        label = parse_question(question["value"])
+        if label is None:
             continue
-        label = match.group(1)
         try:
             mentions = json.loads(answer["value"])
         except ValueError:
@@ -237,9 +234,9 @@ class FrequencySampler:
 
 
 def conversation(passage: Passage, queries: Sequence[Tuple[str, List[str]]]) -> Dict[str, Any]:
-    turns = [{"from": "human", "value": f"Text: {passage.text}"}, {"from": "gpt", "value": READ_REPLY}]
+    turns = [{"from": "human", "value": f"{TEXT_PREFIX}{passage.text}"}, {"from": "gpt", "value": READ_REPLY}]
     for label, mentions in queries:
-        turns.append({"from": "human", "value": f"What describes {label} in the text?"})
+        turns.append({"from": "human", "value": UniNERTemplate.question(label)})
         turns.append({"from": "gpt", "value": json.dumps(mentions, ensure_ascii=False)})
     return {"id": passage.id, "conversations": turns}
 

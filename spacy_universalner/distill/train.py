@@ -12,14 +12,12 @@ with ``accelerate launch`` (see ``configs/distill-accelerate-fsdp.yaml``).
 import inspect
 import json
 import logging
-import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from ..prompt import UniNERTemplate
+from ..prompt import TEXT_PREFIX, UniNERTemplate, parse_question
 
 logger = logging.getLogger(__name__)
-_QUESTION = re.compile(r"^What describes (.+) in the text\?$", re.S)
 IGNORE = -100
 
 
@@ -27,13 +25,13 @@ def conversation_pairs(record: Dict[str, Any]) -> Tuple[str, List[Tuple[str, str
     """``(passage, [(type, answer), ...])`` from a Pile-NER-type conversation."""
     turns = record["conversations"]
     first = turns[0]["value"]
-    text = first[len("Text: ") :] if first.startswith("Text: ") else first
+    text = first[len(TEXT_PREFIX) :] if first.startswith(TEXT_PREFIX) else first
     pairs = []
     for question, answer in zip(turns[2::2], turns[3::2]):
-        match = _QUESTION.match(question["value"].strip())
-        if match is None:
+        label = parse_question(question["value"])
+        if label is None:
             raise ValueError(f"Not a UniNER question: {question['value']!r:.100}")
-        pairs.append((match.group(1), answer["value"]))
+        pairs.append((label, answer["value"]))
     return text, pairs
 
 

@@ -19,6 +19,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.util import filter_spans
 
+from ..prompt import TEXT_PREFIX, parse_question
 from ..registry import uniner_readers
 
 GOLD_KEY = "uniner_gold"
@@ -29,7 +30,6 @@ PathLike = Union[str, Path]
 Reader = Callable[[Language], Iterator[Doc]]
 
 _TAG = re.compile(r"^(?:O|([BIESLU])-(.+))$")
-_QUESTION = re.compile(r"^What describes (.*) in the text\?$", re.DOTALL)
 
 
 class ReaderError(ValueError):
@@ -201,15 +201,15 @@ def read_uniner_conversations(nlp: Language, path: PathLike) -> Iterator[Doc]:
     for index, record in enumerate(records):
         try:
             turns = [turn["value"] for turn in record["conversations"]]
-            if len(turns) < 4 or len(turns) % 2 or not turns[0].startswith("Text: "):
+            if len(turns) < 4 or len(turns) % 2 or not turns[0].startswith(TEXT_PREFIX):
                 raise ValueError("expected 'Text: ...', a reply, then question/answer pairs")
-            passage = turns[0][len("Text: "):]
+            passage = turns[0][len(TEXT_PREFIX):]
             pairs = []
             for question, answer in zip(turns[2::2], turns[3::2]):
-                match = _QUESTION.match(question)
-                if match is None:
+                label = parse_question(question)
+                if label is None:
                     raise ValueError(f"unexpected question {question!r}")
-                pairs.append((match.group(1), answer))
+                pairs.append((label, answer))
         except (KeyError, TypeError, ValueError) as err:
             raise ReaderError(path, index, f"record {index} is malformed ({err})") from None
         if passage != text or any(label in answers for label, _ in pairs):
