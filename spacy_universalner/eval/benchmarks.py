@@ -20,7 +20,7 @@ from spacy.tokens import Doc, Span
 
 from .readers import ANSWERS_KEY, GOLD_KEY, Reader, set_gold
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "benchmarks.cfg"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "benchmarks.cfg"  # in a source checkout
 DATA_DIR_ENV = "UNINER_DATA_DIR"
 
 
@@ -89,7 +89,10 @@ def load_benchmarks(
 
     from . import readers as _readers  # noqa: F401  (registers the reader functions)
 
-    path = Path(config_path) if config_path else DEFAULT_CONFIG
+    if config_path:
+        path = Path(config_path)
+    else:  # the checkout this package runs from, else the project folder the command runs in
+        path = next((p for p in (DEFAULT_CONFIG, Path("configs", "benchmarks.cfg")) if p.is_file()), DEFAULT_CONFIG)
     if not path.is_file():
         raise FileNotFoundError(
             f"No benchmark definitions at {path}: pass --benchmarks with the repository's configs/benchmarks.cfg "
