@@ -49,3 +49,16 @@ def test_answers_are_greedy_deterministic_and_in_query_order(tiny_model_path, en
     one_by_one = [backend([q], max_new_tokens=6)[0].text for q in queries]
     assert [g.text for g in first] == one_by_one
     assert all(len(g.token_logprobs) <= 6 for g in first)
+
+
+def test_running_out_of_memory_says_which_setting_to_lower(tiny_model_path, monkeypatch):
+    import torch
+
+    backend = HuggingFaceBackend(tiny_model_path, device="cpu", batch_size=8)
+
+    def out_of_memory(queries, max_new_tokens):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(backend, "_run", out_of_memory)
+    with pytest.raises(BackendError, match="lower the backend's `batch_size`"):
+        backend([UniNERTemplate().query("text", "person")])

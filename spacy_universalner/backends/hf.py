@@ -115,6 +115,18 @@ class HuggingFaceBackend:
 
     # -- generation --------------------------------------------------------------------------
     def __call__(self, queries: Sequence[Query], max_new_tokens: int = 256) -> List[Generation]:
+        import torch
+
+        try:
+            return self._run(queries, max_new_tokens)
+        except torch.cuda.OutOfMemoryError as err:  # torch.OutOfMemoryError in torch >= 2.5
+            raise BackendError(
+                f"Out of memory generating with model {self.name!r}, {self.batch_size} queries at a time: "
+                "lower the backend's `batch_size` (each query holds its own KV cache, about 0.5 MB per token "
+                f"for a 7B LLaMA in bfloat16), or `max_new_tokens`. ({err})"
+            ) from err
+
+    def _run(self, queries: Sequence[Query], max_new_tokens: int) -> List[Generation]:
         if self.engine == "shared_prefix":
             return self.shared_prefix_engine(queries, max_new_tokens)
         prompts = [query.prompt for query in queries]
