@@ -7,7 +7,7 @@ on tokens within its passage with :func:`~.alignment.find_mention`, and what the
 on the Doc: ``doc._.uniner_responses`` (raw answers) and ``doc._.uniner_unaligned`` (strings that
 could not be placed, for auditing hallucinations).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
@@ -49,6 +49,12 @@ class AnnotationSettings:
             raise ValueError(f"annotate must be one of {ANNOTATE_MODES}, got {self.annotate!r}.")
         if self.overlap_policy not in OVERLAP_POLICIES:
             raise ValueError(f"overlap_policy must be one of {OVERLAP_POLICIES}, got {self.overlap_policy!r}.")
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be a probability between 0 and 1, or null; got {self.threshold!r}.")
+
+    def with_labels(self, label_queries: Dict[str, str]) -> "AnnotationSettings":
+        """The same settings for the current labels (they change with initialize/add_label; nothing else does)."""
+        return replace(self, label_queries=label_queries)
 
 
 def annotate_doc(doc: Doc, chunks: Sequence[Chunk], answers: Iterable[Answer], settings: AnnotationSettings) -> None:

@@ -20,10 +20,10 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from .alignment import AlignmentConfig
-from .annotate import ANNOTATE_MODES, OVERLAP_POLICIES, AnnotationSettings, annotate_doc
+from .annotate import AnnotationSettings, annotate_doc
 from .backends.base import Backend, Generation
 from .cache import ResponseCache
-from .chunking import Chunk, split_doc
+from .chunking import split_doc
 from .prompt import Query, UniNERTemplate
 
 
@@ -160,10 +160,6 @@ class UniversalNER(Pipe):
         scorer: Optional[Callable] = None,
         threshold: Optional[float] = None,
     ):
-        if annotate not in ANNOTATE_MODES:
-            raise ValueError(f"annotate must be one of {ANNOTATE_MODES}, got {annotate!r}.")
-        if overlap_policy not in OVERLAP_POLICIES:
-            raise ValueError(f"overlap_policy must be one of {OVERLAP_POLICIES}, got {overlap_policy!r}.")
         for setting, value, minimum in (
             ("max_new_tokens", max_new_tokens, 1),
             ("batch_size", batch_size, 1),
@@ -181,18 +177,19 @@ class UniversalNER(Pipe):
         self.batch_size = batch_size
         self.max_chunk_tokens = max_chunk_tokens
         self.chunk_overlap = chunk_overlap
-        self.annotate = annotate
-        self.spans_key = spans_key
-        self.overlap_policy = overlap_policy
-        self.overwrite_ents = overwrite_ents
-        self.alignment = alignment
-        self.lenient_parsing = lenient_parsing
+        #: How answers become spans (checked here; the labels are filled in per batch, as they may change).
+        self.settings = AnnotationSettings(
+            label_queries={},
+            annotate=annotate,
+            spans_key=spans_key,
+            overlap_policy=overlap_policy,
+            overwrite_ents=overwrite_ents,
+            alignment=alignment,
+            lenient_parsing=lenient_parsing,
+            threshold=threshold,
+        )
         self.cache = ResponseCache(cache) if cache else None
         self.scorer = scorer
-        if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be a probability between 0 and 1, or null; got {threshold!r}.")
-        #: Mentions scored below this are dropped (see :mod:`.confidence`); cache hits have no score and stay.
-        self.threshold = threshold
         self._separator_checked = False
 
     @property
@@ -260,8 +257,9 @@ class UniversalNER(Pipe):
         per_doc: List[list] = [[] for _ in docs]  # one pass: a batch can hold 1000 Docs x many labels
         for key, generation in zip(keys, generations):
             per_doc[key[0]].append((key, generation))
+        settings = self.settings.with_labels(self.label_queries)
         for doc, doc_chunks, answers in zip(docs, chunks, per_doc):
-            self._annotate(doc, doc_chunks, answers)
+            annotate_doc(doc, doc_chunks, [(c, label, g) for (_, c, label), g in answers], settings)
         return docs
 
     def _answer(self, queries: List[Query]) -> List[Generation]:
@@ -302,20 +300,6 @@ class UniversalNER(Pipe):
                 "if the model was trained with it."
             )
 
-    def _annotate(self, doc: Doc, chunks: List[Chunk], answers: List[Tuple[Tuple[int, int, str], Generation]]) -> None:
-        annotate_doc(doc, chunks, [(c, label, g) for (_, c, label), g in answers], self._annotation_settings())
-
-    def _annotation_settings(self) -> AnnotationSettings:
-        return AnnotationSettings(
-            label_queries=self.label_queries,
-            annotate=self.annotate,
-            spans_key=self.spans_key,
-            overlap_policy=self.overlap_policy,
-            overwrite_ents=self.overwrite_ents,
-            alignment=self.alignment,
-            lenient_parsing=self.lenient_parsing,
-            threshold=self.threshold,
-        )
 
     # -- serialization: settings and labels only, never weights --------------------------------
     def _state(self) -> Dict[str, Any]:

@@ -183,16 +183,7 @@ class UniNERTask:
             yield doc
 
     def _annotation_settings(self) -> AnnotationSettings:
-        # Labels may change after construction (initialize, add_label); everything else is fixed.
-        return AnnotationSettings(
-            label_queries=self._label_queries,
-            annotate=self._settings.annotate,
-            spans_key=self._settings.spans_key,
-            overlap_policy=self._settings.overlap_policy,
-            overwrite_ents=self._settings.overwrite_ents,
-            alignment=self._settings.alignment,
-            lenient_parsing=self._settings.lenient_parsing,
-        )
+        return self._settings.with_labels(self._label_queries)
 
     # -- scoring --------------------------------------------------------------------------------
     def scorer(self, examples: Iterable[Example]) -> Dict[str, Any]:
