@@ -7,7 +7,8 @@ dropped, each passage becomes one conversation (``Text:`` / ``I've read this tex
 ``[]``) are sampled with probability proportional to their frequency over the whole dataset,
 and the query order is shuffled per passage (the Text turn stays first).
 
-Inputs: the JSONL written by ``annotate``, or an existing Pile-NER-type file (a JSON list, or
+Inputs (one or several files, merged; a passage repeated across files is kept once): the JSONL
+written by ``annotate``, or an existing Pile-NER-type file (a JSON list, or
 JSONL, of ``{"conversations": [...]}``), or SLIMER's one-question-per-line Pile-NER sample.
 For Pile-NER-type input the file's own ``[]`` queries are kept and count towards ``negatives``.
 """
@@ -242,7 +243,7 @@ def conversation(passage: Passage, queries: Sequence[Tuple[str, List[str]]]) -> 
 
 
 def build_conversations(
-    source: Union[str, Path],
+    source: Union[str, Path, Sequence[Union[str, Path]]],
     *,
     negatives: int = DEFAULT_NEGATIVES,
     seed: int = 0,
@@ -251,7 +252,9 @@ def build_conversations(
     stats = BuildStats()
     passages: List[Passage] = []
     seen_texts = set()
-    for passage, pairs in read_passages(source, stats):
+    sources = [source] if isinstance(source, (str, Path)) else list(source)
+    pairs_per_passage = (item for path in sources for item in read_passages(path, stats))
+    for passage, pairs in pairs_per_passage:
         key = " ".join(passage.text.split())
         if key in seen_texts:
             stats.duplicate_passages += 1
@@ -280,7 +283,7 @@ def build_conversations(
 
 
 def run_build(
-    source: Union[str, Path],
+    source: Union[str, Path, Sequence[Union[str, Path]]],
     output: Union[str, Path],
     *,
     negatives: int = DEFAULT_NEGATIVES,

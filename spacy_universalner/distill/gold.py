@@ -1,0 +1,61 @@
+"""``gold``: supervised NER files -> UniNER conversations (supervised instruction data).
+
+UniNER's supervised variant adds human-labelled sets to the distilled data, asking each passage
+about every type of its dataset, under a natural-language name (``PER`` -> "person"). The sets
+are described in the same format as the benchmarks (``configs/benchmarks.cfg``: a reader and a
+``types`` table), so any file the evaluation can read can also be trained on; see
+``configs/mini_sources.cfg`` for the train splits used by ``uniner-mini``. The output is a
+Pile-NER-type conversation file, which ``build`` reads like any other source (absent types
+become the file's own negative queries).
+"""
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from ..eval.benchmarks import load_benchmarks
+from ..eval.readers import GOLD_KEY
+from .build import Passage, conversation
+
+
+def gold_conversations(
+    config_path: Union[str, Path],
+    names: Optional[Sequence[str]] = None,
+    *,
+    limit: int = 0,
+    seed: int = 0,
+    data_dir: Union[str, Path, None] = None,
+) -> Dict[str, List[Dict[str, Any]]]:
+    """``{set name: conversations}``; ``limit`` > 0 keeps a seeded sample of that many passages per set."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    result = {}
+    for name, benchmark in load_benchmarks(config_path, names, data_dir=data_dir).items():
+        records = []
+        for index, doc in enumerate(benchmark.load(nlp, limit=limit or None, seed=seed)):
+            answers: Dict[str, List[str]] = {query: [] for query in benchmark.queries}
+            for span in doc.spans.get(GOLD_KEY, []):
+                mentions = answers.setdefault(span.label_, [])
+                if span.text not in mentions:
+                    mentions.append(span.text)
+            records.append(conversation(Passage(f"{name}:{index}", doc.text), list(answers.items())))
+        result[name] = records
+    return result
+
+
+def run_gold(
+    config_path: Union[str, Path],
+    output: Union[str, Path],
+    names: Optional[Sequence[str]] = None,
+    *,
+    limit: int = 0,
+    seed: int = 0,
+    data_dir: Union[str, Path, None] = None,
+) -> Dict[str, int]:
+    """Write all sets' conversations to one JSON file; return passages per set."""
+    per_set = gold_conversations(config_path, names, limit=limit, seed=seed, data_dir=data_dir)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    records = [record for records in per_set.values() for record in records]
+    output.write_text(json.dumps(records, ensure_ascii=False), encoding="utf8")
+    return {name: len(records) for name, records in per_set.items()}
