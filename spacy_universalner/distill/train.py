@@ -108,6 +108,17 @@ def _precision(setting: str) -> Tuple[bool, bool]:
     return setting == "bf16", setting == "fp16"
 
 
+def _fit_max_length(base: str, max_length: int) -> int:
+    """``max_length``, lowered to the model's positions (learned absolute positions fail past them)."""
+    from transformers import AutoConfig
+
+    positions = getattr(AutoConfig.from_pretrained(base).get_text_config(), "max_position_embeddings", None)
+    if positions and max_length > positions:
+        logger.warning("max_length %d is more than %s has positions; conversations are cut at %d tokens", max_length, base, positions)
+        return positions
+    return max_length
+
+
 def run_train(
     data_path: Union[str, Path],
     output: Union[str, Path],
@@ -129,10 +140,8 @@ def run_train(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     template = UniNERTemplate(separator=tokenizer.eos_token)
     records = load_conversations(data_path)
-    dataset = [
-        encode_conversation(tokenizer, template, *conversation_pairs(r), max_length=train_cfg["max_length"])
-        for r in records
-    ]
+    max_length = _fit_max_length(base, train_cfg["max_length"])
+    dataset = [encode_conversation(tokenizer, template, *conversation_pairs(r), max_length=max_length) for r in records]
     target_tokens = sum(sum(1 for label in d["labels"] if label != IGNORE) for d in dataset)
     logger.info("%d conversations, %d target tokens", len(dataset), target_tokens)
 
@@ -177,6 +186,12 @@ def run_train(
         dataloader_pin_memory=torch.cuda.is_available(),
         disable_tqdm=not train_cfg.get("progress", True),
     )
+    # Batches of similar lengths waste less compute on padding (transformers 5: train_sampling_strategy).
+    if train_cfg.get("group_by_length"):
+        if "train_sampling_strategy" in params:
+            arguments["train_sampling_strategy"] = "group_by_length"
+        else:
+            arguments["group_by_length"] = True
     # transformers 5 renames gradient_checkpointing and folds warmup_ratio into warmup_steps.
     checkpointing = "activation_checkpointing" if "activation_checkpointing" in params else "gradient_checkpointing"
     arguments[checkpointing] = bool(model_cfg.get("gradient_checkpointing"))
