@@ -53,6 +53,11 @@ def _looks_like_path(name: str) -> bool:
 
 def load_error(name: str, what: str, err: Exception) -> BackendError:
     """The error for a model (or its tokenizer) that cannot be loaded: what failed and how to pass a local folder."""
+    if name in PACKAGED_MODELS:
+        return BackendError(
+            f"Could not load the {what} of the packaged model {name!r} from {resolve_model_name(name)}: {err}\n"
+            "The files ship with spacy-universalner; reinstall the package (pip install --force-reinstall)."
+        )
     if _looks_like_path(name) and not Path(name).expanduser().exists():
         return BackendError(
             f"Could not load the {what} of model {name!r}: there is no folder at {Path(name).expanduser().resolve()}. "
@@ -69,12 +74,22 @@ def load_error(name: str, what: str, err: Exception) -> BackendError:
     )
 
 
+#: Models shipped inside this package, loadable by name with no hub access.
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+PACKAGED_MODELS = ("uniner-mini",)
+
+
+def resolve_model_name(name: str) -> str:
+    """The folder of a packaged model (``"uniner-mini"``); any other name (hub id, path) unchanged."""
+    return str(MODELS_DIR / name) if name in PACKAGED_MODELS else name
+
+
 def load_tokenizer(name: str, **kwargs):
     """A transformers tokenizer (no weights), or a clear :class:`BackendError`."""
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(name, **kwargs)
+        return AutoTokenizer.from_pretrained(resolve_model_name(name), **kwargs)
     except Exception as err:  # OSError, ValueError, HTTP errors: all mean "cannot load"
         raise load_error(name, "tokenizer", err) from err
 

@@ -12,9 +12,10 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..prompt import Query
 from ..registry import uniner_backends
-from .base import BackendError, Generation, count_tokens_with, load_error, load_tokenizer
+from .base import BackendError, Generation, count_tokens_with, load_error, load_tokenizer, resolve_model_name
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
+#: ``name`` may also be a packaged model: "uniner-mini" (offline, CPU-sized; see its model card).
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 ENGINES = ("shared_prefix", "generate")
 
@@ -97,7 +98,7 @@ class HuggingFaceBackend:
             device = self.device
             kwargs = {"dtype": self._torch_dtype(device), **self.model_kwargs}
             try:
-                model = AutoModelForCausalLM.from_pretrained(self.name, **kwargs)
+                model = AutoModelForCausalLM.from_pretrained(resolve_model_name(self.name), **kwargs)
             except Exception as err:
                 raise load_error(self.name, "weights", err) from err
             if "device_map" not in self.model_kwargs:
@@ -126,7 +127,32 @@ class HuggingFaceBackend:
                 f"for a 7B LLaMA in bfloat16), or `max_new_tokens`. ({err})"
             ) from err
 
+    @property
+    def max_positions(self) -> Optional[int]:
+        """The model's position limit (prompt + answer), from its config; None if it has none."""
+        return getattr(self.model.config.get_text_config(), "max_position_embeddings", None)
+
+    def _fit_context(self, queries: Sequence[Query], max_new_tokens: int) -> int:
+        """``max_new_tokens``, lowered so the longest prompt plus its answer fits the model's positions.
+
+        A model with learned absolute positions (the BERT-based ``uniner-mini``: 512) fails deep in
+        torch past its limit, so the answer length is capped instead, and a prompt that alone does
+        not fit is an error naming the setting to change. UniNER-7B (2,048 positions) never reaches it
+        with the default 256-token chunks.
+        """
+        limit = self.max_positions
+        if not limit or not queries:
+            return max_new_tokens
+        longest = max(len(ids) for ids in self.tokenizer([q.prompt for q in queries])["input_ids"])
+        if longest >= limit:
+            raise BackendError(
+                f"A prompt of {longest} tokens does not fit model {self.name!r}, which has {limit} positions: "
+                f"lower the component's `max_chunk_tokens` (passages are split to that many tokens)."
+            )
+        return min(max_new_tokens, limit - longest)
+
     def _run(self, queries: Sequence[Query], max_new_tokens: int) -> List[Generation]:
+        max_new_tokens = self._fit_context(queries, max_new_tokens)
         if self.engine == "shared_prefix":
             return self.shared_prefix_engine(queries, max_new_tokens)
         prompts = [query.prompt for query in queries]
