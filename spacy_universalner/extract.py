@@ -1,7 +1,7 @@
 """``extract``: run the ``universal_ner`` pipe over text and show or save the entities.
 
-This is the README's main job: a real extraction with a model the user names (a hub id or a
-local folder), from the command line, with no config file to write.
+This is the README's main job: a real extraction with a model the user names (the packaged
+``uniner-mini``, a hub id or a local folder), from the command line, with no config file to write.
 """
 import json
 import sys
@@ -49,7 +49,7 @@ def build_pipeline(
 @app.command("extract")
 def extract_command(
     texts: List[str] = typer.Argument(None, help="Texts to read; or use --input."),
-    model: str = typer.Option(..., "--model", "-m", help="UniNER checkpoint: hub id (e.g. Universal-NER/UniNER-7B-type) or local folder."),
+    model: str = typer.Option("uniner-mini", "--model", "-m", help="UniNER checkpoint: uniner-mini (packaged, offline), a hub id (e.g. Universal-NER/UniNER-7B-type) or a local folder."),
     labels: str = typer.Option("person,organization,location", "--labels", "-l", help="Comma-separated entity types to ask for."),
     input_path: Optional[Path] = typer.Option(None, "--input", "-i", exists=True, dir_okay=False, help="A .txt file (one text per line) or .jsonl file."),
     text_field: str = typer.Option("text", "--text-field", help="Field holding the text in JSONL input."),

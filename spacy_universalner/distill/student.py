@@ -100,8 +100,8 @@ def init_student(
     output: Union[str, Path],
     *,
     encoder: Optional[str] = None,
-    layers: int = 2,
-    vocab_size: int = 2560,
+    layers: int = 3,
+    vocab_size: int = 4096,
     seed: int = 0,
 ) -> Dict[str, Any]:
     """Write the untrained student (model + tokenizer) to ``output``, ready for ``train --base-model``."""
