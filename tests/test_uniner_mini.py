@@ -2,7 +2,6 @@
 import json
 from pathlib import Path
 
-import pytest
 
 from spacy_universalner.backends.base import BackendError, load_error, resolve_model_name
 
