@@ -1,7 +1,6 @@
-"""The packaged student ``uniner-mini``: offline, small, and it finds the obvious entities."""
+"""The packaged student ``uniner-mini``: found by name, small enough to ship, runs offline (quality: see its card)."""
 import json
 from pathlib import Path
-
 
 from spacy_universalner.backends.base import BackendError, load_error, resolve_model_name
 
