@@ -27,30 +27,9 @@ _CORPUS = [
 
 def build_tokenizer(vocab_size: int = 512, extra_text: Optional[Iterable[str]] = None):
     """A ``PreTrainedTokenizerFast`` with LLaMA's special tokens, trained on built-in text."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    from .distill.student import train_tokenizer
 
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<unk>", "<s>", "</s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(list(_CORPUS) + list(extra_text or []), trainer=trainer)
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<unk>",
-        padding_side="left",
-    )
+    return train_tokenizer(list(_CORPUS) + list(extra_text or []), vocab_size)
 
 
 def build_tiny_llama(

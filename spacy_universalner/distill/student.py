@@ -50,7 +50,7 @@ def conversation_texts(records: List[Dict[str, Any]]) -> Iterator[str]:
 
 
 def train_tokenizer(texts: Iterator[str], vocab_size: int):
-    """Byte-level BPE with LLaMA's special tokens: ``<s>`` prepended, ``<unk>`` pads."""
+    """Byte-level BPE with LLaMA's special tokens: ``<s>`` prepended, ``<unk>`` pads (also the tiny test models' tokenizer)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
