@@ -191,6 +191,15 @@ class UniversalNER(Pipe):
         self.cache = ResponseCache(cache) if cache else None
         self.scorer = scorer
         self._separator_checked = False
+        self._cache_key: Optional[str] = None
+
+    @property
+    def cache_key(self) -> str:
+        """Whose answers the cache holds: the backend's ``cache_key`` (a local model's name plus a
+        fingerprint of its weights) where it has one, else its ``name``."""
+        if self._cache_key is None:
+            self._cache_key = getattr(self.model, "cache_key", None) or self.model.name
+        return self._cache_key
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -237,7 +246,7 @@ class UniversalNER(Pipe):
         if self.cache is None:
             return False
         return all(
-            self.cache.get(self.model.name, self.template.prompt(text, query)) is not None
+            self.cache.get(self.cache_key, self.template.prompt(text, query)) is not None
             for query in self.label_queries.values()
         )
 
@@ -267,7 +276,7 @@ class UniversalNER(Pipe):
         results: List[Optional[Generation]] = [None] * len(queries)
         todo: Dict[str, List[int]] = {}
         for i, query in enumerate(queries):
-            cached = self.cache.get(self.model.name, query.prompt) if self.cache is not None else None
+            cached = self.cache.get(self.cache_key, query.prompt) if self.cache is not None else None
             if cached is not None:
                 results[i] = Generation(cached)
             else:
@@ -282,7 +291,7 @@ class UniversalNER(Pipe):
                 unique = [queries[indices[0]] for indices in batch]
                 generations = self.model(unique, max_new_tokens=self.max_new_tokens)
                 if self.cache is not None:
-                    self.cache.add(self.model.name, [(q.prompt, g.text) for q, g in zip(unique, generations)])
+                    self.cache.add(self.cache_key, [(q.prompt, g.text) for q, g in zip(unique, generations)])
                 for indices, generation in zip(batch, generations):
                     for i in indices:
                         results[i] = generation

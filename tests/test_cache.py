@@ -34,3 +34,21 @@ def test_repeated_entries_are_not_written_twice(tmp_path):
     cache.add("m", [("p", "[]")])
     cache.add("m", [("p", "[]")])
     assert len(path.read_text().splitlines()) == 1
+
+
+def test_a_local_models_key_fingerprints_its_weights_so_retraining_never_serves_old_answers(tmp_path):
+    from spacy_universalner.backends.base import cache_key
+
+    assert cache_key("Universal-NER/UniNER-7B-type") == "Universal-NER/UniNER-7B-type"  # hub ids: plain name
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(bytes(range(256)) * 16384)  # 4 MiB: head and tail are sampled
+    first = cache_key(str(folder))
+    assert first.startswith(f"{folder}@") and first == cache_key(str(folder))
+    (folder / "config.json").write_text('{"note": "configs are not weights"}')
+    assert cache_key(str(folder)) == first
+    weights = bytearray((folder / "model.safetensors").read_bytes())
+    weights[-1] ^= 1  # a retrained model: other bytes at the end of the file
+    (folder / "model.safetensors").write_bytes(bytes(weights))
+    assert cache_key(str(folder)) != first

@@ -317,3 +317,31 @@ def test_a_tiny_local_model_runs_over_100_docs(tiny_model_path, tmp_path):
     replayed = list(replay.pipe(texts[:10]))
     assert [d._.uniner_responses for d in replayed] == [d._.uniner_responses for d in docs[:10]]
     assert replay.get_pipe("universal_ner").model._model is None
+
+
+def test_a_cache_is_not_replayed_for_a_model_retrained_in_the_same_folder(tiny_model_path, tmp_path):
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path / "student"
+    shutil.copytree(tiny_model_path, folder)
+    cache = tmp_path / "cache.jsonl"
+    config = {
+        "labels": ["person"], "max_new_tokens": 4, "cache": str(cache),
+        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": str(folder), "device": "cpu"},
+    }
+    first = spacy.blank("en")
+    first.add_pipe("universal_ner", config=config)
+    first(TEXT)
+    assert len(cache.read_text().splitlines()) == 1
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    with torch.no_grad():
+        model.lm_head.weight.add_(1.0)  # "retrained": same folder, new weights
+    model.save_pretrained(folder)
+    second = spacy.blank("en")
+    second.add_pipe("universal_ner", config=config)
+    second(TEXT)
+    assert second.get_pipe("universal_ner").model._model is not None  # asked the new model, not the cache
+    assert len(cache.read_text().splitlines()) == 2  # both models' answers kept

@@ -5,6 +5,7 @@ A backend is a callable built from the ``@uniner_backends`` registry. It receive
 same chunk share the prefix, so a backend may compute it once) and returns one
 :class:`Generation` per query, in order, decoded greedily. Backends load their models lazily.
 """
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Protocol, Sequence, Tuple, runtime_checkable
@@ -24,7 +25,7 @@ class Generation:
 
 @runtime_checkable
 class Backend(Protocol):
-    #: Identifies the model in the response cache (the hub id or path the user gave).
+    #: The hub id, path or packaged name the user gave.
     name: str
 
     def __call__(self, queries: Sequence[Query], max_new_tokens: int = 256) -> List[Generation]:
@@ -82,6 +83,33 @@ PACKAGED_MODELS = ("uniner-mini",)
 def resolve_model_name(name: str) -> str:
     """The folder of a packaged model (``"uniner-mini"``); any other name (hub id, path) unchanged."""
     return str(MODELS_DIR / name) if name in PACKAGED_MODELS else name
+
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+_SAMPLE_BYTES = 1 << 20
+
+
+def cache_key(name: str) -> str:
+    """The response cache's name for model ``name``: the name, plus a fingerprint of local weights.
+
+    Retraining into the same folder (or upgrading the packaged ``uniner-mini``) must not serve the
+    old model's cached answers. A local folder's key is ``name@<12 hex>``, hashed from each weight
+    file's name, size and first and last MiB (fast even for 27 GB of shards; the bytes change with
+    any retraining). Hub ids and remote models keep their plain name.
+    """
+    folder = Path(resolve_model_name(name)).expanduser()
+    if not folder.is_dir():
+        return name
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES)):
+        size = path.stat().st_size
+        digest.update(f"{path.name}\0{size}\0".encode())
+        with path.open("rb") as file_:
+            digest.update(file_.read(_SAMPLE_BYTES))
+            if size > 2 * _SAMPLE_BYTES:
+                file_.seek(size - _SAMPLE_BYTES)
+                digest.update(file_.read(_SAMPLE_BYTES))
+    return f"{name}@{digest.hexdigest()[:12]}"
 
 
 def load_tokenizer(name: str, **kwargs):

@@ -12,7 +12,9 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..prompt import Query
 from ..registry import uniner_backends
-from .base import BackendError, Generation, count_tokens_with, load_error, load_tokenizer, resolve_model_name
+from .base import (
+    BackendError, Generation, cache_key, count_tokens_with, load_error, load_tokenizer, resolve_model_name,
+)
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
 #: ``name`` may also be a packaged model: "uniner-mini" (offline, CPU-sized; see its model card).
@@ -55,6 +57,11 @@ class HuggingFaceBackend:
         self._tokenizer = None
         self._model = None
         self._engine = None
+
+    @property
+    def cache_key(self) -> str:
+        """The response cache's key: the name, plus a weights fingerprint for a local folder."""
+        return cache_key(self.name)
 
     # -- loading -----------------------------------------------------------------------------
     @property

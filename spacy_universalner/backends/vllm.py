@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..prompt import Query
 from ..registry import uniner_backends
-from .base import BackendError, Generation, count_tokens_with, load_tokenizer
+from .base import BackendError, Generation, cache_key, count_tokens_with, load_tokenizer
 from .offsets import token_offsets
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
@@ -55,6 +55,11 @@ class VLLMBackend:
         self.tokenizer_kwargs = dict(tokenizer_kwargs or {})
         self._llm = None
         self._tokenizer = None
+
+    @property
+    def cache_key(self) -> str:
+        """The response cache's key: the name, plus a weights fingerprint for a local folder."""
+        return cache_key(self.name)
 
     # -- loading -----------------------------------------------------------------------------
     @staticmethod
