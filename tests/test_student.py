@@ -180,8 +180,11 @@ def test_student_trains_and_the_engine_matches_generate(tmp_path, student):
         {"from": "human", "value": "Text: Guido wrote Python."}, {"from": "gpt", "value": "I've read this text."},
         {"from": "human", "value": "What describes person in the text?"}, {"from": "gpt", "value": '["Guido"]'}]}] * 4))
     config = load_train_config(Path(__file__).parents[1] / "configs" / "train-mini.cfg",
-                               {"training.max_steps": 2, "training.save_strategy": "no", "training.progress": False})
+                               {"training.max_steps": 2, "training.save_strategy": "no", "training.progress": False,
+                                "model.dropout": 0.0})
     assert run_train(data, tmp_path / "trained", config, base_model=str(path))["steps"] == 2
+    saved = json.loads((tmp_path / "trained" / "config.json").read_text())
+    assert saved["hidden_dropout_prob"] == saved["attention_probs_dropout_prob"] == 0.0  # model.dropout = 0
 
     template = UniNERTemplate()
     queries = [template.query(text, label) for text in ("Guido wrote Python.", "Ada Lovelace visited London.")
@@ -191,6 +194,16 @@ def test_student_trains_and_the_engine_matches_generate(tmp_path, student):
         backend = HuggingFaceBackend(str(tmp_path / "trained"), device="cpu", engine=engine, stop_at_list_end=False)
         answers[engine] = [g.text for g in backend(queries, max_new_tokens=6)]
     assert answers["generate"] == answers["shared_prefix"]
+
+
+def test_dropout_setting_names_every_rate_of_the_architecture_and_rejects_nonsense(student):
+    from spacy_universalner.distill.train import dropout_overrides
+
+    path, _ = student
+    assert dropout_overrides(str(path), None) == {}  # keep the model's own
+    assert dropout_overrides(str(path), 0) == {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    with pytest.raises(ValueError, match="model.dropout"):
+        dropout_overrides(str(path), 1.5)
 
 
 def test_answers_are_capped_to_the_models_positions_and_long_prompts_are_refused(student):

@@ -119,6 +119,23 @@ def _fit_max_length(base: str, max_length: int) -> int:
     return max_length
 
 
+def dropout_overrides(base: str, dropout: Optional[float]) -> Dict[str, float]:
+    """Config overrides setting every dropout rate of ``base`` to ``dropout`` (None: keep the model's).
+
+    A small student underfits, so its recipe turns dropout off; names differ per architecture
+    (``hidden_dropout_prob``, ``attention_dropout``, ``resid_pdrop``...), hence the search.
+    """
+    if dropout is None:
+        return {}
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"model.dropout must be in [0, 1), got {dropout!r}")
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(base).to_dict()
+    names = [k for k, v in config.items() if isinstance(v, float) and ("dropout" in k or k.endswith("pdrop"))]
+    return {name: float(dropout) for name in names}
+
+
 def run_train(
     data_path: Union[str, Path],
     output: Union[str, Path],
@@ -147,7 +164,9 @@ def run_train(
 
     bf16, fp16 = _precision(train_cfg.get("precision", "auto"))
     torch.manual_seed(train_cfg["seed"])
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16 if bf16 else torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(
+        base, dtype=torch.bfloat16 if bf16 else torch.float32, **dropout_overrides(base, model_cfg.get("dropout"))
+    )
     if model_cfg.get("gradient_checkpointing"):
         model.config.use_cache = False
     if lora_cfg.get("enabled"):
