@@ -116,10 +116,21 @@ def test_one_label_and_one_query(model, tokenizer):
     assert _engine_ids(model, tokenizer, queries[:1], 12, 16) == _generate_ids(model, tokenizer, queries[:1], 12)
 
 
-def test_sequences_that_stop_early_leave_the_batch_with_the_same_tokens(eager_stopper, tokenizer):
+@pytest.fixture(scope="module")
+def eager_expected(eager_stopper, tokenizer):
+    return [_generate_ids(eager_stopper, tokenizer, [q], 30)[0] for q in _queries(TEXTS, LABELS, shuffle_seed=3)]
+
+
+# compact_fraction 0: finished rows leave at once; 0.25 (default): once they are a quarter of the
+# batch, decoded for nothing until then; 1: never, the batch keeps its size to the end.
+@pytest.mark.parametrize("compact_fraction", [0.0, 0.25, 1.0])
+def test_sequences_that_stop_early_leave_the_batch_with_the_same_tokens(
+    eager_stopper, eager_expected, tokenizer, compact_fraction
+):
     queries = _queries(TEXTS, LABELS, shuffle_seed=3)
-    expected = [_generate_ids(eager_stopper, tokenizer, [q], 30)[0] for q in queries]
-    engine = SharedPrefixEngine(eager_stopper, tokenizer, batch_size=12, stop_at_list_end=False)
+    expected = eager_expected
+    engine = SharedPrefixEngine(eager_stopper, tokenizer, batch_size=12, stop_at_list_end=False,
+                                compact_fraction=compact_fraction)
     decoded = engine.decode(queries, 30)
     assert [d.token_ids for d in decoded] == expected
     reasons = [d.stop_reason for d in decoded]
@@ -180,3 +191,21 @@ def test_groups_split_sorted_rows_where_padding_costs_more_than_a_pass():
     assert _groups([1, 1, 1, 1, 100], 10) == [(0, 4), (4, 5)]
     assert _groups([1, 1, 1, 1, 100], 10**6) == [(0, 5)]
     assert _groups([3], 32) == [(0, 1)]
+
+
+def test_constrained_decoding_gives_the_same_answers_whenever_finished_rows_leave(eager_stopper, tokenizer):
+    from spacy_universalner.backends.constrained import ConstraintFactory
+
+    queries = _queries(TEXTS, LABELS, shuffle_seed=3)
+    answers = []
+    for fraction in (0.0, 1.0):
+        engine = SharedPrefixEngine(eager_stopper, tokenizer, batch_size=12, stop_at_list_end=False,
+                                    constraint=ConstraintFactory(tokenizer, len(tokenizer)), compact_fraction=fraction)
+        answers.append([d.token_ids for d in engine.decode(queries, 30)])
+    assert answers[0] == answers[1]
+    assert len({len(ids) for ids in answers[0]}) > 1  # rows did finish at different steps
+
+
+def test_compact_fraction_outside_0_1_is_refused(model, tokenizer):
+    with pytest.raises(ValueError, match="compact_fraction"):
+        SharedPrefixEngine(model, tokenizer, compact_fraction=1.5)
