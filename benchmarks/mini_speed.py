@@ -7,6 +7,7 @@ run decodes the model's own answers (no cache), after a short warm-up.
 
     python benchmarks/mini_speed.py                         # uniner-mini, 2 threads
     python benchmarks/mini_speed.py --model training/uniner-mini --data-dir ../shared/data --json speed.json
+    python benchmarks/mini_speed.py --max-new-tokens 256 64   # an answer cap's effect, side by side
 """
 import argparse
 import json
@@ -45,13 +46,14 @@ def sentences(data_dir: str, name: str, n: int) -> List[str]:
     return (BUILT_IN * (n // len(BUILT_IN) + 1))[:n]
 
 
-def measure(model: str, texts: List[str], batch_size: int, warmup: int = 8) -> Dict[str, float]:
+def measure(model: str, texts: List[str], batch_size: int, max_new_tokens: int = 256, warmup: int = 8) -> Dict[str, float]:
     import spacy
 
     nlp = spacy.blank("en")
     nlp.add_pipe("universal_ner", config={
         "labels": LABELS,
         "batch_size": batch_size,
+        "max_new_tokens": max_new_tokens,
         "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": model, "device": "cpu",
                   "batch_size": batch_size * len(LABELS)},
     })
@@ -63,6 +65,7 @@ def measure(model: str, texts: List[str], batch_size: int, warmup: int = 8) -> D
         "sentences": len(texts),
         "words_per_sentence": round(sum(len(d) for d in docs) / len(docs), 1),
         "labels": len(LABELS),
+        "max_new_tokens": max_new_tokens,
         "seconds": round(seconds, 2),
         "sentences_per_s": round(len(texts) / seconds, 1),
         "queries_per_s": round(len(texts) * len(LABELS) / seconds, 1),
@@ -76,6 +79,8 @@ def main(argv=None) -> Dict:
     parser.add_argument("--data-dir", default=os.environ.get("UNINER_DATA_DIR", ""))
     parser.add_argument("--n", type=int, default=200, help="sentences per set")
     parser.add_argument("--batch-size", type=int, default=32, help="Docs per model call")
+    parser.add_argument("--max-new-tokens", type=int, nargs="+", default=[256],
+                        help="answer caps to compare side by side (UniNER: 256)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the target is for 2 cores)")
     parser.add_argument("--json", default="", help="also write the figures here")
     args = parser.parse_args(argv)
@@ -85,11 +90,15 @@ def main(argv=None) -> Dict:
     torch.set_num_threads(args.threads)
     results = {"model": args.model, "threads": args.threads, "torch": torch.__version__, "sets": {}}
     for name in ("crossner_politics_bio", "conll2003"):
-        figures = measure(args.model, sentences(args.data_dir, name, args.n), args.batch_size)
-        results["sets"][name if args.data_dir else "built-in"] = figures
-        print(f"{name if args.data_dir else 'built-in'}: {figures['sentences_per_s']} sentences/s "
-              f"({figures['queries_per_s']} queries/s, {figures['words_per_sentence']} words/sentence, "
-              f"{figures['labels']} labels, {args.threads} threads)", flush=True)
+        set_name = name if args.data_dir else "built-in"
+        texts = sentences(args.data_dir, name, args.n)
+        for cap in args.max_new_tokens:
+            figures = measure(args.model, texts, args.batch_size, cap)
+            key = set_name if len(args.max_new_tokens) == 1 else f"{set_name}@{cap}"
+            results["sets"][key] = figures
+            print(f"{set_name}: {figures['sentences_per_s']} sentences/s "
+                  f"({figures['queries_per_s']} queries/s, {figures['words_per_sentence']} words/sentence, "
+                  f"{figures['labels']} labels, max_new_tokens {cap}, {args.threads} threads)", flush=True)
         if not args.data_dir:
             break
     if args.json:
