@@ -434,23 +434,24 @@ class SharedPrefixEngine:
                 if a < 0:
                     continue
                 token = choice_list[row]
-                rows[row] = -1
+                reason = None
                 if token == self.eos_id:
-                    self._finish(results, seq_index[a], ids[a], logps[a], "eos")
-                    continue
-                ids[a].append(token)
-                logps[a].append(chosen_lp[row])
-                if self.constraint is not None:
-                    states[a] = constraints[a].advance(states[a], token)
-                if self.stop_at_list_end and "]" in self._piece(token):
-                    if list_closed(tokenizer.decode(ids[a], skip_special_tokens=True)):
-                        self._finish(results, seq_index[a], ids[a], logps[a], "list_end")
-                        continue
-                if len(ids[a]) >= max_new_tokens:
-                    self._finish(results, seq_index[a], ids[a], logps[a], "length")
-                    continue
-                rows[row] = a
-                live.append(row)
+                    reason = "eos"
+                else:
+                    ids[a].append(token)
+                    logps[a].append(chosen_lp[row])
+                    if self.constraint is not None:
+                        states[a] = constraints[a].advance(states[a], token)
+                    if (self.stop_at_list_end and "]" in self._piece(token)
+                            and list_closed(tokenizer.decode(ids[a], skip_special_tokens=True))):
+                        reason = "list_end"
+                    elif len(ids[a]) >= max_new_tokens:
+                        reason = "length"
+                if reason is None:
+                    live.append(row)
+                else:
+                    self._finish(results, seq_index[a], ids[a], logps[a], reason)
+                    rows[row] = -1
             if not live:
                 break
             if len(rows) - len(live) >= max(1.0, self.compact_fraction * len(rows)):
