@@ -309,7 +309,6 @@ class UniversalNER(Pipe):
                 "if the model was trained with it."
             )
 
-
     # -- serialization: settings and labels only, never weights --------------------------------
     def _state(self) -> Dict[str, Any]:
         return {"labels": self.label_queries}

@@ -197,13 +197,15 @@ def test_student_trains_and_the_engine_matches_generate(tmp_path, student):
 
 
 def test_dropout_setting_names_every_rate_of_the_architecture_and_rejects_nonsense(student):
+    from transformers import AutoConfig
+
     from spacy_universalner.distill.train import dropout_overrides
 
-    path, _ = student
-    assert dropout_overrides(str(path), None) == {}  # keep the model's own
-    assert dropout_overrides(str(path), 0) == {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    config = AutoConfig.from_pretrained(student[0])
+    assert dropout_overrides(config, None) == {}  # keep the model's own
+    assert dropout_overrides(config, 0) == {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
     with pytest.raises(ValueError, match="model.dropout"):
-        dropout_overrides(str(path), 1.5)
+        dropout_overrides(config, 1.5)
 
 
 def test_answers_are_capped_to_the_models_positions_and_long_prompts_are_refused(student):

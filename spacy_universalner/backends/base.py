@@ -85,6 +85,11 @@ def resolve_model_name(name: str) -> str:
     return str(MODELS_DIR / name) if name in PACKAGED_MODELS else name
 
 
+def position_limit(config) -> Optional[int]:
+    """A transformers config's position limit (prompt + answer); None if the model has none."""
+    return getattr(config.get_text_config(), "max_position_embeddings", None)
+
+
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 _SAMPLE_BYTES = 1 << 20
 

@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..prompt import Query
 from ..registry import uniner_backends
 from .base import (
-    BackendError, Generation, cache_key, count_tokens_with, load_error, load_tokenizer, resolve_model_name,
+    BackendError, Generation, cache_key, count_tokens_with, load_error, load_tokenizer, position_limit,
+    resolve_model_name,
 )
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
@@ -137,7 +138,7 @@ class HuggingFaceBackend:
     @property
     def max_positions(self) -> Optional[int]:
         """The model's position limit (prompt + answer), from its config; None if it has none."""
-        return getattr(self.model.config.get_text_config(), "max_position_embeddings", None)
+        return position_limit(self.model.config)
 
     def _fit_context(self, queries: Sequence[Query], max_new_tokens: int) -> int:
         """``max_new_tokens``, lowered so the longest prompt plus its answer fits the model's positions.

@@ -108,31 +108,28 @@ def _precision(setting: str) -> Tuple[bool, bool]:
     return setting == "bf16", setting == "fp16"
 
 
-def _fit_max_length(base: str, max_length: int) -> int:
+def _fit_max_length(base: str, config, max_length: int) -> int:
     """``max_length``, lowered to the model's positions (learned absolute positions fail past them)."""
-    from transformers import AutoConfig
+    from ..backends.base import position_limit
 
-    positions = getattr(AutoConfig.from_pretrained(base).get_text_config(), "max_position_embeddings", None)
+    positions = position_limit(config)
     if positions and max_length > positions:
         logger.warning("max_length %d is more than %s has positions; conversations are cut at %d tokens", max_length, base, positions)
         return positions
     return max_length
 
 
-def dropout_overrides(base: str, dropout: Optional[float]) -> Dict[str, float]:
-    """Config overrides setting every dropout rate of ``base`` to ``dropout`` (None: keep the model's).
+def dropout_overrides(config, dropout: Optional[float]) -> Dict[str, float]:
+    """Overrides setting every dropout rate in a transformers ``config`` to ``dropout`` (None: keep the model's).
 
-    A small student underfits, so its recipe turns dropout off; names differ per architecture
-    (``hidden_dropout_prob``, ``attention_dropout``, ``resid_pdrop``...), hence the search.
+    Names differ per architecture (``hidden_dropout_prob``, ``attention_dropout``, ``resid_pdrop``...),
+    hence the search over the config's float settings.
     """
     if dropout is None:
         return {}
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"model.dropout must be in [0, 1), got {dropout!r}")
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(base).to_dict()
-    names = [k for k, v in config.items() if isinstance(v, float) and ("dropout" in k or k.endswith("pdrop"))]
+    names = [k for k, v in config.to_dict().items() if isinstance(v, float) and ("dropout" in k or k.endswith("pdrop"))]
     return {name: float(dropout) for name in names}
 
 
@@ -146,7 +143,7 @@ def run_train(
 ) -> Dict[str, Any]:
     """Train and save the student (``save_pretrained``: model + tokenizer) to ``output``."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
     model_cfg, lora_cfg, train_cfg = config["model"], config["lora"], config["training"]
     base = base_model or model_cfg["base"]
@@ -157,7 +154,8 @@ def run_train(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     template = UniNERTemplate(separator=tokenizer.eos_token)
     records = load_conversations(data_path)
-    max_length = _fit_max_length(base, train_cfg["max_length"])
+    base_config = AutoConfig.from_pretrained(base)
+    max_length = _fit_max_length(base, base_config, train_cfg["max_length"])
     dataset = [encode_conversation(tokenizer, template, *conversation_pairs(r), max_length=max_length) for r in records]
     target_tokens = sum(sum(1 for label in d["labels"] if label != IGNORE) for d in dataset)
     logger.info("%d conversations, %d target tokens", len(dataset), target_tokens)
@@ -165,7 +163,7 @@ def run_train(
     bf16, fp16 = _precision(train_cfg.get("precision", "auto"))
     torch.manual_seed(train_cfg["seed"])
     model = AutoModelForCausalLM.from_pretrained(
-        base, dtype=torch.bfloat16 if bf16 else torch.float32, **dropout_overrides(base, model_cfg.get("dropout"))
+        base, dtype=torch.bfloat16 if bf16 else torch.float32, **dropout_overrides(base_config, model_cfg.get("dropout"))
     )
     if model_cfg.get("gradient_checkpointing"):
         model.config.use_cache = False
