@@ -1,6 +1,7 @@
 """The Hugging Face backend: lazy loading, clear errors, greedy answers in query order."""
 import pytest
 
+from spacy_universalner.backends import base
 from spacy_universalner.backends.base import BackendError
 from spacy_universalner.backends.hf import HuggingFaceBackend
 from spacy_universalner.prompt import UniNERTemplate
@@ -18,6 +19,73 @@ def test_a_hub_id_that_cannot_be_loaded_says_how_to_use_a_local_folder():
     backend = HuggingFaceBackend("no-such-org/no-such-model")  # HF_HUB_OFFLINE=1 in the tests
     with pytest.raises(BackendError, match=r"(?s)no-such-org/no-such-model.*--model \./my-model"):
         backend.count_tokens(["x"])
+
+
+def test_offline_by_setting_the_message_says_so_and_does_not_advise_setting_it():
+    backend = HuggingFaceBackend("no-such-org/no-such-model")  # HF_HUB_OFFLINE=1 in the tests
+    with pytest.raises(BackendError) as caught:
+        backend.count_tokens(["x"])
+    message = str(caught.value)
+    assert "HF_HUB_OFFLINE is set, and the model is not in the local Hugging Face cache" in message
+    assert "set HF_HUB_OFFLINE" not in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no transformers traceback behind it
+
+
+@pytest.fixture
+def online_by_settings(monkeypatch):
+    """No offline variable set, as on a fresh machine; the hub probe's answer is forgotten before and after."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(base, "_hub_probes", {})
+
+
+def test_an_unreachable_hub_is_asked_once_and_hub_ids_come_from_the_local_cache_only(online_by_settings, monkeypatch):
+    import requests
+
+    probes, loads = [], []
+
+    def unreachable(url, timeout):
+        probes.append(timeout)
+        raise requests.ConnectionError("no route to host")
+
+    def loader(name, **kwargs):
+        loads.append(kwargs)
+        raise OSError("not in the cache")
+
+    monkeypatch.setattr(requests, "head", unreachable)
+    for what in ("tokenizer", "weights"):
+        with pytest.raises(BackendError) as caught:
+            base.load_pretrained(loader, "Universal-NER/UniNER-7B-type", what)
+        message = str(caught.value)
+        assert "cannot be reached (ConnectionError), and the model is not in the local Hugging Face cache" in message
+        assert "HF_HUB_OFFLINE" not in message and "hf download Universal-NER/UniNER-7B-type" in message
+    assert probes == [base.HUB_PROBE_TIMEOUT]  # one short request per process, not the hub client's minute of retries
+    assert loads == [{"local_files_only": True}] * 2  # a cached model would still load
+
+
+def test_local_folders_and_packaged_models_never_ask_the_hub(online_by_settings, monkeypatch, tmp_path):
+    import requests
+
+    def no_request(*args, **kwargs):
+        raise AssertionError("the hub was asked")
+
+    monkeypatch.setattr(requests, "head", no_request)
+    assert base.load_pretrained(lambda name, **kwargs: (name, kwargs), str(tmp_path), "weights") == (str(tmp_path), {})
+    assert base.load_pretrained(lambda name, **kwargs: kwargs, "uniner-mini", "weights") == {}
+
+
+@pytest.mark.parametrize("typed", ["uniner-mni", "UniNER-mini", "./uniner_mini"])
+def test_a_name_close_to_a_packaged_model_gets_a_did_you_mean(typed):
+    with pytest.raises(BackendError, match="Did you mean 'uniner-mini', a model packaged with spacy-universalner"):
+        HuggingFaceBackend(typed).count_tokens(["x"])
+
+
+def test_every_packaged_model_is_suggested_and_far_names_are_not(monkeypatch):
+    monkeypatch.setattr(base, "PACKAGED_MODELS", (*base.PACKAGED_MODELS, "uniner-span"))
+    assert base.did_you_mean("uniner-spna") == "uniner-span"
+    assert base.did_you_mean("uniner-mini") is None  # the name itself needs no suggestion
+    assert base.did_you_mean("Universal-NER/UniNER-7B-type") is None
+    assert base.did_you_mean("gpt2") is None
 
 
 def test_a_mistyped_local_folder_is_named_as_missing(tmp_path):

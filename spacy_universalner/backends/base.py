@@ -6,9 +6,10 @@ same chunk share the prefix, so a backend may compute it once) and returns one
 :class:`Generation` per query, in order, decoded greedily. Backends load their models lazily.
 """
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Protocol, Sequence, Tuple, runtime_checkable
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 from ..prompt import Query
 
@@ -52,27 +53,98 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1 or Path(name).expanduser().exists()
 
 
-def load_error(name: str, what: str, err: Exception) -> BackendError:
-    """The error for a model (or its tokenizer) that cannot be loaded: what failed and how to pass a local folder."""
+def is_hub_id(name: str) -> bool:
+    """Whether ``name`` would be fetched from the Hugging Face hub (not a packaged model, not a local path)."""
+    return name not in PACKAGED_MODELS and not _looks_like_path(name)
+
+
+def did_you_mean(name: str) -> Optional[str]:
+    """The packaged model whose name is close to ``name`` (a typo such as "uniner-mni"), or None."""
+    from difflib import get_close_matches
+
+    typed = Path(name.rstrip("/\\")).name.lower()
+    matches = get_close_matches(typed, PACKAGED_MODELS, n=1, cutoff=0.8)
+    return matches[0] if matches and name not in PACKAGED_MODELS else None
+
+
+#: Seconds to wait for the hub to answer one request before treating it as unreachable.
+HUB_PROBE_TIMEOUT = 3.0
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+_hub_probes: Dict[str, Optional[str]] = {}
+
+
+def hub_offline_reason() -> Optional[str]:
+    """Why the Hugging Face hub cannot be used now ("HF_HUB_OFFLINE is set", "... cannot be reached"), or None.
+
+    The hub client retries a dead connection for about a minute per file; one request with a short
+    timeout, once per process, tells the same in seconds, and models already in the local cache
+    still load (``local_files_only``) without ``HF_HUB_OFFLINE``.
+    """
+    for variable in _OFFLINE_VARIABLES:
+        if os.environ.get(variable, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
+            return f"{variable} is set"
+    from huggingface_hub import constants
+
+    endpoint = constants.ENDPOINT
+    if endpoint not in _hub_probes:
+        import requests
+
+        try:
+            requests.head(endpoint, timeout=HUB_PROBE_TIMEOUT)
+            _hub_probes[endpoint] = None
+        except requests.RequestException as err:
+            _hub_probes[endpoint] = f"the Hugging Face hub ({endpoint}) cannot be reached ({type(err).__name__})"
+    return _hub_probes[endpoint]
+
+
+def load_error(name: str, what: str, err: Exception, offline: Optional[str] = None) -> BackendError:
+    """The error for a model (or its tokenizer) that cannot be loaded: what failed and how to pass a local folder.
+
+    ``offline`` is :func:`hub_offline_reason`'s answer when the hub could not be asked: the model was
+    looked up in the local cache only, so the message says that instead of the hub client's error.
+    """
     if name in PACKAGED_MODELS:
         return BackendError(
             f"Could not load the {what} of the packaged model {name!r} from {resolve_model_name(name)}: {err}\n"
             "The files ship with spacy-universalner; reinstall the package (pip install --force-reinstall)."
         )
+    suggestion = did_you_mean(name)
+    hint = f"Did you mean {suggestion!r}, a model packaged with spacy-universalner (no download)?\n" if suggestion else ""
     if _looks_like_path(name) and not Path(name).expanduser().exists():
         return BackendError(
-            f"Could not load the {what} of model {name!r}: there is no folder at {Path(name).expanduser().resolve()}. "
-            "Check the path (a folder saved with `save_pretrained`, holding config.json and the weights)."
+            f"Could not load the {what} of model {name!r}: there is no folder at {Path(name).expanduser().resolve()}.\n"
+            f"{hint}Check the path (a folder saved with `save_pretrained`, holding config.json and the weights)."
         )
+    if offline:
+        problem = f"{offline}, and the model is not in the local Hugging Face cache."
+    else:
+        problem = f"{err}\nIf the name is a Hugging Face hub id, check its spelling and your network access."
     return BackendError(
-        f"Could not load the {what} of model {name!r}: {err}\n"
-        "If the name is a Hugging Face hub id, check its spelling and your network access (offline, set "
-        "HF_HUB_OFFLINE=1 to fail at once instead of retrying). To run offline, download the model once "
-        f"(e.g. `huggingface-cli download {name} --local-dir ./my-model`) and give that folder as the model name: "
+        f"Could not load the {what} of model {name!r}: {problem}\n{hint}"
+        "To run offline, download the model once where the hub can be reached "
+        f"(`hf download {name} --local-dir ./my-model`) and give that folder as the model name: "
         "`--model ./my-model` on the command line, or in Python "
         '`nlp.add_pipe("universal_ner", config={"model": {"@uniner_backends": '
         '"spacy_universalner.HuggingFace.v1", "name": "./my-model"}})`.'
     )
+
+
+def load_pretrained(loader: Callable[..., Any], name: str, what: str, **kwargs: Any) -> Any:
+    """``loader(folder or hub id, **kwargs)`` (a transformers ``from_pretrained``), or a clear :class:`BackendError`.
+
+    When the hub cannot be used, a hub id is read from the local cache only: no request, so no retries,
+    and a model that is not there fails at once with one message (no transformers traceback behind it).
+    """
+    offline = hub_offline_reason() if is_hub_id(name) else None
+    if offline:
+        kwargs = {"local_files_only": True, **kwargs}
+    try:
+        return loader(resolve_model_name(name), **kwargs)
+    except Exception as err:  # OSError, ValueError, HTTP errors: all mean "cannot load"
+        error = load_error(name, what, err, offline)
+        if offline:  # the message says what happened; the hub client's traceback would bury it
+            raise error from None
+        raise error from err
 
 
 #: Models shipped inside this package, loadable by name with no hub access.
@@ -121,10 +193,7 @@ def load_tokenizer(name: str, **kwargs):
     """A transformers tokenizer (no weights), or a clear :class:`BackendError`."""
     from transformers import AutoTokenizer
 
-    try:
-        return AutoTokenizer.from_pretrained(resolve_model_name(name), **kwargs)
-    except Exception as err:  # OSError, ValueError, HTTP errors: all mean "cannot load"
-        raise load_error(name, "tokenizer", err) from err
+    return load_pretrained(AutoTokenizer.from_pretrained, name, "tokenizer", **kwargs)
 
 
 def count_tokens_with(tokenizer, texts: Sequence[str]) -> List[int]:

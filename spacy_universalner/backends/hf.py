@@ -13,8 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..prompt import Query
 from ..registry import uniner_backends
 from .base import (
-    BackendError, Generation, cache_key, count_tokens_with, load_error, load_tokenizer, position_limit,
-    resolve_model_name,
+    BackendError, Generation, cache_key, count_tokens_with, load_pretrained, load_tokenizer, position_limit,
 )
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
@@ -105,10 +104,7 @@ class HuggingFaceBackend:
 
             device = self.device
             kwargs = {"dtype": self._torch_dtype(device), **self.model_kwargs}
-            try:
-                model = AutoModelForCausalLM.from_pretrained(resolve_model_name(self.name), **kwargs)
-            except Exception as err:
-                raise load_error(self.name, "weights", err) from err
+            model = load_pretrained(AutoModelForCausalLM.from_pretrained, self.name, "weights", **kwargs)
             if "device_map" not in self.model_kwargs:
                 model.to(device)
             model.eval()
