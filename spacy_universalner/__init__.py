@@ -1,12 +1,30 @@
 """UniversalNER for spaCy: open named-entity recognition with instruction-tuned LLMs.
 
-Importing this package is cheap (spaCy imports every installed plugin): torch and transformers
-are imported only when a model is first needed.
+Importing this package is cheap: the names below are loaded on first use (PEP 562), so
+``python -m spacy_universalner --help`` imports neither spaCy nor torch, and spaCy, which imports
+every installed plugin, pays only for what a pipeline uses. torch and transformers are imported
+only when a model is first needed.
 """
-from .prompt import Query, UniNERTemplate
-from .parsing import parse_answer
-from .registry import uniner_backends, uniner_templates
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Query", "UniNERTemplate", "parse_answer", "uniner_backends", "uniner_templates", "__version__"]
+#: Public name -> the module that defines it.
+_LAZY = {
+    "Query": ".prompt",
+    "UniNERTemplate": ".prompt",
+    "parse_answer": ".parsing",
+    "uniner_backends": ".registry",
+    "uniner_templates": ".registry",
+}
+
+__all__ = [*_LAZY, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
