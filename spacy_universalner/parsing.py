@@ -10,6 +10,14 @@ drop every mention. :func:`parse_answer` therefore falls back, in this order, to
 2. the same slice as a Python literal (single-quoted strings);
 3. every complete quoted string after the first ``[`` (a list cut off by ``max_new_tokens``).
 
+If the text after the last ``ASSISTANT:`` (the official post-processing) gives no mention, the
+fallback also reads the whole response: a mention may itself contain "ASSISTANT:". Only a slice of
+at most :data:`MAX_EVAL_CHARS` characters and :data:`MAX_EVAL_DEPTH` brackets deep is ever
+evaluated (``json.loads``, ``ast.literal_eval``): answers come from shared caches, remote servers
+and teachers, ``literal_eval`` costs about 500 times its input in memory, and deep nesting would
+make the result depend on how deep the caller's stack is. Longer or deeper answers go straight to
+step 3, which is linear.
+
 The metric (:func:`official_items`) uses only the official rule, so scores stay comparable
 with the paper; the lenient path only changes what the component puts on the Doc.
 """
@@ -18,12 +26,51 @@ import json
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 _OFFICIAL_LIST = re.compile(r"\[(.*?)\]")
 _QUOTED = re.compile(r'"((?:[^"\\\n]|\\.)*)"|\'((?:[^\'\\\n]|\\.)*)\'')
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = frozenset(string.punctuation)
+_OPENERS = "[({"
+
+#: The longest bracketed slice the lenient parsers evaluate. A UniNER answer is at most 256 tokens (about 1,500
+#: characters) and a teacher's at most its ``max_tokens``; 20,000 characters take ~0.1 s and ~10 MB.
+MAX_EVAL_CHARS = 20_000
+#: The deepest bracket nesting evaluated: answers are lists of strings (depth 1) or of pairs (2).
+MAX_EVAL_DEPTH = 20
+
+
+def evaluable(text: str, max_chars: Optional[int] = MAX_EVAL_CHARS) -> bool:
+    """Whether ``text`` is small and shallow enough to evaluate, in time linear in its length.
+
+    Brackets inside quoted strings are counted too, which can only refuse more (then the linear
+    quoted-string fallback reads the answer). ``max_chars=None``: depth only (``json.loads`` is linear).
+    """
+    if max_chars is not None and len(text) > max_chars:
+        return False
+    if sum(text.count(opener) for opener in _OPENERS) <= MAX_EVAL_DEPTH:
+        return True  # the common case, without a Python loop
+    depth = 0
+    for char in text:
+        if char in _OPENERS:
+            depth += 1
+            if depth > MAX_EVAL_DEPTH:
+                return False
+        elif char in "])}":
+            depth = max(0, depth - 1)
+    return True
+
+
+def evaluate_literal(text: str, loads: Callable[[str], Any], max_chars: Optional[int] = MAX_EVAL_CHARS) -> Any:
+    """``loads(text)`` (``json.loads`` or ``ast.literal_eval``) on untrusted text; ``None`` if it is
+    too long or too deep (:func:`evaluable`) or does not parse."""
+    if not evaluable(text, max_chars):
+        return None
+    try:
+        return loads(text)
+    except Exception:  # noqa: BLE001 - untrusted text: any parser error means "not a literal"
+        return None
 
 
 def postprocess_response(response: str) -> str:
@@ -96,10 +143,7 @@ def parse_official(answer: str) -> Optional[List[str]]:
     match = _OFFICIAL_LIST.match(answer)
     if match is None:
         return None
-    try:
-        return _as_mentions(json.loads(match.group()))
-    except (ValueError, RecursionError):
-        return None
+    return _as_mentions(evaluate_literal(match.group(), json.loads, max_chars=None))
 
 
 def _parse_lenient(answer: str) -> Optional[List[str]]:
@@ -110,10 +154,7 @@ def _parse_lenient(answer: str) -> Optional[List[str]]:
     if end > start:
         candidate = answer[start : end + 1]
         for loads in (json.loads, ast.literal_eval):
-            try:
-                mentions = _as_mentions(loads(candidate))
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                continue
+            mentions = _as_mentions(evaluate_literal(candidate, loads))
             if mentions is not None:
                 return mentions
     quoted = [m.group(1) if m.group(1) is not None else m.group(2) for m in _QUOTED.finditer(answer, start)]
@@ -136,6 +177,10 @@ def parse_answer(response: str, lenient: bool = True) -> ParsedAnswer:
         return ParsedAnswer(mentions, "official")
     if lenient:
         mentions = _parse_lenient(answer)
+        whole = response.strip()
+        if not mentions and whole != answer:
+            # "ASSISTANT:" inside a mention cut the answer short: the whole response may hold the list.
+            mentions = _parse_lenient(whole) or mentions
         if mentions is not None:
             return ParsedAnswer(mentions, "lenient")
     return ParsedAnswer([], "failed")

@@ -1,6 +1,7 @@
 """sample (raw text -> passages) and build (teacher answers -> UniNER conversations)."""
 import json
 import random
+import time
 from collections import Counter
 
 from spacy_universalner.distill.build import FrequencySampler, build_conversations, normalize_type, run_build
@@ -63,6 +64,16 @@ def test_teacher_tuples_are_parsed_robustly():
     assert mixed.pairs == [("Ada", "person")] and mixed.bad_items == 2
     assert parse_tuples("I found no entities.").method == "failed"
     assert parse_tuples("[]").ok and parse_tuples("[]").pairs == []
+
+
+def test_huge_teacher_answers_are_read_by_the_linear_regex_not_evaluated():
+    # 6 MB of tuples: ast.literal_eval took 16 s and 3 GB here; beyond 20,000 characters only the regex reads it.
+    huge = "[" + '("Ada", "person"),' * 100_000 + "]"
+    started = time.perf_counter()
+    parsed = parse_tuples(huge)
+    assert time.perf_counter() - started < 5
+    assert parsed.method == "regex" and parsed.pairs == [("Ada", "person")] * 100_000
+    assert parse_tuples("[" + "(1,2)," * 10**6 + "]").method == "failed"
 
 
 # ---------------------------------------------------------------------------- build

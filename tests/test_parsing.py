@@ -1,10 +1,12 @@
 """Reading answers: the official rule first, a lenient fallback second, and never an exception."""
 import random
 import string
+import time
 
 import pytest
 
-from spacy_universalner.parsing import official_items, parse_answer, postprocess_response
+from spacy_universalner.eval import uniner_f1
+from spacy_universalner.parsing import MAX_EVAL_CHARS, official_items, parse_answer, postprocess_response
 
 
 @pytest.mark.parametrize(
@@ -53,3 +55,52 @@ def test_no_model_output_can_raise():
         parsed = parse_answer(text)
         assert all(isinstance(m, str) and m.strip() for m in parsed.mentions)
         assert isinstance(official_items(text), list)
+
+
+def test_assistant_marker_inside_a_mention_empties_the_official_answer_but_not_the_lenient_one():
+    # The official post-processing keeps the text after the last "ASSISTANT:", so the metric scores this
+    # answer as empty, exactly as UniNER's evaluator; the component's lenient path reads the whole response.
+    response = '["Alice", "ASSISTANT:"]'
+    assert official_items(postprocess_response(response)) == []
+    assert uniner_f1([response], ['["Alice"]'])["recall"] == 0.0
+    parsed = parse_answer(response)
+    assert parsed.mentions == ["Alice", "ASSISTANT:"] and parsed.method == "lenient"
+    assert parse_answer(response, lenient=False).method == "failed"
+
+
+def test_a_model_that_talks_on_past_its_answer_still_gives_the_last_answer():
+    assert parse_answer('["a"] USER: more? ASSISTANT: ["b"]').mentions == ["b"]
+
+
+def _nested(depth_pairs: int) -> str:
+    return '[{"k": ' * depth_pairs + "1" + "}]" * depth_pairs
+
+
+def _parse_at_depth(response: str, frames: int):
+    return _parse_at_depth(response, frames - 1) if frames else parse_answer(response)
+
+
+def test_deep_nesting_parses_the_same_at_any_call_depth():
+    # 960 brackets deep: json.loads used to succeed at the top of the stack and fail 200 frames deeper.
+    response = _nested(480)
+    top, deeper = parse_answer(response), _parse_at_depth(response, 200)
+    assert top == deeper
+    assert top.mentions == ["k"] * 480 and top.method == "lenient"  # quoted strings, read linearly
+
+
+@pytest.mark.parametrize("item", ["(1,2)", "{1:2}"])
+def test_huge_answers_are_not_evaluated(item):
+    # 6 MB of Python literal: ast.literal_eval took 27 s and 3.2 GB; only 20,000 characters are ever evaluated.
+    response = "[" + (item + ",") * 10**6 + "]"
+    started = time.perf_counter()
+    parsed = parse_answer(response)
+    assert time.perf_counter() - started < 5
+    assert parsed.mentions == []
+    assert len(response) > MAX_EVAL_CHARS
+
+
+def test_answers_up_to_the_bound_are_still_evaluated_and_longer_ones_read_by_the_fallback():
+    short = str(["Paris"] * 2000)  # single quotes: only ast.literal_eval reads it as a list
+    assert len(short) < MAX_EVAL_CHARS and parse_answer(short).mentions == ["Paris"] * 2000
+    long = str(["Paris"] * 3000)
+    assert len(long) > MAX_EVAL_CHARS and parse_answer(long).mentions == ["Paris"] * 3000  # quoted strings

@@ -3,13 +3,17 @@
 ChatGPT mostly writes a valid Python list of tuples, but also JSON lists of lists, text around
 the list, an unclosed list cut off by the token limit, or apostrophes inside single-quoted
 strings. We try, in order: the bracketed slice as a Python literal, then as JSON, then a regex
-for every complete ``("...", "...")`` pair. What cannot be read is reported, never guessed.
+for every complete ``("...", "...")`` pair. What cannot be read is reported, never guessed. The
+slice is evaluated only within the component parser's bounds (:func:`~spacy_universalner.parsing.evaluable`):
+a longer or deeper answer goes straight to the linear regex.
 """
 import ast
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, List, Tuple
+
+from ..parsing import evaluate_literal
 
 Pair = Tuple[str, str]
 
@@ -46,6 +50,8 @@ def _pairs(value: Any) -> Tuple[List[Pair], int]:
 
 def _unescape(double: str, single: str) -> str:
     raw = double if double is not None else single
+    if "\\" not in raw:
+        return raw  # nothing to unescape (most strings): no parser call
     try:
         return ast.literal_eval(('"' if double is not None else "'") + raw + ('"' if double is not None else "'"))
     except (ValueError, SyntaxError):
@@ -61,8 +67,8 @@ def parse_tuples(answer: str) -> ParsedTuples:
         candidate = text[start : end + 1]
         for method, loads in (("literal", ast.literal_eval), ("json", json.loads)):
             try:
-                pairs, bad = _pairs(loads(candidate))
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                pairs, bad = _pairs(evaluate_literal(candidate, loads))
+            except ValueError:  # not a list (or not evaluated)
                 continue
             return ParsedTuples(pairs, method, bad)
     found = [(_unescape(m.group(1), m.group(2)), _unescape(m.group(3), m.group(4))) for m in _PAIR.finditer(text)]
