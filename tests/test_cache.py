@@ -1,6 +1,8 @@
 """The JSONL response cache survives crashes and can be read and shared by people."""
 import json
 
+import pytest
+
 from spacy_universalner.cache import ResponseCache
 
 
@@ -52,3 +54,71 @@ def test_a_local_models_key_fingerprints_its_weights_so_retraining_never_serves_
     weights[-1] ^= 1  # a retrained model: other bytes at the end of the file
     (folder / "model.safetensors").write_bytes(bytes(weights))
     assert cache_key(str(folder)) != first
+
+
+def _line(model, prompt, response) -> bytes:
+    return (json.dumps({"model": model, "prompt": prompt, "response": response}, ensure_ascii=False) + "\n").encode()
+
+
+def test_bytes_that_are_not_utf8_are_skipped_and_counted_once(tmp_path):
+    # A kill that cut "Köln" after the first byte of "ö": the torn copy is skipped, the whole line is used.
+    path = tmp_path / "cache.jsonl"
+    line = _line("m", "Where is Köln?", '["Köln"]')
+    cut = line.index("ö".encode()) + 1
+    path.write_bytes(line + line[:cut])
+    cache = ResponseCache(path)
+    with pytest.warns(UserWarning, match="Skipped 1 unreadable line"):
+        assert cache.get("m", "Where is Köln?") == '["Köln"]'
+    assert cache.skipped_lines == 1 and len(cache) == 1
+
+
+@pytest.mark.parametrize("entry", [
+    {"model": ["m"], "prompt": "p", "response": "[]"},  # list: unhashable as a key
+    {"model": "m", "prompt": {"text": "p"}, "response": "[]"},
+    {"model": "m", "prompt": "p", "response": ["a"]},
+    {"model": "m", "prompt": "p"},
+    ["m", "p", "[]"],
+])
+def test_lines_with_fields_of_the_wrong_type_are_skipped(tmp_path, entry):
+    path = tmp_path / "cache.jsonl"
+    path.write_bytes(_line("m", "good", '["a"]') + (json.dumps(entry) + "\n").encode())
+    cache = ResponseCache(path)
+    with pytest.warns(UserWarning, match="Skipped 1"):
+        assert cache.get("m", "good") == '["a"]'
+    assert len(cache) == 1
+
+
+def test_a_read_that_fails_is_retried_instead_of_leaving_a_half_loaded_cache(tmp_path, monkeypatch):
+    path = tmp_path / "cache.jsonl"
+    ResponseCache(path).add("m", [("p", '["a"]')])
+    cache = ResponseCache(path)
+    real_read = type(path).read_bytes
+    failures = iter([OSError("disk went away")])
+
+    def flaky_read(self):
+        for err in failures:
+            raise err
+        return real_read(self)
+
+    monkeypatch.setattr(type(path), "read_bytes", flaky_read)
+    with pytest.raises(OSError):
+        cache.get("m", "p")
+    assert cache.get("m", "p") == '["a"]'  # read again, whole
+
+
+def test_a_prompt_with_a_lone_surrogate_is_stored_and_read_back(tmp_path):
+    # Valid in a Python str (and so in a Doc), not in UTF-8: written as a JSON escape.
+    path = tmp_path / "cache.jsonl"
+    ResponseCache(path).add("m", [("broken \ud800 text", '["x"]')])
+    assert ResponseCache(path).get("m", "broken \ud800 text") == '["x"]'
+
+
+def test_an_unwritable_cache_is_reported_before_the_model_is_asked(tmp_path):
+    from spacy_universalner.cache import CacheNotWritable
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    cache = ResponseCache(blocker / "cache.jsonl")
+    assert cache.get("m", "p") is None  # reading a cache that does not exist is fine
+    with pytest.raises(CacheNotWritable, match="cannot be written.*cache = null"):
+        cache.check_writable()
