@@ -94,7 +94,16 @@ def annotate_doc(doc: Doc, chunks: Sequence[Chunk], answers: Iterable[Answer], s
 
 
 def resolve_ents(doc: Doc, spans: List[Span], settings: AnnotationSettings) -> List[Span]:
-    """Non-overlapping ents: the longest span wins, or the earliest label with ``overlap_policy="label_order"``."""
+    """Non-overlapping ents: the longest span wins, or the earliest label with ``overlap_policy="label_order"``.
+
+    With ``overwrite_ents=False`` the Doc's existing ents always stay: spans overlapping one are set
+    aside before the policy chooses among the rest (so a longer new span can neither replace an
+    existing entity nor crowd out a new one that fits beside it).
+    """
+    existing: List[Span] = [] if settings.overwrite_ents else list(doc.ents)
+    if existing:
+        occupied = {i for ent in existing for i in range(ent.start, ent.end)}
+        spans = [span for span in spans if occupied.isdisjoint(range(span.start, span.end))]
     if settings.overlap_policy == "label_order":
         order = list(settings.label_queries)
         spans = sorted(spans, key=lambda s: (order.index(s.label_), -(s.end - s.start), s.start))
@@ -104,9 +113,7 @@ def resolve_ents(doc: Doc, spans: List[Span], settings: AnnotationSettings) -> L
             if not taken.intersection(range(span.start, span.end)):
                 chosen.append(span)
                 taken.update(range(span.start, span.end))
-        ents = sorted(chosen, key=lambda s: s.start)
+        ents = chosen
     else:
         ents = filter_spans(spans)
-    if not settings.overwrite_ents:
-        ents = filter_spans(list(doc.ents) + ents)  # existing ents first: they win ties
-    return ents
+    return sorted(existing + ents, key=lambda s: s.start)

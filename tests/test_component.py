@@ -181,6 +181,19 @@ def test_existing_ents_are_kept_when_not_overwriting():
     assert ents(nlp(TEXT)) == [("Bill Gates", "person"), ("Microsoft", "CORP"), ("Albuquerque", "GPE")]
 
 
+@pytest.mark.parametrize("policy", ["longest", "label_order"])
+def test_a_longer_new_span_never_replaces_an_existing_entity(policy):
+    # Existing Alice/GPE; the model answers "Alice met" (overlapping, longer) and "Alice met Bob" beside "Bob".
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "GPE", "pattern": "Alice"}])
+    nlp.add_pipe("universal_ner", config={"labels": ["person"], "overwrite_ents": False, "overlap_policy": policy,
+                                          "model": {"@uniner_backends": "test.Rules.v1",
+                                                    "raw": {"person": '["Alice met", "Alice met Bob", "Bob"]'}}})
+    doc = nlp("Alice met Bob.")
+    assert ents(doc) == [("Alice", "GPE"), ("Bob", "person")]
+    assert ("Alice met", "person") in [(s.text, s.label_) for s in doc.spans["uniner"]]  # still in the span group
+
+
 def test_unaligned_strings_are_kept_for_auditing():
     nlp = spacy.blank("en")
     nlp.add_pipe("universal_ner", config={"labels": ["person"],
