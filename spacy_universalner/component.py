@@ -108,6 +108,7 @@ def normalize_labels(labels: Union[Sequence[str], Dict[str, str]]) -> Dict[str, 
 
     Anything unusable is a clear error.
     """
+    given = labels  # quoted back in errors: the user sees what was read
     if isinstance(labels, str):  # "person,organization", as spacy-llm's tasks accept
         labels = [label.strip() for label in labels.split(",") if label.strip()]
     if isinstance(labels, dict):
@@ -115,7 +116,10 @@ def normalize_labels(labels: Union[Sequence[str], Dict[str, str]]) -> Dict[str, 
     else:
         pairs = [(label, label) for label in labels]
     if not pairs:
-        raise ValueError('`labels` is empty: give the entity types to find, e.g. {"labels": ["person", "organization"]}.')
+        raise ValueError(
+            f"`labels` is empty (got {given!r}): give the entity types to find, e.g. "
+            '"person,organization" or ["person", "organization"].'
+        )
     result: Dict[str, str] = {}
     seen_queries: Dict[str, str] = {}
     for label, query in pairs:
@@ -127,9 +131,11 @@ def normalize_labels(labels: Union[Sequence[str], Dict[str, str]]) -> Dict[str, 
                     f"The entity {what} {value!r} contains a newline or control character; UniNER prompts are one line."
                 )
         if label in result:
-            raise ValueError(f"Duplicate label {label!r} in `labels`.")
+            raise ValueError(f"Duplicate label {label!r} in `labels` (got {given!r}): name each type once.")
         if query in seen_queries:
-            raise ValueError(f"Labels {seen_queries[query]!r} and {label!r} ask the same query {query!r}.")
+            raise ValueError(
+                f"Labels {seen_queries[query]!r} and {label!r} ask the same query {query!r} (got {given!r})."
+            )
         result[label] = query
         seen_queries[query] = label
     return result

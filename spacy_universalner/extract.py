@@ -6,26 +6,30 @@ This is the README's main job: a real extraction with a model the user names (th
 import json
 import sys
 from pathlib import Path
-from typing import Iterator, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import typer
 
 from .cli import app
 
 
-def _read_texts(path: Path, field: str) -> Iterator[str]:
-    """Lines of a text file, or the ``field`` of each object in a JSONL file."""
+def _read_records(path: Path, field: str) -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """``(text, record)`` per non-empty line: a JSONL object is its own record (every field is written
+    back, so an ``id`` still joins), a plain line becomes ``{"text": line}``."""
     with path.open(encoding="utf8") as file_:
         for number, line in enumerate(file_, 1):
             if not line.strip():
                 continue
             if path.suffix == ".jsonl":
                 try:
-                    yield json.loads(line)[field]
+                    record = json.loads(line)
+                    text = record[field]
                 except (ValueError, KeyError, TypeError) as err:
                     raise typer.BadParameter(f"{path}:{number}: expected a JSON object with a {field!r} field ({err}).")
+                yield text, record
             else:
-                yield line.rstrip("\n")
+                text = line.rstrip("\n")
+                yield text, {"text": text}
 
 
 def build_pipeline(
@@ -71,20 +75,27 @@ def extract_command(
         nlp = build_pipeline(model, labels, base, device, dtype, batch_size, max_new_tokens, str(cache) if cache else None)
     except ValueError as err:  # bad labels or settings: the message says what is wrong
         msg.fail(str(err), exits=1)
-    stream = list(texts or []) + (list(_read_texts(input_path, text_field)) if input_path else [])
+    stream = [(text, {"text": text}) for text in texts or []]
+    if input_path:
+        stream += list(_read_records(input_path, text_field))
     out = output.open("w", encoding="utf8") if output else None
     from .backends.base import BackendError
 
     try:
-        for doc in tqdm(nlp.pipe(stream, batch_size=batch_size), total=len(stream), disable=len(stream) < 2, file=sys.stderr):
+        docs = nlp.pipe(stream, batch_size=batch_size, as_tuples=True)
+        for doc, record in tqdm(docs, total=len(stream), disable=len(stream) < 2, file=sys.stderr):
             ents = [{"text": e.text, "label": e.label_, "start": e.start_char, "end": e.end_char} for e in doc.ents]
             if out:
-                record = {"text": doc.text, "ents": ents, "unaligned": doc._.uniner_unaligned}
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                # The input's fields come first and are kept; offsets refer to its text field.
+                result = {**record, "ents": ents, "unaligned": doc._.uniner_unaligned}
+                out.write(json.dumps(result, ensure_ascii=False) + "\n")
             else:
                 msg.divider(doc.text[:80])
                 rows = [(e["text"], e["label"], e["start"], e["end"]) for e in ents]
-                print(msg.table(rows, header=("entity", "label", "start", "end")) if rows else "(no entities)")
+                if rows:
+                    msg.table(rows, header=("entity", "label", "start", "end"))  # prints; returns None
+                else:
+                    msg.text("(no entities)")
                 for item in doc._.uniner_unaligned or []:
                     msg.warn(f"unaligned {item['label']}: {item['text']!r}")
     except BackendError as err:

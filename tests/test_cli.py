@@ -19,3 +19,71 @@ def test_help_imports_neither_spacy_nor_torch_nor_transformers(args):
     assert done.returncode == 0, done.stderr
     assert "Usage:" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "loaded: []"
+
+
+def _extract(*args):
+    from typer.testing import CliRunner
+
+    from spacy_universalner.cli import app
+
+    return CliRunner().invoke(app, ["extract", *map(str, args)])
+
+
+CACHED_MODEL = "no-such-org/no-such-model"  # every prompt below is in the cache: nothing is loaded
+
+
+def _cache(tmp_path, answers):
+    """A response cache answering ``{(text, label): answer}`` for CACHED_MODEL."""
+    from spacy_universalner.cache import ResponseCache
+    from spacy_universalner.prompt import UniNERTemplate
+
+    path = tmp_path / "responses.jsonl"
+    template = UniNERTemplate()
+    ResponseCache(path).add(CACHED_MODEL, [(template.prompt(text, label), answer) for (text, label), answer in answers.items()])
+    return path
+
+
+def test_extract_jsonl_output_keeps_every_input_field(tmp_path):
+    """So the entities join back to the input by its id (or any other field)."""
+    import json
+
+    records = [{"id": "n1", "text": "Bill Gates founded Microsoft.", "source": "wiki"}, {"id": 2, "text": "Paris."}]
+    cache = _cache(tmp_path, {(records[0]["text"], "person"): '["Bill Gates"]', (records[1]["text"], "person"): "[]"})
+    source, target = tmp_path / "notes.jsonl", tmp_path / "entities.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf8")
+    result = _extract("--model", CACHED_MODEL, "--labels", "person", "--cache", cache, "--input", source, "--output", target)
+    assert result.exit_code == 0, result.output
+    written = [json.loads(line) for line in target.read_text(encoding="utf8").splitlines()]
+    assert [{k: v for k, v in w.items() if k not in ("ents", "unaligned")} for w in written] == records
+    assert written[0]["ents"] == [{"text": "Bill Gates", "label": "person", "start": 0, "end": 10}]
+    assert written[1]["ents"] == [] and written[1]["unaligned"] == []
+
+
+def test_extract_shows_each_text_and_its_entities_without_a_stray_none(tmp_path):
+    texts = ["Bill Gates founded Microsoft.", "Paris is nice."]
+    cache = _cache(tmp_path, {(texts[0], "person"): '["Bill Gates"]', (texts[1], "person"): "[]"})
+    result = _extract("--model", CACHED_MODEL, "--labels", "person", "--cache", cache, *texts)
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.output.splitlines()]
+    assert any(line.split()[:3] == ["Bill", "Gates", "person"] for line in lines)
+    assert "(no entities)" in lines
+    assert "None" not in lines
+
+
+@pytest.mark.parametrize("labels,message", [
+    (",", "`labels` is empty (got ',')"),
+    (" , ,", "`labels` is empty (got ' , ,')"),
+    ("person,location,person", "Duplicate label 'person' in `labels` (got 'person,location,person')"),
+])
+def test_extract_says_which_labels_it_got_when_they_are_unusable(labels, message):
+    result = _extract("--model", "uniner-mini", "--labels", labels, "Bill Gates")
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())  # wasabi wraps long lines
+    assert "Traceback" not in result.output
+
+
+def test_extract_with_a_mistyped_packaged_name_fails_at_once_with_a_suggestion():
+    result = _extract("--model", "uniner-mni", "Bill Gates")
+    assert result.exit_code == 1
+    assert "Did you mean 'uniner-mini'" in " ".join(result.output.split())
+    assert "Traceback" not in result.output and "Retrying" not in result.output
