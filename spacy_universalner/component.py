@@ -198,6 +198,9 @@ class UniversalNER(Pipe):
         self.scorer = scorer
         self._separator_checked = False
         self._cache_key: Optional[str] = None
+        #: Called with the number of queries answered, after the cache look-up and after each model call
+        #: (``evaluate`` moves its progress bar with it: a model call can take minutes).
+        self.progress: Optional[Callable[[int], None]] = None
 
     @property
     def cache_key(self) -> str:
@@ -287,6 +290,7 @@ class UniversalNER(Pipe):
                 results[i] = Generation(cached)
             else:
                 todo.setdefault(query.prompt, []).append(i)
+        self._report(len(queries) - sum(len(indices) for indices in todo.values()))
         if todo:
             self._check_separator()
             groups = list(todo.values())
@@ -301,7 +305,12 @@ class UniversalNER(Pipe):
                 for indices, generation in zip(batch, generations):
                     for i in indices:
                         results[i] = generation
+                self._report(sum(len(indices) for indices in batch))
         return results  # type: ignore[return-value]
+
+    def _report(self, answered: int) -> None:
+        if self.progress is not None and answered:
+            self.progress(answered)
 
     def _check_separator(self) -> None:
         if self._separator_checked:

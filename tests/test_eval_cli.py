@@ -143,3 +143,111 @@ def test_missing_benchmark_files_name_the_data_dir_setting(bench, tmp_path):
                                       "--data-dir", str(tmp_path / "nowhere")])
     assert result.exit_code == 1
     assert "UNINER_DATA_DIR" in result.output and "Traceback" not in result.output
+
+
+def test_a_row_is_named_after_the_model_unless_named_on_the_command_line(bench):
+    tmp_path, cfg, data = bench
+    config_path = _cached_pipeline(tmp_path, [lambda q, m: json.dumps(m)] * len(PASSAGES))
+    out = tmp_path / "out"
+    _run(config_path, "-d", "tiny", "--benchmarks", cfg, "--data-dir", data, "-o", out)
+    assert f"| {MODEL} | 100.0 | 100.0 |" in (out / "table.md").read_text()  # not "uniner", the config's file name
+    assert json.loads((out / "metrics.json").read_text())["model"] == MODEL
+    _run(config_path, "-d", "tiny", "--benchmarks", cfg, "--data-dir", data, "-o", out, "--name", "mine")
+    assert "| mine | 100.0 | 100.0 |" in (out / "table.md").read_text()
+
+
+def test_a_plain_pipeline_row_is_named_after_its_package_else_its_folder(bench):
+    tmp_path, cfg, data = bench
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "person", "pattern": "Hinton"}])
+    nlp.to_disk(tmp_path / "ruler")
+    nlp.meta["name"] = "hinton_finder"
+    nlp.to_disk(tmp_path / "packaged")
+    for folder, row in (("ruler", "ruler"), ("packaged", "en_hinton_finder")):
+        _run(tmp_path / folder, "-d", "tiny_bio", "--benchmarks", cfg, "--data-dir", data, "-o", tmp_path / "out")
+        assert (tmp_path / "out" / "table.md").read_text().splitlines()[2].startswith(f"| {row} |")
+
+
+def test_the_response_cache_of_a_config_with_paths_output_sits_in_the_output_folder(bench, monkeypatch):
+    """configs/benchmarks_pipeline.cfg's layout: the answers behind a results folder are kept in it."""
+    tmp_path, cfg, data = bench
+    config_path = _cached_pipeline(tmp_path, [lambda q, m: json.dumps(m)] * len(PASSAGES))
+    config = spacy.util.load_config(config_path, interpolate=False)
+    config["paths"] = {"output": "metrics", "cache": "${paths.output}/responses.jsonl"}
+    config["components"]["universal_ner"]["cache"] = "${paths.cache}"
+    config.to_disk(tmp_path / "with_output.cfg", interpolate=False)
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    (tmp_path / "responses.jsonl").rename(out / "responses.jsonl")  # every answer, only under --output
+    monkeypatch.chdir(tmp_path)
+    # Read from anywhere else, the cache would miss and the model (which does not exist) would be loaded.
+    _run(tmp_path / "with_output.cfg", "-d", "tiny", "--benchmarks", cfg, "--data-dir", data, "-o", out)
+    assert json.loads((out / "metrics.json").read_text())["datasets"]["tiny"]["uniner"]["f1"] == pytest.approx(1.0)
+    assert not (tmp_path / "metrics").exists()
+
+
+def test_the_shipped_benchmark_config_keeps_its_cache_under_paths_output():
+    from pathlib import Path
+
+    config = spacy.util.load_config(Path(__file__).parents[1] / "configs" / "benchmarks_pipeline.cfg",
+                                    overrides={"paths.output": "runs/x"}, interpolate=True)
+    assert config["components"]["universal_ner"]["cache"] == "runs/x/responses.jsonl"
+
+
+@pytest.mark.parametrize("env,flags,found", [
+    ("data", ["--data-dir-default", "nowhere"], True),   # the variable beats the project's default
+    (None, ["--data-dir-default", "data"], True),
+    (None, ["--data-dir-default", "nowhere"], False),
+    ("nowhere", ["--data-dir", "data", "--data-dir-default", "nowhere"], True),  # an explicit folder beats both
+])
+def test_uniner_data_dir_is_honoured_where_the_project_passes_only_its_default(bench, monkeypatch, env, flags, found):
+    tmp_path, cfg, data = bench
+    nlp = spacy.blank("en")
+    nlp.to_disk(tmp_path / "blank")
+    if env:
+        monkeypatch.setenv("UNINER_DATA_DIR", str(tmp_path / env))
+    else:
+        monkeypatch.delenv("UNINER_DATA_DIR", raising=False)
+    flags = [str(tmp_path / f) if f in ("data", "nowhere") else f for f in flags]
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "blank"), "-d", "tiny", "--benchmarks", str(cfg),
+                                      "-o", str(tmp_path / "out"), *flags])
+    assert result.exit_code == (0 if found else 1), result.output
+
+
+class _EmptyAnswers:
+    """A backend answering [] to everything, counting its calls."""
+
+    name = "empty-answers"
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, queries, max_new_tokens=256):
+        from spacy_universalner.backends.base import Generation
+
+        self.calls.append(len(queries))
+        return [Generation("[]") for _ in queries]
+
+
+def test_the_component_reports_answered_queries_after_each_model_call_and_cache_lookup(tmp_path):
+    """What moves evaluate's progress bar: every `batch_size` Docs, not once per nlp.pipe batch."""
+    from spacy_universalner.component import UniversalNER
+
+    texts = [text for text, _ in PASSAGES]
+    nlp = spacy.blank("en")
+    pipe = UniversalNER(nlp.vocab, labels=["person", "organization"], model=_EmptyAnswers(), batch_size=1,
+                        cache=str(tmp_path / "responses.jsonl"))
+    reported = []
+    pipe.progress = reported.append
+    list(pipe.pipe((nlp.make_doc(t) for t in texts), batch_size=32))
+    assert reported == [2, 2, 2] and pipe.model.calls == [2, 2, 2]
+    reported.clear()
+    list(pipe.pipe((nlp.make_doc(t) for t in texts), batch_size=32))  # now all cached
+    assert reported == [6] and pipe.model.calls == [2, 2, 2]
+
+
+def test_evaluate_shows_progress_in_queries(bench):
+    tmp_path, cfg, data = bench
+    config_path = _cached_pipeline(tmp_path, [lambda q, m: json.dumps(m)] * len(PASSAGES))
+    result = _run(config_path, "-d", "tiny", "--benchmarks", cfg, "--data-dir", data, "-o", tmp_path / "out")
+    assert "6/6" in result.stderr and "query/s" in result.stderr

@@ -82,8 +82,10 @@ def load_benchmarks(
     config_path: Union[str, Path, None] = None,
     names: Optional[Sequence[str]] = None,
     data_dir: Union[str, Path, None] = None,
+    default_data_dir: Union[str, Path, None] = None,
 ) -> Dict[str, Benchmark]:
-    """Read benchmark definitions; ``data_dir`` (else ``$UNINER_DATA_DIR``) overrides ``[paths] data``."""
+    """Read benchmark definitions. The data folder is ``data_dir``, else ``$UNINER_DATA_DIR``, else
+    ``default_data_dir`` (a project's setting, which the variable must beat), else ``[paths] data``."""
     from confection import Config
     from spacy.util import registry
 
@@ -98,8 +100,8 @@ def load_benchmarks(
             f"No benchmark definitions at {path}: pass --benchmarks with the repository's configs/benchmarks.cfg "
             "(or your own file in that format)."
         )
-    if data_dir is None:
-        data_dir = os.environ.get(DATA_DIR_ENV) or None
+    if not data_dir:
+        data_dir = os.environ.get(DATA_DIR_ENV) or default_data_dir or None
     overrides: Dict[str, Any] = {"paths.data": str(data_dir)} if data_dir is not None else {}
     config = Config().from_disk(path, overrides=overrides).interpolate()
     sections = config.get("benchmarks", {})

@@ -18,6 +18,46 @@ def load_pipeline(pipeline: Path, overrides: Dict[str, Any]):
     return util.load_model_from_config(config, auto_fill=True, validate=True)
 
 
+def output_override(pipeline: Path, overrides: Dict[str, Any], output: Path) -> Dict[str, Any]:
+    """``paths.output`` set to ``--output`` where the pipeline's config declares that variable.
+
+    configs/benchmarks_pipeline.cfg keeps its response cache at ``${paths.output}/responses.jsonl``, so
+    the answers behind a results folder are kept in it, wherever ``--output`` points.
+    """
+    from spacy import util
+
+    config_path = pipeline / "config.cfg" if pipeline.is_dir() else pipeline
+    if "paths.output" in overrides or not config_path.is_file():
+        return {}
+    paths = util.load_config(config_path, interpolate=False).get("paths", {})
+    return {"paths.output": str(output)} if "output" in paths else {}
+
+
+#: Components whose config names the model that answers: (factory, keys to the name in its `model` block).
+_MODEL_NAME_KEYS = {"universal_ner": ("name", "model"), "llm": ("name", "backend.name")}
+
+
+def model_name(nlp) -> Optional[str]:
+    """The model that produced the pipeline's answers, for the results' row: the ``universal_ner`` backend's
+    name (or a spacy-llm model's), else the name of a packaged pipeline (``en_core_web_sm``); None if neither."""
+    names = []
+    for pipe_name in nlp.pipe_names:
+        keys = _MODEL_NAME_KEYS.get(nlp.get_pipe_meta(pipe_name).factory, ())
+        model = nlp.get_pipe_config(pipe_name).get("model") or {}
+        for key in keys:
+            value: Any = model
+            for part in key.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, str) and value:
+                names.append(value)
+                break
+    if names:
+        return " + ".join(dict.fromkeys(names))
+    if nlp.meta.get("name") and nlp.meta["name"] != "pipeline":
+        return f"{nlp.meta.get('lang', 'xx')}_{nlp.meta['name']}"
+    return None
+
+
 def ask_benchmark_queries(nlp, names: List[str], queries: List[str]) -> None:
     """Make each ``universal_ner`` component ask exactly the benchmark's queries (no model reload)."""
     for name in names:
@@ -32,16 +72,17 @@ def evaluate_command(
     ctx: typer.Context,
     pipeline: Path = typer.Argument(..., help="A saved spaCy pipeline (folder) or a config (.cfg)", exists=True),
     datasets: str = typer.Option("crossner_ai", "--datasets", "-d", help="Comma-separated benchmark names, or 'zero-shot' for the paper's seven"),
-    output: Path = typer.Option(Path("metrics"), "--output", "-o", help="Folder for metrics.json, table.md and f1.png"),
+    output: Path = typer.Option(Path("metrics"), "--output", "-o", help="Folder for metrics.json, table.md and f1.png (and the response cache of a config that sets paths.output)"),
     benchmarks_config: Optional[Path] = typer.Option(None, "--benchmarks", help="Benchmark definitions (default: configs/benchmarks.cfg)"),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding the benchmark files (default: $UNINER_DATA_DIR, else the paths.data setting)"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding the benchmark files (default: $UNINER_DATA_DIR, else --data-dir-default, else the paths.data setting)"),
+    data_dir_default: Optional[str] = typer.Option(None, "--data-dir-default", help="Data folder when neither --data-dir nor $UNINER_DATA_DIR is given (project.yml passes its data_dir var)"),
     label_map: Optional[str] = typer.Option(None, "--label-map", help="Pipeline label -> benchmark type: JSON file or PERSON=person,ORG=organization"),
     spans_key: List[str] = typer.Option([], "--spans-key", help="Also read predicted spans from doc.spans[KEY] (repeatable)"),
     keep_labels: bool = typer.Option(False, "--keep-labels", help="Do not set universal_ner's labels to each benchmark's queries"),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="At most N passages per dataset (seeded sample; 0: all)"),
     seed: int = typer.Option(0, "--seed", help="Seed for --limit"),
     batch_size: int = typer.Option(32, "--batch-size", "-b"),
-    name: Optional[str] = typer.Option(None, "--name", help="Model name for the table (default: the pipeline's file name)"),
+    name: Optional[str] = typer.Option(None, "--name", help="Row name in the table and metrics.json (default: the model's name from the pipeline config, else the pipeline's file name)"),
 ) -> None:
     """Evaluate PIPELINE under UniNER's protocol. Extra --section.key=value options override the
     pipeline config, e.g. --components.universal_ner.cache=responses.jsonl."""
@@ -61,14 +102,15 @@ def evaluate_command(
     from ..backends.base import BackendError
 
     try:
-        benchmarks = load_benchmarks(benchmarks_config, names, data_dir)
+        benchmarks = load_benchmarks(benchmarks_config, names, data_dir, data_dir_default)
     except KeyError as err:
         msg.fail(str(err.args[0]), exits=1)
     except FileNotFoundError as err:
         msg.fail(str(err), exits=1)
-    model_name = name or pipeline.stem
+    overrides.update(output_override(pipeline, overrides, output))
     results: Dict[str, Dict[str, Any]] = {}
     nlp = load_pipeline(pipeline, overrides)
+    row_name = name or model_name(nlp) or pipeline.stem
     reconfigure = [] if keep_labels else uniner_pipes(nlp)
     for bench_name, benchmark in benchmarks.items():
         try:
@@ -76,8 +118,9 @@ def evaluate_command(
         except FileNotFoundError as err:
             msg.fail(
                 f"{bench_name}: benchmark file not found ({err.filename or err}). Pass --data-dir DIR or set "
-                "UNINER_DATA_DIR to the folder holding the benchmark files (e.g. DIR/universalner_eval/), "
-                "or fetch them with `spacy project assets --extra`.",
+                "UNINER_DATA_DIR to the folder holding the benchmark files (e.g. DIR/universalner_eval/; under "
+                "`spacy project run`, UNINER_DATA_DIR or --vars.data_dir DIR), or fetch them with "
+                "`spacy project assets --extra`.",
                 exits=1,
             )
         if reconfigure:
@@ -97,5 +140,5 @@ def evaluate_command(
         msg.good(f"{bench_name}: F1 {100 * u['f1']:.2f} (P {100 * u['precision']:.2f}, R {100 * u['recall']:.2f}), "
                  f"span F1 {100 * result['spans']['f1']:.2f}, {result['n_docs']} docs, {result['n_queries']} queries")
     meta = {"pipeline": str(pipeline), "limit": limit, "seed": seed, "overrides": overrides, "label_map": mapping}
-    paths = write_reports(results, model_name, output, meta)
+    paths = write_reports(results, row_name, output, meta)
     msg.info("Wrote " + ", ".join(str(p) for p in paths.values()))

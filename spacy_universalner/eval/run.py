@@ -16,7 +16,8 @@ mentions. Official F1, its partial-match variant and spaCy's strict span scores 
 """
 import json
 import time
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -104,6 +105,39 @@ def _input_doc(nlp: Language, gold: Doc) -> Doc:
     return Doc(nlp.vocab, words=[t.text for t in gold], spaces=[bool(t.whitespace_) for t in gold])
 
 
+@contextmanager
+def progress_bar(nlp: Language, n_docs: int, desc: str, enabled: bool = True) -> Iterator[Callable[[], None]]:
+    """A tqdm bar for one benchmark; yields the function to call after each scored passage.
+
+    With ``universal_ner`` components the bar counts queries, moved by the component after each model
+    call (every ``batch_size`` Docs, not every ``nlp.pipe`` batch), so it moves within minutes and its
+    rate, hence the ETA, is that of the model. Other pipelines: one step per passage.
+    """
+    from tqdm import tqdm
+
+    pipes = [nlp.get_pipe(pipe_name) for pipe_name in uniner_pipes(nlp)]
+    if not pipes:
+        with tqdm(total=n_docs, desc=desc, unit="passage", disable=not enabled) as bar:
+            yield lambda: bar.update(1)
+        return
+    # One chunk per passage (benchmark passages are short); longer ones add queries, and the total grows.
+    total = n_docs * sum(len(pipe.label_queries) for pipe in pipes)
+    with tqdm(total=total, desc=desc, unit="query", disable=not enabled) as bar:
+
+        def advance(answered: int) -> None:
+            if bar.n + answered > bar.total:
+                bar.total = bar.n + answered
+            bar.update(answered)
+
+        for pipe in pipes:
+            pipe.progress = advance
+        try:
+            yield lambda: None
+        finally:
+            for pipe in pipes:
+                pipe.progress = None
+
+
 def evaluate_docs(
     nlp: Language,
     benchmark: Benchmark,
@@ -114,8 +148,6 @@ def evaluate_docs(
     progress: bool = True,
 ) -> Dict[str, Any]:
     """Score ``nlp`` on gold Docs of ``benchmark``; returns the dataset's metrics dict."""
-    from tqdm import tqdm
-
     mapping = {**pipeline_label_map(nlp), **(label_map or {})}
     keys = list(dict.fromkeys([*pipeline_spans_keys(nlp), *spans_keys]))
     rows: List[Tuple[str, str, str]] = []
@@ -125,20 +157,21 @@ def evaluate_docs(
     start = time.perf_counter()
     inputs = (_input_doc(nlp, gold) for gold in golds)
     predicted = nlp.pipe(inputs, batch_size=batch_size)
-    bar = tqdm(zip(golds, predicted), total=len(golds), desc=benchmark.name, unit="doc", disable=not progress)
-    for gold, doc in bar:
-        queries = benchmark.queries_for(gold)
-        spans = predicted_spans(doc, keys, mapping, queries)
-        answers = gold_answers(gold, queries)
-        for query, (prediction, source) in predictions_for(doc, queries, spans, mapping).items():
-            gold_answer = answers.get(query, "[]")
-            rows.append((query, prediction, gold_answer))
-            official += query_counts(prediction, gold_answer)
-            partial += partial_query_counts(prediction, gold_answer)
-            sources[source] += 1
-        doc.spans[EVAL_KEY] = spans
-        gold.spans[EVAL_KEY] = [s for s in gold.spans.get(GOLD_KEY, []) if s.label_ in set(queries)]
-        examples.append(Example(doc, gold))
+    with progress_bar(nlp, len(golds), benchmark.name, enabled=progress) as passage_done:
+        for gold, doc in zip(golds, predicted):
+            queries = benchmark.queries_for(gold)
+            spans = predicted_spans(doc, keys, mapping, queries)
+            answers = gold_answers(gold, queries)
+            for query, (prediction, source) in predictions_for(doc, queries, spans, mapping).items():
+                gold_answer = answers.get(query, "[]")
+                rows.append((query, prediction, gold_answer))
+                official += query_counts(prediction, gold_answer)
+                partial += partial_query_counts(prediction, gold_answer)
+                sources[source] += 1
+            doc.spans[EVAL_KEY] = spans
+            gold.spans[EVAL_KEY] = [s for s in gold.spans.get(GOLD_KEY, []) if s.label_ in set(queries)]
+            examples.append(Example(doc, gold))
+            passage_done()
     seconds = time.perf_counter() - start
     return {
         "title": benchmark.title,
