@@ -100,3 +100,38 @@ def test_tiny_student_trains_saves_and_runs_in_universal_ner(tmp_path, tiny_mode
     })
     doc = nlp(TEXT)
     assert len(doc._.uniner_responses) >= 1
+
+
+@pytest.mark.parametrize("installed,lora,named", [
+    ({"accelerate": "0.30.0"}, False, "accelerate>=1.1.0 (installed: 0.30.0)"),
+    ({"accelerate": None}, False, "accelerate>=1.1.0 (not installed)"),
+    ({"peft": None}, True, "peft>=0.10 (not installed)"),
+])
+def test_train_names_the_missing_extra_before_it_starts(tmp_path, monkeypatch, installed, lora, named):
+    """Without accelerate, transformers' Trainer fails with an 80-line traceback after the model is loaded."""
+    import importlib.metadata
+
+    from typer.testing import CliRunner
+
+    from spacy_universalner.cli import app
+
+    real_version = importlib.metadata.version
+
+    def version(package):
+        if package in installed:
+            if installed[package] is None:
+                raise importlib.metadata.PackageNotFoundError(package)
+            return installed[package]
+        return real_version(package)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    monkeypatch.setattr("transformers.utils.import_utils.ACCELERATE_MIN_VERSION", "1.1.0")
+    data = tmp_path / "train.json"
+    data.write_text(json.dumps([RECORD]))
+    args = ["train", str(data), str(tmp_path / "student"), "--config", str(CONFIGS / "distill-smoke.cfg"),
+            "--base-model", "no-such-model", "--lora" if lora else "--full"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert named in message and 'install the [train] extra, pip install -e ".[train]"' in message
+    assert "Traceback" not in result.output and not (tmp_path / "student").exists()

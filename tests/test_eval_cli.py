@@ -251,3 +251,15 @@ def test_evaluate_shows_progress_in_queries(bench):
     config_path = _cached_pipeline(tmp_path, [lambda q, m: json.dumps(m)] * len(PASSAGES))
     result = _run(config_path, "-d", "tiny", "--benchmarks", cfg, "--data-dir", data, "-o", tmp_path / "out")
     assert "6/6" in result.stderr and "query/s" in result.stderr
+
+
+def test_without_matplotlib_the_chart_is_left_out_and_the_extra_to_install_is_named(bench, monkeypatch):
+    import sys
+
+    tmp_path, cfg, data = bench
+    config_path = _cached_pipeline(tmp_path, [lambda q, m: json.dumps(m)] * len(PASSAGES))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError
+    out = tmp_path / "out"
+    result = _run(config_path, "-d", "tiny", "--benchmarks", cfg, "--data-dir", data, "-o", out)
+    assert (out / "table.md").exists() and not (out / "f1.png").exists()
+    assert 'No f1.png: the bar chart needs matplotlib, the [plot] extra (pip install -e ".[plot]")' in " ".join(result.output.split())

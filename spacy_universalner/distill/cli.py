@@ -213,13 +213,17 @@ def train_command(
 
     from spacy.cli._util import parse_config_overrides
 
-    from .train import load_train_config, run_train
+    from .train import load_train_config, missing_requirements, run_train
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     overrides = parse_config_overrides(ctx.args)
     if lora is not None:
         overrides["lora.enabled"] = lora
-    summary = run_train(data, output, load_train_config(config, overrides), base_model=base_model, resume=resume)
+    train_config = load_train_config(config, overrides)
+    problem = missing_requirements(lora=bool(train_config["lora"].get("enabled")))
+    if problem:
+        _fail(problem)
+    summary = run_train(data, output, train_config, base_model=base_model, resume=resume)
     typer.echo(
         f"Trained {summary['steps']} steps on {summary['conversations']} conversations "
         f"(loss {summary['train_loss']:.4f}, {summary['precision']}); student saved to {output}"

@@ -133,6 +133,37 @@ def dropout_overrides(config, dropout: Optional[float]) -> Dict[str, float]:
     return {name: float(dropout) for name in names}
 
 
+def missing_requirements(lora: bool = False) -> Optional[str]:
+    """What training lacks (an optional package missing or too old, and the extra that brings it), or None.
+
+    transformers' Trainer needs accelerate and only says so deep in a traceback; checked first, the
+    user gets one line naming the extra to install.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+    from transformers.utils import import_utils
+
+    needed = {"accelerate": getattr(import_utils, "ACCELERATE_MIN_VERSION", "0.26.0")}
+    if lora:
+        needed["peft"] = "0.10"
+    problems = []
+    for package, minimum in needed.items():
+        try:
+            installed = version(package)
+        except PackageNotFoundError:
+            problems.append(f"{package}>={minimum} (not installed)")
+            continue
+        if Version(installed) < Version(minimum):
+            problems.append(f"{package}>={minimum} (installed: {installed})")
+    if not problems:
+        return None
+    return (
+        f"Training needs {' and '.join(problems)}: install the [train] extra, "
+        'pip install -e ".[train]" in a checkout (or pip install "spacy-universalner[train]").'
+    )
+
+
 def run_train(
     data_path: Union[str, Path],
     output: Union[str, Path],

@@ -142,3 +142,5 @@ def evaluate_command(
     meta = {"pipeline": str(pipeline), "limit": limit, "seed": seed, "overrides": overrides, "label_map": mapping}
     paths = write_reports(results, row_name, output, meta)
     msg.info("Wrote " + ", ".join(str(p) for p in paths.values()))
+    if "plot" not in paths:
+        msg.warn("No f1.png: the bar chart needs matplotlib, the [plot] extra (pip install -e \".[plot]\").")

@@ -103,7 +103,11 @@ def bar_chart(results: Mapping[str, Mapping[str, Any]], model_name: str, path: U
 
 
 def write_reports(results: Dict[str, Dict[str, Any]], model_name: str, output: Union[str, Path], meta: Optional[Dict[str, Any]] = None) -> Dict[str, Path]:
-    """Write ``metrics.json``, ``table.md`` and ``f1.png`` into ``output``."""
+    """Write ``metrics.json``, ``table.md`` and ``f1.png`` into ``output``; returns the paths written.
+
+    ``f1.png`` needs matplotlib (the ``[plot]`` extra): without it the chart is left out of the result,
+    and the caller says so.
+    """
     import json
 
     output = Path(output)
@@ -120,9 +124,6 @@ def write_reports(results: Dict[str, Dict[str, Any]], model_name: str, output: U
     paths["table"].write_text(markdown_table(results, model_name), encoding="utf8")
     try:
         bar_chart(results, model_name, paths["plot"])
-    except ImportError:  # matplotlib is an optional extra: pip install spacy-universalner[plot]
-        import warnings
-
-        warnings.warn("matplotlib is not installed (pip install spacy-universalner[plot]): no bar chart written.")
+    except ImportError:  # matplotlib is an optional extra
         del paths["plot"]
     return paths
