@@ -20,6 +20,7 @@ def _root() -> None:
 
 
 # Command modules (each does `from ..cli import app` and decorates its commands).
+from . import download  # noqa: E402,F401
 from . import extract  # noqa: E402,F401
 from .distill import cli as _distill_cli  # noqa: E402,F401
 from .eval import cli as _eval_cli  # noqa: E402,F401

@@ -87,3 +87,64 @@ def test_extract_with_a_mistyped_packaged_name_fails_at_once_with_a_suggestion()
     assert result.exit_code == 1
     assert "Did you mean 'uniner-mini'" in " ".join(result.output.split())
     assert "Traceback" not in result.output and "Retrying" not in result.output
+
+
+def test_download_of_an_unreachable_url_fails_in_one_line_and_leaves_no_file(tmp_path):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from spacy_universalner.cli import app
+
+    with socket.socket() as probe:  # a port nothing listens on: the connection is refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dest = tmp_path / "assets" / "pile-ner-type.json"
+    result = CliRunner().invoke(app, ["download", f"http://127.0.0.1:{port}/train.json", str(dest), "--timeout", "5"])
+    assert result.exit_code == 1
+    assert f"Could not download {dest}: 127.0.0.1:{port} cannot be reached (ConnectionError)" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
+
+
+def test_download_writes_the_file_and_keeps_it_on_a_rerun(tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    from typer.testing import CliRunner
+
+    from spacy_universalner.cli import app
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "train.json").write_text('[{"conversations": []}]', encoding="utf8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/train.json"
+        dest = tmp_path / "assets" / "pile-ner-type.json"
+        assert CliRunner().invoke(app, ["download", url, str(dest)]).exit_code == 0
+        assert dest.read_text(encoding="utf8") == '[{"conversations": []}]'
+        missing = CliRunner().invoke(app, ["download", url.replace("train", "nope"), str(tmp_path / "x.json")])
+        assert missing.exit_code == 1 and "answered 404" in missing.output
+        server.shutdown()
+        again = CliRunner().invoke(app, ["download", url, str(dest)])  # the server is gone: the file is kept
+        assert again.exit_code == 0 and "already there" in again.output
+    finally:
+        server.server_close()
+
+
+def test_every_project_asset_is_a_benchmark_copy_with_a_checksum():
+    """`spacy project assets --extra` can then check them all offline; downloads that need the network are
+    project commands (pile-ner), which fail in one line instead of weasel's traceback."""
+    from pathlib import Path
+
+    import srsly
+
+    project = srsly.read_yaml(Path(__file__).parents[1] / "project.yml")
+    assert project["assets"] and all(asset.get("checksum") and asset.get("extra") for asset in project["assets"])
+    commands = {command["name"]: command for command in project["commands"]}
+    assert "assets/pile-ner-type.json" in commands["pile-ner"]["outputs"]
+    assert "assets/pile-ner-type.json" in commands["build-pile-ner"]["deps"]
