@@ -5,7 +5,8 @@ passage. Plain ``generate`` pays that prefill once per label and keeps finished 
 batch. This engine, for each batch of queries:
 
 1. tokenizes every full prompt exactly as ``generate``'s caller would (``tokenizer(prompt)``, BOS
-   included) and takes, per chunk, the longest common *token* prefix of its prompts (tokenizing
+   included; a passage or label holding special-token text is read as plain text,
+   :func:`~.base.encode_prompts`) and takes, per chunk, the longest common *token* prefix of its prompts (tokenizing
    prefix and suffix separately may split differently at the boundary, so the split is found on
    the real token ids), always leaving at least one suffix token per query;
 2. prefills each chunk's prefix once, chunks of similar prefix length together (rows are grouped
@@ -39,7 +40,7 @@ from transformers.cache_utils import Cache, DynamicLayer
 
 from ..parsing import parse_official, postprocess_response
 from ..prompt import Query
-from .base import Generation
+from .base import Generation, encode_prompts
 
 
 def list_closed(text: str) -> bool:
@@ -313,7 +314,7 @@ class SharedPrefixEngine:
         """One :class:`Decoded` per query, in order."""
         if not queries:
             return []
-        encoded = self.tokenizer([q.prompt for q in queries])["input_ids"]
+        encoded = encode_prompts(self.tokenizer, queries)
         groups: Dict[str, List[int]] = {}
         for i, q in enumerate(queries):
             groups.setdefault(q.prefix, []).append(i)

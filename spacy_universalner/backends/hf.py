@@ -8,18 +8,39 @@ prefix engine only; :mod:`.constrained`) restricts answers to JSON lists of pass
 torch and transformers are imported on first use, the tokenizer separately from the model, so
 chunking long Docs never loads the weights and a fully cached run loads nothing.
 """
+import re
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..prompt import Query
 from ..registry import uniner_backends
 from .base import (
-    BackendError, Generation, cache_key, count_tokens_with, load_pretrained, load_tokenizer, position_limit,
+    BackendError, Generation, cache_key, count_tokens_with, encode_prompts, load_pretrained, load_tokenizer,
+    position_limit,
 )
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
 #: ``name`` may also be a packaged model: "uniner-mini" (offline, CPU-sized; see its model card).
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 ENGINES = ("shared_prefix", "generate")
+_DEVICE = re.compile(r"(auto|cpu|mps|meta|(cuda|xpu|npu|hpu)(:\d+)?)")
+
+
+def check_device(device: str) -> None:
+    """Refuse, when the backend is built, a device torch does not know or a GPU torch cannot see.
+
+    Otherwise the error would come at the first Doc, after the pipeline was built (or from deep in
+    torch). torch is imported only for a ``cuda`` device, to ask whether CUDA is there.
+    """
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        raise ValueError(f"Unknown device {device!r}: use 'auto', 'cpu', 'cuda', 'cuda:1' or 'mps'.")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was asked for, but torch sees no CUDA device: use 'cpu' or 'auto'.")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r} was asked for, but torch sees {torch.cuda.device_count()} CUDA device(s).")
 
 
 class HuggingFaceBackend:
@@ -45,6 +66,7 @@ class HuggingFaceBackend:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}.")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        check_device(device)
         self.name = name
         self.device_name = device
         self.dtype_name = dtype
@@ -147,7 +169,7 @@ class HuggingFaceBackend:
         limit = self.max_positions
         if not limit or not queries:
             return max_new_tokens
-        longest = max(len(ids) for ids in self.tokenizer([q.prompt for q in queries])["input_ids"])
+        longest = max(len(ids) for ids in encode_prompts(self.tokenizer, queries))
         if longest >= limit:
             raise BackendError(
                 f"A prompt of {longest} tokens does not fit model {self.name!r}, which has {limit} positions: "
@@ -159,13 +181,13 @@ class HuggingFaceBackend:
         max_new_tokens = self._fit_context(queries, max_new_tokens)
         if self.engine == "shared_prefix":
             return self.shared_prefix_engine(queries, max_new_tokens)
-        prompts = [query.prompt for query in queries]
-        results: List[Optional[Generation]] = [None] * len(prompts)
+        encoded = encode_prompts(self.tokenizer, queries)
+        results: List[Optional[Generation]] = [None] * len(encoded)
         # Similar lengths together: less padding, same greedy output.
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            for i, generation in zip(batch, self._generate([prompts[i] for i in batch], max_new_tokens)):
+            for i, generation in zip(batch, self._generate([encoded[i] for i in batch], max_new_tokens)):
                 results[i] = generation
         return results  # type: ignore[return-value]
 
@@ -189,16 +211,20 @@ class HuggingFaceBackend:
             )
         return self._engine
 
-    def _generate(self, prompts: List[str], max_new_tokens: int) -> List[Generation]:
+    def _generate(self, rows: List[List[int]], max_new_tokens: int) -> List[Generation]:
+        """Batched ``generate`` over prompts given as token ids (:func:`~.base.encode_prompts`), left-padded."""
         import torch
 
         from .engine import token_offsets
 
         tokenizer, model = self.tokenizer, self.model
-        encoded = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
+        width = max(len(row) for row in rows)
+        input_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(row)) + row for row in rows], device=model.device)
+        attention_mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows], device=model.device)
         with torch.inference_mode():
             output = model.generate(
-                **encoded,
+                input_ids=input_ids,
+                attention_mask=attention_mask,
                 do_sample=False,
                 max_new_tokens=max_new_tokens,
                 eos_token_id=tokenizer.eos_token_id,
@@ -207,7 +233,7 @@ class HuggingFaceBackend:
                 output_scores=True,
             )
             logprobs = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
-        new_tokens = output.sequences[:, encoded["input_ids"].shape[1] :]
+        new_tokens = output.sequences[:, width:]
         generations = []
         for ids, scores in zip(new_tokens.tolist(), logprobs.tolist()):
             # Cut at the first EOS: sequences that finished early are padded afterwards.

@@ -5,7 +5,9 @@ one. Settings follow the official UniNER evaluation, which ran on vLLM: the prom
 given to ``LLM.generate`` as is (vLLM's tokenizer adds BOS and reads the ``</s>`` text in the
 prompt as the EOS token, exactly as in that evaluation), temperature 0, at most
 ``max_new_tokens`` tokens, stop at EOS. Prefix caching lets all label queries of a passage share
-the passage's KV cache.
+the passage's KV cache. A prompt whose passage or label holds special-token text (a literal ``</s>``)
+is given as token ids instead (:func:`~.base.safe_prompts`), so the passage cannot end its own
+turn and inject another.
 
 vLLM is imported when the model is first needed, never by ``import spacy_universalner``; the
 tokenizer for chunking comes from transformers without loading weights. Written against the
@@ -18,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..prompt import Query
 from ..registry import uniner_backends
-from .base import BackendError, Generation, cache_key, count_tokens_with, load_tokenizer
+from .base import BackendError, Generation, cache_key, count_tokens_with, load_tokenizer, safe_prompts
 from .offsets import token_offsets
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
@@ -133,7 +135,8 @@ class VLLMBackend:
             return []
         llm = self.llm
         params = self.sampling_params(max_new_tokens)
-        outputs = llm.generate([query.prompt for query in queries], params, use_tqdm=False)
+        prompts = [p if isinstance(p, str) else {"prompt_token_ids": p} for p in safe_prompts(self.tokenizer, queries)]
+        outputs = llm.generate(prompts, params, use_tqdm=False)
         if len(outputs) != len(queries):
             raise BackendError(f"vLLM returned {len(outputs)} outputs for {len(queries)} prompts.")
         eos_id = getattr(self.tokenizer, "eos_token_id", None)

@@ -28,6 +28,10 @@ DEFINITION_INSTRUCTION = (
     'in a short sentence"), ... ]'
 )
 PROMPTS = {"type": TYPE_INSTRUCTION, "definition": DEFINITION_INSTRUCTION}
+#: The longest teacher answer asked for, in tokens. A passage of at most 256 tokens rarely has answers
+#: past a few hundred; the cap stops a runaway answer (and the parsing cost of one), and an answer cut
+#: short is still read pair by pair.
+DEFAULT_MAX_TOKENS = 1024
 
 
 def teacher_messages(passage: str, prompt: str = "type") -> List[Dict[str, str]]:
@@ -54,7 +58,7 @@ class OpenAITeacher:
     def __init__(self, client, prompt: str = "type"):
         self.client = client
         self.prompt = prompt
-        self.name = f"{client.model}@{client.base_url}"
+        self.name = f"{client.model}@{client.base_url}"  # the client's base_url never holds credentials
         self.concurrency = client.concurrency
 
     def __call__(self, passage: str) -> str:
@@ -70,9 +74,13 @@ def make_openai_teacher(
     concurrency: int = 8,
     timeout: float = 120.0,
     max_retries: int = 8,
-    max_tokens: Optional[int] = None,
+    max_tokens: Optional[int] = DEFAULT_MAX_TOKENS,
 ) -> OpenAITeacher:
+    """A chat model over HTTP; ``max_tokens`` caps each answer (``null``: the server's own limit)."""
     from ..http import OpenAIClient
+
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise ValueError(f"max_tokens must be an integer >= 1 (or null for no cap), got {max_tokens!r}.")
 
     params: Dict[str, Any] = {"temperature": 0}
     if max_tokens:
@@ -90,7 +98,12 @@ class HFTeacher:
     concurrency = 1
 
     def __init__(self, name: str, prompt: str = "type", device: Optional[str] = None, dtype: str = "auto",
-                 max_new_tokens: int = 512):
+                 max_new_tokens: int = DEFAULT_MAX_TOKENS):
+        from ..backends.hf import check_device
+
+        check_device(device or "auto")
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}.")
         self.name = name
         self.prompt = prompt
         self.device = device
@@ -113,24 +126,38 @@ class HFTeacher:
         # No chat template (a base model): a plain system / user / assistant layout.
         return f"{messages[0]['content']}\n\n{messages[1]['content']}\n\nAnswer: "
 
+    def render_pieces(self, passage: str) -> List[Tuple[str, bool]]:
+        """The rendered prompt as ``(text, is_markup)`` pieces: the chat template's text is markup, the
+        passage plain text, so a literal ``</s>`` or ``<|im_end|>`` in it cannot end the user's turn."""
+        before, found, after = self.render(_PASSAGE_MARK).partition(_PASSAGE_MARK)
+        if not found:  # a template that rewrites message text: the passage cannot be located
+            return [(self.render(passage), True)]
+        return [(before, True), (passage, False), (after, True)]
+
     def __call__(self, passage: str) -> str:
         import torch
 
+        from ..backends.base import encode_pieces
+
         if self._model is None:
             self._load()
-        inputs = self._tokenizer(self.render(passage), return_tensors="pt", add_special_tokens=False)
-        inputs = inputs.to(self._model.device)
+        ids = encode_pieces(self._tokenizer, self.render_pieces(passage), add_special_tokens=False)
+        input_ids = torch.tensor([ids], device=self._model.device)
         with torch.no_grad():
             output = self._model.generate(
-                **inputs, do_sample=False, max_new_tokens=self.max_new_tokens,
+                input_ids=input_ids, attention_mask=torch.ones_like(input_ids), do_sample=False,
+                max_new_tokens=self.max_new_tokens,
                 pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
             )
-        return self._tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        return self._tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
+
+
+_PASSAGE_MARK = "\u2063UNINER-PASSAGE\u2063"  # stands for the passage while the chat template is rendered
 
 
 @uniner_teachers("spacy_universalner.HFTeacher.v1")
 def make_hf_teacher(name: str, prompt: str = "type", device: Optional[str] = None, dtype: str = "auto",
-                    max_new_tokens: int = 512) -> HFTeacher:
+                    max_new_tokens: int = DEFAULT_MAX_TOKENS) -> HFTeacher:
     return HFTeacher(name, prompt, device, dtype, max_new_tokens)
 
 
