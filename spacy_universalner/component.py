@@ -21,7 +21,7 @@ from spacy.training import Example
 
 from .alignment import AlignmentConfig
 from .annotate import AnnotationSettings, annotate_doc
-from .backends.base import Backend, Generation
+from .backends.base import Backend, BackendError, Generation, PartialGenerations
 from .cache import ResponseCache
 from .chunking import split_doc
 from .prompt import Query, UniNERTemplate
@@ -101,6 +101,9 @@ def make_universal_ner(
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: The longest entity type asked: types are short names or, for definition-style models, a short
+#: sentence. A longer one would crowd the passage out of the model's context.
+MAX_QUERY_CHARS = 300
 
 
 def normalize_labels(labels: Union[Sequence[str], Dict[str, str]]) -> Dict[str, str]:
@@ -130,6 +133,17 @@ def normalize_labels(labels: Union[Sequence[str], Dict[str, str]]) -> Dict[str, 
                 raise ValueError(
                     f"The entity {what} {value!r} contains a newline or control character; UniNER prompts are one line."
                 )
+            if "${" in value:
+                raise ValueError(
+                    f'The entity {what} {value!r} contains "${{", which spaCy\'s config reads as a reference to another '
+                    "setting: the pipeline could not be saved and loaded (spaCy writes it back unescaped). Spell the "
+                    'type without "${" (e.g. "$ {").'
+                )
+        if len(query) > MAX_QUERY_CHARS:
+            raise ValueError(
+                f"The entity type {query[:60]!r}... is {len(query)} characters long, more than {MAX_QUERY_CHARS}: "
+                "types are asked as short names (\"person\", \"programming language\"); shorten it."
+            )
         if label in result:
             raise ValueError(f"Duplicate label {label!r} in `labels` (got {given!r}): name each type once.")
         if query in seen_queries:
@@ -172,8 +186,14 @@ class UniversalNER(Pipe):
             ("max_chunk_tokens", max_chunk_tokens, 8),
             ("chunk_overlap", chunk_overlap, 0),
         ):
-            if not isinstance(value, int) or value < minimum:
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"{setting} must be an integer >= {minimum}, got {value!r}.")
+        if chunk_overlap * 2 > max_chunk_tokens:
+            raise ValueError(
+                f"chunk_overlap ({chunk_overlap}) must be at most half of max_chunk_tokens ({max_chunk_tokens}): "
+                "each window moves on by the tokens it does not share, so a larger overlap multiplies the queries "
+                "per Doc (up to one window per token)."
+            )
         self.vocab = vocab
         self.name = name
         self.label_queries = normalize_labels(labels)
@@ -271,7 +291,19 @@ class UniversalNER(Pipe):
                 for label, query_text in self.label_queries.items():
                     keys.append((d, c, label))
                     queries.append(self.template.query(chunk.text, query_text))
-        generations = self._answer(queries)
+        try:
+            generations = self._answer(queries)
+        except PartialGenerations as err:
+            failed = sorted({keys[i][0] for i, g in enumerate(err.generations) if g is None})
+            kept = (
+                f"the answers that arrived are in the response cache {self.cache.path}, so a rerun asks only the rest"
+                if self.cache is not None else "set `cache` to keep the answers that arrive when some fail"
+            )
+            raise BackendError(
+                f"{err} No answer for {len(failed)} of the {len(docs)} Docs of this batch (positions "
+                f"{', '.join(map(str, failed[:10]))}{', ...' if len(failed) > 10 else ''}; the first starts "
+                f"{docs[failed[0]].text[:60]!r}); {kept}."
+            ) from err
         per_doc: List[list] = [[] for _ in docs]  # one pass: a batch can hold 1000 Docs x many labels
         for key, generation in zip(keys, generations):
             per_doc[key[0]].append((key, generation))
@@ -281,7 +313,11 @@ class UniversalNER(Pipe):
         return docs
 
     def _answer(self, queries: List[Query]) -> List[Generation]:
-        """Generations for ``queries``: cached ones from the cache, the rest from the model (then cached)."""
+        """Generations for ``queries``: cached ones from the cache, the rest from the model (then cached).
+
+        Every answer that arrives is cached, also when other queries of the same backend call fail for
+        good; then, once every call was made, :class:`PartialGenerations` (``None`` where unanswered).
+        """
         results: List[Optional[Generation]] = [None] * len(queries)
         todo: Dict[str, List[int]] = {}
         for i, query in enumerate(queries):
@@ -291,21 +327,30 @@ class UniversalNER(Pipe):
             else:
                 todo.setdefault(query.prompt, []).append(i)
         self._report(len(queries) - sum(len(indices) for indices in todo.values()))
+        partial: Optional[PartialGenerations] = None
         if todo:
             self._check_separator()
+            if self.cache is not None:
+                self.cache.check_writable()  # before the model is asked: its answers must not be lost
             groups = list(todo.values())
             # `batch_size` Docs' worth of queries per backend call; the cache is written after each call.
             step = self.batch_size * len(self.label_queries)
             for start in range(0, len(groups), step):
                 batch = groups[start : start + step]
                 unique = [queries[indices[0]] for indices in batch]
-                generations = self.model(unique, max_new_tokens=self.max_new_tokens)
+                generations: Sequence[Optional[Generation]]
+                try:
+                    generations = self.model(unique, max_new_tokens=self.max_new_tokens)
+                except PartialGenerations as err:
+                    generations, partial = err.generations, partial or err
                 if self.cache is not None:
-                    self.cache.add(self.cache_key, [(q.prompt, g.text) for q, g in zip(unique, generations)])
+                    self.cache.add(self.cache_key, [(q.prompt, g.text) for q, g in zip(unique, generations) if g is not None])
                 for indices, generation in zip(batch, generations):
                     for i in indices:
                         results[i] = generation
-                self._report(sum(len(indices) for indices in batch))
+                self._report(sum(len(indices) for indices, g in zip(batch, generations) if g is not None))
+        if partial is not None:
+            raise PartialGenerations(str(partial), results) from partial
         return results  # type: ignore[return-value]
 
     def _report(self, answered: int) -> None:

@@ -9,18 +9,30 @@ Used by the distillation teacher (``chat``) and by the completions inference bac
   exponential backoff and jitter, honouring ``Retry-After``;
 - 401/403 stop at once with :class:`AuthenticationError` naming the variable to fix;
 - other 4xx (a bad request will not get better) raise :class:`ClientError` at once;
-- ``chat_many`` / ``complete_many`` run at most ``concurrency`` requests at a time.
+- ``timeout`` is a deadline for the whole request (connect, headers and body), not per socket read:
+  a server that trickles its answer is cut off and the request retried;
+- ``chat_many`` / ``complete_many`` run at most ``concurrency`` requests at a time, and a request
+  that fails for good does not lose the others' answers (:class:`PartialFailure`);
+- no secret is printed: credentials in a URL (``http://user:KEY@host``) are stripped from every URL
+  in messages, and the key (and anything that looks like a bearer token) is masked in quoted bodies.
+Settings are checked when the client is built (:func:`check_client_settings`).
 """
 import email.utils
 import logging
 import os
 import random
+import re
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +53,174 @@ class ClientError(HTTPClientError):
 
 class RetriesExhausted(HTTPClientError):
     """Transient failures (rate limits, 5xx, timeouts) outlasted every retry."""
+
+
+class PartialFailure(HTTPClientError):
+    """Some requests of a ``*_many`` call failed for good; the others' answers are kept.
+
+    ``results`` has one entry per item, ``None`` where it failed; ``errors`` maps those items'
+    indices to their errors.
+    """
+
+    def __init__(self, message: str, results: List[Any], errors: Dict[int, HTTPClientError]):
+        super().__init__(message)
+        self.results = results
+        self.errors = errors
+
+
+def check_client_settings(
+    base_url: str, *, timeout: float, max_retries: int, backoff_base: float, concurrency: int = 1
+) -> None:
+    """Refuse settings that would only fail at the first request, with a message naming the setting."""
+    parts = urlsplit(base_url) if isinstance(base_url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"base_url must be an http(s) URL such as 'http://localhost:8000/v1', got {redact_url(str(base_url))!r}."
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as err:
+        raise ValueError(f"base_url {redact_url(base_url)!r} has a bad port: {err}.") from None
+    for setting, value, minimum, strict in (
+        ("timeout", timeout, 0, True), ("backoff_base", backoff_base, 0, False),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or (
+            value <= minimum if strict else value < minimum
+        ):
+            bound = "greater than 0" if strict else "at least 0"
+            raise ValueError(f"{setting} must be a number of seconds {bound}, got {value!r}.")
+    for setting, value, minimum in (("max_retries", max_retries, 0), ("concurrency", concurrency, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{setting} must be an integer >= {minimum}, got {value!r}.")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without credentials (``http://user:KEY@host/v1`` -> ``http://host/v1``), to store or print."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _USERINFO.sub("://", url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+_USERINFO = re.compile(r"://[^/@\s]*@")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}")
+_KEY_FIELD = re.compile(r"""(?i)\b(api[_-]?key|access[_-]?token|token|key)(["']?\s*[:=]\s*["']?)[A-Za-z0-9._~+/-]{8,}""")
+_KEY_LIKE = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_-]{16,}|\bhf_[A-Za-z0-9]{16,}")
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """``text`` (a server's body, an error) with each of ``secrets``, URL credentials and anything that
+    looks like a bearer token or an API key replaced by ``***``: some servers echo the request back."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _USERINFO.sub("://***@", text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    text = _KEY_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    return _KEY_LIKE.sub("***", text)
+
+
+def message_text(message: Mapping[str, Any]) -> str:
+    """The text of a chat answer's ``message``: a string, or a list of content parts (``{"type": "text",
+    "text": ...}``) joined; anything else is an :class:`HTTPClientError` (that passage failed)."""
+    content = message.get("content")
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [part if isinstance(part, str) else part.get("text") if isinstance(part, dict) else None for part in content]
+        if all(isinstance(text, str) for text in texts):
+            return "".join(texts)  # type: ignore[arg-type]
+    raise HTTPClientError(f"The chat answer's content is not text: {content!r:.200}")
+
+
+class _Deadline:
+    """Cuts off one request at ``timeout`` seconds, whatever the server trickles.
+
+    ``requests`` applies its timeout to each socket read, so a server sending a byte every half
+    second holds a request forever. The connection the request uses records its socket here once
+    the request is sent (:class:`_TrackedConnection`); a timer shuts that socket down at the
+    deadline, which makes the blocked read fail at once.
+    """
+
+    def __init__(self, seconds: float):
+        self.sock: Optional[socket.socket] = None
+        self.expired = False
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Deadline":
+        _current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        _current.deadline = None
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+        while True:  # the request may still be connecting or sending (bounded by the socket timeout)
+            with self._lock:
+                if self._done:
+                    return
+                if self.sock is not None:
+                    try:
+                        self.sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return
+            time.sleep(0.02)
+
+
+_current = threading.local()
+
+
+class _TrackedConnection:
+    """Tells the calling thread's :class:`_Deadline` which socket its response is read from."""
+
+    sock: Optional[socket.socket]
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        deadline = getattr(_current, "deadline", None)
+        if deadline is not None:
+            with deadline._lock:
+                deadline.sock = self.sock  # kept: http.client drops it from the connection mid-response
+        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+
+
+class _HTTPConnection(_TrackedConnection, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_TrackedConnection, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """``requests``' adapter, with connections a :class:`_Deadline` can cut off."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 class _Transient(Exception):
@@ -88,9 +268,12 @@ class OpenAIClient:
         headers: Optional[Mapping[str, str]] = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        self.base_url = base_url.rstrip("/")
+        check_client_settings(
+            base_url, timeout=timeout, max_retries=max_retries, backoff_base=backoff_base, concurrency=concurrency
+        )
+        self._base_url = base_url.rstrip("/")  # with any credentials: only ever sent, never shown
+        #: The API root without credentials: safe to store (a teacher's name) and print.
+        self.base_url = redact_url(self._base_url)
         self.model = model
         self.api_key_env = api_key_env or None
         self.timeout = timeout
@@ -104,6 +287,9 @@ class OpenAIClient:
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._has_key = bool(api_key)
+        userinfo = urlsplit(self._base_url)
+        #: What :func:`redact` masks in quoted bodies: the key and the URL's credentials.
+        self._secrets = [v for v in (api_key, userinfo.password, unquote(userinfo.password or "")) if v]
         self._sleep = sleep
         self._local = threading.local()
         self.requests_sent = 0
@@ -113,10 +299,7 @@ class OpenAIClient:
     def chat(self, messages: Sequence[Mapping[str, str]], **params: Any) -> str:
         """The assistant message's text for one conversation."""
         data = self.chat_response(messages, **params)
-        try:
-            return data["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError) as err:  # pragma: no cover - checked in _post
-            raise HTTPClientError(f"Unexpected chat response: {data!r:.300}") from err
+        return message_text(data["choices"][0]["message"])  # its shape is checked in _post
 
     def chat_response(self, messages: Sequence[Mapping[str, str]], **params: Any) -> Dict[str, Any]:
         """The full JSON response of ``/chat/completions``."""
@@ -145,11 +328,35 @@ class OpenAIClient:
         return self._map(lambda prompt: self.complete_response(prompt, **params), prompts)  # type: ignore[arg-type, return-value]
 
     # ------------------------------------------------------------------ internals
-    def _map(self, fn: Callable[[Any], str], items: Sequence[Any]) -> List[str]:
+    def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> List[Any]:
+        """``fn`` over ``items``, ``concurrency`` at a time, every item tried even when one fails for good.
+
+        If all fail, the first error is raised as it is; if only some do, :class:`PartialFailure`
+        carries the answers that did arrive, so the caller can keep them.
+        """
+        results: List[Any] = [None] * len(items)
+        errors: Dict[int, HTTPClientError] = {}
+
+        def run(i: int) -> None:
+            try:
+                results[i] = fn(items[i])
+            except HTTPClientError as err:
+                errors[i] = err
+
         if len(items) <= 1 or self.concurrency == 1:
-            return [fn(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(items))) as pool:
-            return list(pool.map(fn, items))
+            for i in range(len(items)):
+                run(i)
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(items))) as pool:
+                list(pool.map(run, range(len(items))))
+        if errors:
+            first = errors[min(errors)]
+            if len(errors) == len(items):
+                raise first
+            raise PartialFailure(
+                f"{len(errors)} of {len(items)} requests to {self.base_url} failed; first error: {first}", results, errors
+            ) from first
+        return results
 
     @property
     def _session(self) -> requests.Session:
@@ -157,6 +364,8 @@ class OpenAIClient:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
+            for prefix in ("http://", "https://"):
+                session.mount(prefix, _DeadlineAdapter())
         return session
 
     def backoff(self, attempt: int, retry_after: Optional[float] = None) -> float:
@@ -167,13 +376,13 @@ class OpenAIClient:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def _post(self, path: str, payload: Dict[str, Any], check: Callable[[Dict[str, Any]], Any]) -> Dict[str, Any]:
-        url = f"{self.base_url}/{path}"
+        url = f"{self.base_url}/{path}"  # shown in messages; the request goes to the URL with credentials
         last = ""
         for attempt in range(self.max_retries + 1):
             if attempt:
                 logger.info("Retrying %s (attempt %d) after: %s", url, attempt + 1, last)
             try:
-                return self._post_once(url, payload, check)
+                return self._post_once(url, f"{self._base_url}/{path}", payload, check)
             except _Transient as err:
                 last = err.reason
                 if attempt == self.max_retries:
@@ -181,15 +390,22 @@ class OpenAIClient:
                 self._sleep(self.backoff(attempt, err.retry_after))
         raise RetriesExhausted(f"{url} failed {self.max_retries + 1} times; last error: {last}")
 
-    def _post_once(self, url: str, payload: Dict[str, Any], check: Callable[[Dict[str, Any]], Any]) -> Dict[str, Any]:
+    def _post_once(
+        self, url: str, target: str, payload: Dict[str, Any], check: Callable[[Dict[str, Any]], Any]
+    ) -> Dict[str, Any]:
         with self._count_lock:
             self.requests_sent += 1
-        try:
-            response = self._session.post(url, json=payload, headers=self._headers, timeout=self.timeout)
-        except requests.Timeout as err:
-            raise _Transient(f"timeout after {self.timeout}s ({err.__class__.__name__})")
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as err:
-            raise _Transient(f"connection error: {err}")
+        with _Deadline(self.timeout) as deadline:
+            try:
+                response = self._session.post(target, json=payload, headers=self._headers, timeout=self.timeout)
+            except requests.RequestException as err:
+                if deadline.expired or isinstance(err, requests.Timeout):
+                    raise _Transient(f"timeout: no complete response within {self.timeout}s")
+                if isinstance(err, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+                    raise _Transient(f"connection error: {self._redact(str(err))}")
+                raise
+            if deadline.expired:  # cut off mid-answer: what was read may be truncated
+                raise _Transient(f"timeout: no complete response within {self.timeout}s")
         status = response.status_code
         if status in (401, 403):
             if self.api_key_env and not self._has_key:
@@ -198,17 +414,23 @@ class OpenAIClient:
                 hint = f"check the API key in the environment variable {self.api_key_env}"
             else:
                 hint = "this server needs an API key: pass the name of the environment variable that holds it"
-            raise AuthenticationError(f"{url} refused the request ({status}): {hint}. Server said: {response.text[:300]}")
+            raise AuthenticationError(
+                f"{url} refused the request ({status}): {hint}. Server said: {self._redact(response.text[:300])}"
+            )
         if status in RETRY_STATUS or status >= 500:
             raise _Transient(
-                f"HTTP {status}: {response.text[:200]}", _retry_after_seconds(response.headers.get("Retry-After"))
+                f"HTTP {status}: {self._redact(response.text[:200])}",
+                _retry_after_seconds(response.headers.get("Retry-After")),
             )
         if status >= 400:
-            raise ClientError(f"{url} rejected the request ({status}): {response.text[:500]}")
+            raise ClientError(f"{url} rejected the request ({status}): {self._redact(response.text[:500])}")
         try:
             data = response.json()
             check(data)
         except (ValueError, KeyError, IndexError, TypeError):
             # A truncated or garbled body is usually a proxy or server hiccup: try again.
-            raise _Transient(f"unreadable response body: {response.text[:200]!r}")
+            raise _Transient(f"unreadable response body: {self._redact(response.text[:200])!r}")
         return data
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._secrets)

@@ -3,7 +3,10 @@
 Tests start it in a thread (port 0); ``python tests/distill_fake_openai.py --port 8011 --fail-rate 0.3``
 runs it standalone to try ``annotate`` by hand. Each request takes the next action from
 ``script`` (then ``default``): ``ok``, ``429``, ``500``, ``timeout`` (answers late),
-``malformed`` (a body that is not JSON), ``nonlist`` (teacher text that is not a list), ``401``, ``400``.
+``malformed`` (a body that is not JSON), ``nonlist`` (teacher text that is not a list), ``401``, ``400``,
+``401echo`` (a 401 whose body quotes the request's headers, key included), ``parts`` (the answer as a
+list of content parts), ``number`` (a number as the message content) and ``trickle`` (a whole answer
+sent one byte every ``late / 10`` seconds).
 With ``fail_rate``, ``ok`` requests fail at random with 429/500/timeout/malformed instead.
 The answer names every capitalised word of the passage as a ``name``.
 """
@@ -46,6 +49,13 @@ class FakeTeacherServer:
                 if action == "timeout":
                     time.sleep(server.late)
                     action = "ok"
+                if action == "401echo":
+                    payload = json.dumps({"error": "unauthorized", "headers": dict(self.headers)}).encode()
+                    self.send_response(401)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
                 if action in ("400", "429", "500", "401"):
                     self.send_response(int(action))
                     if action == "429":
@@ -58,6 +68,10 @@ class FakeTeacherServer:
                     payload = b'{"choices": [{"message": {"content": "[(\\"Bi'
                 else:
                     content = "I could not find any entities, sorry." if action == "nonlist" else answer(passage)
+                    if action == "parts":
+                        content = [{"type": "text", "text": content[:5]}, {"type": "text", "text": content[5:]}]
+                    elif action == "number":
+                        content = 42
                     if "messages" in body:
                         choice = {"message": {"role": "assistant", "content": content}}
                     else:  # the text completions endpoint
@@ -71,7 +85,13 @@ class FakeTeacherServer:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 try:
-                    self.wfile.write(payload)
+                    if action == "trickle":
+                        for byte in payload:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(server.late / 10)
+                    else:
+                        self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout): fine
 

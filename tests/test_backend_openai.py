@@ -276,3 +276,65 @@ def test_settings_are_checked_when_the_backend_is_built():
         OpenAICompatibleBackend("", "uniner-test")
     with pytest.raises(ValueError, match="max_concurrency"):
         OpenAICompatibleBackend("http://127.0.0.1:1/v1", "uniner-test", max_concurrency=0)
+
+
+def component(url, cache=None, **model):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={
+        "labels": ["person", "organization", "location"], "batch_size": 64, "cache": cache,
+        "model": {"@uniner_backends": "spacy_universalner.OpenAICompatible.v1", "base_url": url, "model": "uniner-test",
+                  "api_key_env": None, "max_retries": 1, "backoff_base": 0.01, "max_concurrency": 8, **model},
+    })
+    return nlp
+
+
+def test_one_doc_that_always_fails_loses_no_other_answer(make_server, tmp_path):
+    # 64 Docs x 3 labels, one Doc's prompts always 500: the server answered 189, and the cache used to keep 24.
+    server = make_server()
+    server.script = {"Doc 13 ": ["500"] * 10}
+    cache = tmp_path / "cache.jsonl"
+    texts = [f"Doc {i} says Bill Gates founded Microsoft." for i in range(64)]
+
+    with pytest.raises(BackendError, match=r"No answer for 1 of the 64 Docs of this batch \(positions 13; .*'Doc 13 says"):
+        list(component(server.url, str(cache)).pipe(texts))
+
+    cached = {json.loads(line)["prompt"] for line in cache.read_text().splitlines()}
+    assert len(cached) == 189 and not any("Doc 13 " in prompt for prompt in cached)
+    asked = len(server.requests)
+    server.script = {}
+    docs = list(component(server.url, str(cache)).pipe(texts))  # the rerun asks only Doc 13's three queries
+    assert len(server.requests) - asked == 3 and all(len(doc.ents) == 2 for doc in docs)
+
+
+def test_a_dead_server_among_several_loses_none_of_the_live_ones_answers(make_server, tmp_path):
+    live = make_server()
+    cache = tmp_path / "cache.jsonl"
+    texts = [f"Doc {i}: Bill Gates founded Microsoft." for i in range(4)]
+
+    with pytest.raises(BackendError, match="connection error"):
+        list(component([live.url, "http://127.0.0.1:9/v1"], str(cache)).pipe(texts))
+
+    assert len(live.requests) == 6 and len(cache.read_text().splitlines()) == 6  # every live answer kept
+
+
+def test_an_unwritable_cache_fails_before_the_first_request(make_server, tmp_path):
+    # The answers of the first backend call used to be lost when the cache could not be written.
+    server = make_server()
+    (tmp_path / "a-file").write_text("not a folder")
+    nlp = component(server.url, str(tmp_path / "a-file" / "cache.jsonl"))
+    with pytest.raises(BackendError, match="cannot be written"):
+        nlp("Bill Gates founded Microsoft.")
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("setting,value,message", [
+    ("max_retries", -1, "max_retries must be an integer >= 0"),
+    ("timeout", 0, "timeout must be a number of seconds greater than 0"),
+    ("timeout", -1.0, "timeout must be"),
+    ("backoff_base", -0.5, "backoff_base must be"),
+    ("base_url", "not a url", "base_url must be an http"),
+    ("base_url", ["http://127.0.0.1:8000/v1", "gpu2:8000"], "base_url must be an http"),
+])
+def test_bad_settings_are_refused_at_add_pipe(setting, value, message):
+    with pytest.raises(ValueError, match=message):
+        component("http://127.0.0.1:9/v1", **{setting: value})

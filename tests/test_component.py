@@ -358,3 +358,50 @@ def test_a_cache_is_not_replayed_for_a_model_retrained_in_the_same_folder(tiny_m
     second(TEXT)
     assert second.get_pipe("universal_ner").model._model is not None  # asked the new model, not the cache
     assert len(cache.read_text().splitlines()) == 2  # both models' answers kept
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"chunk_overlap": 256}, r"chunk_overlap \(256\) must be at most half of max_chunk_tokens \(256\)"),
+    ({"chunk_overlap": 40, "max_chunk_tokens": 64}, "at most half"),
+])
+def test_chunking_settings_that_would_multiply_the_queries_are_refused_at_add_pipe(settings, message):
+    # chunk_overlap >= max_chunk_tokens used to be accepted: 1,985 queries instead of 125 for a 2,000-token Doc.
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=message):
+        nlp.add_pipe("universal_ner", config={"labels": ["person"], "model": rules(), **settings})
+
+
+def test_an_overly_long_label_is_named_as_too_long_at_add_pipe():
+    # It used to fail at the first Doc with advice to lower max_chunk_tokens, which cannot help.
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="5000 characters long, more than 300"):
+        nlp.add_pipe("universal_ner", config={"labels": ["x" * 5000], "model": rules()})
+
+
+def test_a_label_with_a_config_variable_marker_is_refused_and_a_plain_dollar_round_trips(tmp_path):
+    # spaCy writes "${" back unescaped, so a pipeline with such a label could be built but never loaded.
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=r'contains "\$\{", which spaCy\'s config reads as a reference'):
+        nlp.add_pipe("universal_ner", config={"labels": {"COST": "cost in ${USD}"}, "model": rules()})
+    nlp.add_pipe("universal_ner", config={"labels": {"COST": "cost in $"}, "model": rules()})
+    nlp.to_disk(tmp_path / "pipeline")
+    assert spacy.load(tmp_path / "pipeline").get_pipe("universal_ner").label_queries == {"COST": "cost in $"}
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "tpu:7"])
+def test_a_device_torch_does_not_know_is_refused_at_add_pipe(device):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=f"Unknown device '{re.escape(device)}'"):
+        nlp.add_pipe("universal_ner", config={"labels": ["person"], "model": {
+            "@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "x", "device": device}})
+
+
+def test_a_cuda_device_without_cuda_is_refused_at_add_pipe():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="torch sees no CUDA device"):
+        nlp.add_pipe("universal_ner", config={"labels": ["person"], "model": {
+            "@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "x", "device": "cuda"}})

@@ -1,11 +1,14 @@
 """The OpenAI-compatible client and HTTP teacher against a local server that fails on purpose."""
 import json
+import time
 
 import pytest
 
 from distill_fake_openai import FakeTeacherServer
 from spacy_universalner.distill.annotate import run_annotate
-from spacy_universalner.distill.teachers import OpenAITeacher, SYSTEM_MESSAGE, TYPE_INSTRUCTION
+from spacy_universalner.distill.teachers import (
+    DEFAULT_MAX_TOKENS, OpenAITeacher, SYSTEM_MESSAGE, TYPE_INSTRUCTION, build_teacher,
+)
 from spacy_universalner.http import AuthenticationError, ClientError, OpenAIClient, RetriesExhausted
 
 
@@ -118,3 +121,79 @@ def test_annotate_stops_clearly_on_authentication_error(tmp_path):
     assert stats.stopped and "401" in stats.stopped
     assert len(server.log) <= 2  # stops instead of hammering the server with a bad key
     assert (tmp_path / "out.jsonl").read_text() == ""
+
+
+def test_a_whole_request_has_a_deadline_however_slowly_the_server_trickles():
+    # One byte every 0.2 s used to hold a request with timeout=1.0 for as long as the server liked.
+    with FakeTeacherServer(default="trickle", late=2.0) as server:
+        http, _ = client(server.url, timeout=1.0, max_retries=0)
+        started = time.monotonic()
+        with pytest.raises(RetriesExhausted, match=r"no complete response within 1.0s"):
+            http.chat([{"role": "user", "content": "Passage: Ada met Alan."}])
+    assert time.monotonic() - started < 3
+
+
+def test_content_given_as_parts_is_joined_and_other_content_is_a_failure(tmp_path):
+    # A 200 whose message.content was a list or a number crashed annotate after 2 of 300 passages.
+    passages = tmp_path / "passages.jsonl"
+    passages.write_text("".join(json.dumps({"id": f"p{i}", "text": f"Alice{i} met Bob."}) + "\n" for i in range(6)))
+    output = tmp_path / "annotations.jsonl"
+    with FakeTeacherServer(script=["parts", "number"]) as server:
+        http, _ = client(server.url, concurrency=1)
+        stats = run_annotate(passages, output, OpenAITeacher(http), progress=False)
+        assert stats.answered == 5 and stats.failed == 1 and stats.stopped is None
+        assert all(r["entities"] for r in map(json.loads, output.read_text().splitlines()))
+        again = run_annotate(passages, output, OpenAITeacher(http), progress=False)  # the failed one, now answered
+    assert again.answered == 1 and len(output.read_text().splitlines()) == 6
+
+
+def test_the_teacher_caps_its_answers_by_default():
+    with FakeTeacherServer() as server:
+        build_teacher({"@uniner_teachers": "spacy_universalner.OpenAITeacher.v1", "base_url": server.url,
+                       "model": "fake-teacher", "api_key_env": None})("Ada met Alan.")
+    assert server.log[0]["body"]["max_tokens"] == DEFAULT_MAX_TOKENS == 1024
+
+
+def test_credentials_in_the_url_are_used_but_never_stored_or_printed(tmp_path):
+    passages = tmp_path / "passages.jsonl"
+    passages.write_text(json.dumps({"id": "p0", "text": "Ada met Alan."}) + "\n")
+    output = tmp_path / "annotations.jsonl"
+    with FakeTeacherServer() as server:
+        url = server.url.replace("http://", "http://user:s3cret-KEY@")
+        teacher = build_teacher({"@uniner_teachers": "spacy_universalner.OpenAITeacher.v1", "base_url": url,
+                                 "model": "fake-teacher", "api_key_env": None})
+        run_annotate(passages, output, teacher, progress=False)
+        with FakeTeacherServer(default="500") as failing:
+            http, _ = client(failing.url.replace("http://", "http://user:s3cret-KEY@"), max_retries=0)
+            with pytest.raises(RetriesExhausted) as failure:
+                http.chat([{"role": "user", "content": "Passage: x"}])
+    assert server.log[0]["body"]["model"] == "fake-teacher"  # the request went through
+    [record] = map(json.loads, output.read_text().splitlines())
+    assert record["teacher"] == f"fake-teacher@{server.url}"
+    assert "s3cret" not in output.read_text() and "s3cret" not in str(failure.value)
+
+
+def test_a_server_that_echoes_the_key_in_its_401_body_does_not_leak_it(monkeypatch):
+    monkeypatch.setenv("UNINER_TEST_KEY", "sk-live-0123456789abcdef")
+    with FakeTeacherServer(default="401echo") as server:
+        http, _ = client(server.url, api_key_env="UNINER_TEST_KEY")
+        with pytest.raises(AuthenticationError) as failure:
+            http.chat([{"role": "user", "content": "Passage: x"}])
+    message = str(failure.value)
+    assert "401" in message and "Server said" in message and "Bearer ***" in message
+    assert "0123456789abcdef" not in message
+
+
+@pytest.mark.parametrize("setting,value,message", [
+    ("max_retries", -1, "max_retries must be an integer >= 0"),
+    ("timeout", 0, "timeout must be a number of seconds greater than 0"),
+    ("timeout", -5.0, "timeout must be"),
+    ("backoff_base", -1.0, "backoff_base must be"),
+    ("base_url", "not a url", "base_url must be an http"),
+    ("base_url", "http://user:KEY@", "base_url must be an http"),
+])
+def test_bad_client_settings_are_refused_when_the_client_is_built(setting, value, message):
+    options = {"base_url": "http://127.0.0.1:9/v1", setting: value}
+    with pytest.raises(ValueError, match=message) as failure:
+        OpenAIClient(options.pop("base_url"), "m", api_key_env=None, **options)
+    assert "KEY" not in str(failure.value)

@@ -7,8 +7,14 @@ chat template would change the prompt), decoded greedily (temperature 0) with at
 ``max_new_tokens`` tokens and the EOS text as stop string, like the official vLLM evaluation.
 
 All HTTP behaviour (API key from an environment variable, bounded concurrency, retries with
-backoff on 429 / 5xx / timeouts, a clear error on 401/403) is :mod:`spacy_universalner.http`'s,
-shared with the distillation teacher. Only ``requests`` is imported, and only on first use.
+backoff on 429 / 5xx / timeouts, a clear error on 401/403, a whole-request deadline, no secret in
+messages) is :mod:`spacy_universalner.http`'s, shared with the distillation teacher. A query that
+fails for good does not lose the others: the backend raises :class:`~.base.PartialGenerations`
+with every answer that arrived, and the component caches them before it reports the failure.
+
+The server tokenizes the prompt string itself, and vLLM's and llama.cpp's servers read special-token
+text in it (a literal ``</s>`` in a passage) as the special token; only the local backends, which
+tokenize themselves, can keep a passage plain text (:func:`~.base.safe_prompts`).
 """
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 from ..prompt import Query
 from ..registry import uniner_backends
-from .base import BackendError, Generation, count_tokens_with, load_tokenizer
+from .base import BackendError, Generation, PartialGenerations, count_tokens_with, load_tokenizer
 from .offsets import token_offsets
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,13 +76,18 @@ class OpenAICompatibleBackend:
         extra_params: Optional[Dict[str, Any]] = None,
         client_kwargs: Optional[Dict[str, Any]] = None,
     ):
+        from ..http import check_client_settings, redact_url
+
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         if not urls or not all(isinstance(url, str) and url.strip() for url in urls):
-            raise ValueError(f"base_url must be a URL such as 'http://localhost:8000/v1' or a list of them, got {base_url!r}.")
+            shown = [redact_url(url) if isinstance(url, str) else url for url in urls] if urls else base_url
+            raise ValueError(f"base_url must be a URL such as 'http://localhost:8000/v1' or a list of them, got {shown!r}.")
         if not model:
             raise ValueError("model must be the model name the server serves (e.g. 'Universal-NER/UniNER-7B-type').")
-        if max_concurrency < 1:
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}.")
+        for url in urls:  # the client's own checks, now rather than at the first request
+            check_client_settings(url, timeout=timeout, max_retries=max_retries, backoff_base=backoff_base)
         self.base_urls = [url.rstrip("/") for url in urls]
         #: The response-cache key: the served model, whichever server answers.
         self.name = model
@@ -140,7 +151,7 @@ class OpenAICompatibleBackend:
         return [math.ceil(len(text) / CHARS_PER_TOKEN_ESTIMATE) for text in texts]
 
     def __call__(self, queries: Sequence[Query], max_new_tokens: int = 256) -> List[Generation]:
-        from ..http import HTTPClientError
+        from ..http import HTTPClientError, PartialFailure
 
         prompts = [query.prompt for query in queries]
         if not prompts:
@@ -150,23 +161,40 @@ class OpenAICompatibleBackend:
         # Query i goes to server i mod n; each server's share keeps its order.
         shares = [list(range(k, len(prompts), len(clients))) for k in range(len(clients))]
         work = [(client, share) for client, share in zip(clients, shares) if share]
-        try:
-            if len(work) == 1:
-                answered = [work[0][0].complete_responses([prompts[i] for i in work[0][1]], **params)]
-            else:
-                with ThreadPoolExecutor(max_workers=len(work)) as pool:
-                    futures = [
-                        pool.submit(client.complete_responses, [prompts[i] for i in share], **params)
-                        for client, share in work
-                    ]
-                    answered = [future.result() for future in futures]
-        except HTTPClientError as err:
-            raise BackendError(f"The completions server could not answer for model {self.name!r}: {err}") from err
+
+        def ask(client: "OpenAIClient", share: List[int]) -> List[Any]:
+            """One server's answers in its share's order, ``None`` where a query failed for good."""
+            try:
+                return client.complete_responses([prompts[i] for i in share], **params)
+            except PartialFailure as err:
+                errors.append(err)
+                return err.results
+            except HTTPClientError as err:  # every query of this server failed
+                errors.append(err)
+                return [None] * len(share)
+
+        errors: List[Exception] = []
+        if len(work) == 1:
+            answered = [ask(*work[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=len(work)) as pool:
+                answered = list(pool.map(lambda item: ask(*item), work))
         results: List[Optional[Generation]] = [None] * len(prompts)
         for (_, share), responses in zip(work, answered):
             for i, response in zip(share, responses):
-                results[i] = generation_from_choice(response["choices"][0])
-        return results  # type: ignore[return-value]
+                if response is None:
+                    continue
+                try:
+                    results[i] = generation_from_choice(response["choices"][0])
+                except BackendError as err:
+                    errors.append(err)
+        if not errors:
+            return results  # type: ignore[return-value]
+        message = f"The completions server could not answer for model {self.name!r}: {errors[0]}"
+        if all(result is None for result in results):
+            raise BackendError(message) from errors[0]
+        failed = sum(result is None for result in results)
+        raise PartialGenerations(f"{message} ({failed} of {len(prompts)} queries failed)", results) from errors[0]
 
 
 @uniner_backends("spacy_universalner.OpenAICompatible.v1")
