@@ -178,3 +178,62 @@ def test_killed_cli_run_against_a_flaky_server_resumes_to_exactly_once(tmp_path)
     assert len(ids) == n and len(set(ids)) == n
     asked_again = {"p" + e["passage"].split()[0][len("Word"):] for e in server.log[requests_before:]}
     assert asked_again and not asked_again & on_disk
+
+
+def test_passage_ids_are_compared_as_text_so_1_and_quoted_1_are_one_passage(tmp_path):
+    # Used to abort with "Passage 1 is already in ...", and a rerun then skipped the second silently.
+    passages = tmp_path / "passages.jsonl"
+    passages.write_text(json.dumps({"id": 1, "text": "One here."}) + "\n" + json.dumps({"id": "1", "text": "Other."}) + "\n")
+    output = tmp_path / "out.jsonl"
+    teacher = CountingTeacher()
+    stats = run_annotate(passages, output, teacher, progress=False)
+    assert stats.answered == 1 and stats.duplicate_ids == 1 and teacher.asked == ["One here."]
+    assert ids_in(output) == ["1"]
+    assert run_annotate(passages, output, CountingTeacher(), progress=False).answered == 0
+
+
+@pytest.mark.parametrize("line,message", [
+    ({"id": "p1"}, 'expected a JSON object with an "id" and a "text"'),
+    ({"id": ["p", 1], "text": "x"}, "a passage id must be a string or an integer"),
+    (["p1", "text"], "expected a JSON object"),
+])
+def test_a_bad_passage_line_is_an_error_naming_the_file_and_line(tmp_path, line, message):
+    passages = tmp_path / "passages.jsonl"
+    passages.write_text(json.dumps({"id": "p0", "text": "Fine."}) + "\n" + json.dumps(line) + "\n")
+    with pytest.raises(ValueError, match=f"passages.jsonl:2: {message}"):
+        run_annotate(passages, tmp_path / "out.jsonl", CountingTeacher(), progress=False)
+
+
+def test_an_output_line_with_a_list_id_is_an_error_naming_the_file_and_line(tmp_path):
+    output = tmp_path / "out.jsonl"
+    output.write_text(json.dumps({"id": "p0", "answer": "[]"}) + "\n" + json.dumps({"id": ["p1"], "answer": "[]"}) + "\n")
+    with pytest.raises(ValueError, match="out.jsonl:2: a passage id must be a string or an integer"):
+        run_annotate(write_passages(tmp_path / "passages.jsonl", 2), output, CountingTeacher(), progress=False)
+
+
+def test_a_teacher_answer_that_is_not_text_counts_as_a_failure_and_the_run_goes_on(tmp_path):
+    class StructuredTeacher(CountingTeacher):
+        def __call__(self, passage):
+            return {"entities": []} if passage.startswith("Word1 ") else super().__call__(passage)
+
+    output = tmp_path / "out.jsonl"
+    stats = run_annotate(write_passages(tmp_path / "passages.jsonl", 4), output, StructuredTeacher(), progress=False)
+    assert stats.answered == 3 and stats.failed == 1 and sorted(ids_in(output)) == ["p0", "p2", "p3"]
+
+
+@pytest.mark.parametrize("options,message", [
+    (["--timeout", "0"], "timeout must be a number of seconds greater than 0"),
+    (["--max-retries", "-1"], "max_retries must be an integer >= 0"),
+    (["--max-tokens", "-5"], "max_tokens must be an integer >= 1"),
+])
+def test_bad_annotate_options_are_refused_before_any_request(tmp_path, options, message):
+    from typer.testing import CliRunner
+
+    from spacy_universalner.cli import app
+
+    passages = write_passages(tmp_path / "passages.jsonl", 2)
+    with FakeTeacherServer() as server:
+        result = CliRunner().invoke(app, ["annotate", str(passages), str(tmp_path / "out.jsonl"), "--base-url",
+                                          server.url, "--model", "m", "--api-key-env", "", "--no-progress", *options])
+    assert result.exit_code == 1 and message in result.output  # a message, not a traceback
+    assert isinstance(result.exception, SystemExit) and server.log == []  # nothing was sent

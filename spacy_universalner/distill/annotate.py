@@ -4,7 +4,8 @@ Each answer is appended to the output JSONL (flushed and fsynced) the moment it 
 killing the process loses at most the requests in flight. A rerun reads the file first, skips
 every passage id already answered and cuts off a half-written last line, so no passage is asked
 twice or written twice. An exclusive lock on the file stops a second process from writing to it
-at the same time.
+at the same time. Passage ids are compared as text, so ``1`` and ``"1"`` are one passage (the
+second is skipped and counted as a repeat).
 """
 import json
 import logging
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Union
 
 from ..http import AuthenticationError
-from .jsonl import read_jsonl
+from .jsonl import read_jsonl_numbered
 from .teachers import Teacher
 from .tuples import parse_tuples
 
@@ -65,7 +66,7 @@ class AnnotationLog:
         data = self._file.read()
         good_end = 0  # byte offset just after the last line that is kept
         position = 0
-        for raw in data.split(b"\n"):
+        for number, raw in enumerate(data.split(b"\n"), 1):
             end = position + len(raw)
             complete = end < len(data)  # followed by a newline
             position = end + 1
@@ -80,7 +81,7 @@ class AnnotationLog:
                     self.unreadable_lines += 1
                     good_end = position
                 continue  # an unreadable last line is a write cut short: dropped below
-            self.done.add(passage)
+            self.done.add(passage_id(passage, f"{self.path}:{number}"))
             good_end = position if complete else end
         if good_end < len(data):
             # Drop the tail a killed run left behind, so the file stays valid JSONL; it is re-asked.
@@ -117,13 +118,26 @@ class AnnotateStats:
         return self.total - self.already_done - self.answered
 
 
+def passage_id(value: Any, where: str) -> str:
+    """A passage id as text (ids are compared as text: ``1`` and ``"1"`` are one passage); ``where``
+    (``file:line``) is named if the id is neither a string nor an integer."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"{where}: a passage id must be a string or an integer, got {value!r}.")
+    return str(value)
+
+
 def load_passages(path: Union[str, Path]) -> List[Dict[str, str]]:
+    """Passages ``{"id", "text"}`` in file order, each id once (as text); a bad line is an error naming it."""
     passages, seen = [], set()
-    for record in read_jsonl(path):
-        if record["id"] in seen:
+    for number, record in read_jsonl_numbered(path):
+        where = f"{path}:{number}"
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str) or "id" not in record:
+            raise ValueError(f'{where}: expected a JSON object with an "id" and a "text" string, got {record!r:.200}.')
+        key = passage_id(record["id"], where)
+        if key in seen:
             continue
-        seen.add(record["id"])
-        passages.append({"id": str(record["id"]), "text": record["text"]})
+        seen.add(key)
+        passages.append({"id": key, "text": record["text"]})
     return passages
 
 
@@ -141,7 +155,7 @@ def run_annotate(
     from tqdm import tqdm
 
     stats = AnnotateStats()
-    raw_count = sum(1 for _ in read_jsonl(passages_path))
+    raw_count = sum(1 for _ in read_jsonl_numbered(passages_path))
     passages = load_passages(passages_path)
     stats.total = len(passages)
     stats.duplicate_ids = raw_count - len(passages)
@@ -173,6 +187,8 @@ def run_annotate(
                     passage = in_flight.pop(future)
                     try:
                         answer = future.result()
+                        if not isinstance(answer, str):  # e.g. a custom teacher's structured reply
+                            raise TypeError(f"the teacher's answer is {type(answer).__name__}, not text: {answer!r:.100}")
                     except AuthenticationError as err:
                         stats.stopped = str(err)
                         continue

@@ -43,8 +43,9 @@ def annotate_command(
     api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key ('' for none; optional for local servers)"),
     prompt: str = typer.Option("type", "--prompt", help="'type' (Pile-NER-type, default) or 'definition'"),
     concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight at once"),
-    timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request"),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request (a deadline for the whole request, however slowly the server answers)"),
     max_retries: int = typer.Option(8, "--max-retries", help="Retries on 429, 5xx, timeouts and dropped connections"),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Longest answer asked of the teacher, in tokens (default: 1024; 0: no cap) (--base-url, --hf-model)"),
     budget: int = typer.Option(0, "--budget", help="Most passages to send to the teacher in this run (0: no limit)"),
     hf_model: Optional[str] = typer.Option(None, "--hf-model", help="Use a local Hugging Face causal LM (hub id or path) as the teacher"),
     spacy_llm_model: Optional[str] = typer.Option(None, "--spacy-llm-model", help="Use a spacy-llm registered model, e.g. spacy.GPT-3-5.v3"),
@@ -80,8 +81,12 @@ def annotate_command(
             "api_key_env": api_key_env or None, "prompt": prompt, "concurrency": concurrency,
             "timeout": timeout, "max_retries": max_retries,
         }
+        if max_tokens is not None:
+            block["max_tokens"] = max_tokens or None
     elif hf_model:
         block = {"@uniner_teachers": "spacy_universalner.HFTeacher.v1", "name": hf_model, "prompt": prompt}
+        if max_tokens:
+            block["max_new_tokens"] = max_tokens
     elif spacy_llm_model:
         block = {
             "@uniner_teachers": "spacy_universalner.SpacyLLMTeacher.v1", "model": spacy_llm_model,
@@ -89,10 +94,10 @@ def annotate_command(
         }
     else:
         block = {"@uniner_teachers": "spacy_universalner.GoldTeacher.v1", "path": str(gold)}
-    teacher = build_teacher(block)
     try:
+        teacher = build_teacher(block)  # bad settings (a timeout of 0, a base URL that is not one) fail here
         stats = run_annotate(passages, output, teacher, prompt=block.get("prompt", prompt), budget=budget, progress=progress)
-    except OutputLocked as err:
+    except (OutputLocked, ValueError) as err:  # ValueError: a setting, or a passage line, named in the message
         _fail(str(err))
     except AuthenticationError as err:  # pragma: no cover - run_annotate reports it in stats
         _fail(str(err))
@@ -101,7 +106,10 @@ def annotate_command(
         f"{stats.remaining} of {stats.total} left; {stats.unparsed} answers were not a readable list"
     )
     if stats.duplicate_ids:
-        typer.echo(f"{stats.duplicate_ids} repeated passage ids in {passages} were skipped")
+        typer.echo(
+            f"{stats.duplicate_ids} repeated passage ids in {passages} were skipped "
+            '(ids are compared as text: 1 and "1" are the same passage)'
+        )
     if stats.skipped_by_budget:
         typer.echo(f"Budget reached: {stats.skipped_by_budget} passages not sent; rerun to continue")
     if stats.stopped:
@@ -230,4 +238,34 @@ def train_command(
     )
 
 
-__all__: List[str] = ["sample_command", "annotate_command", "build_command", "gold_command", "init_student_command", "export_student_command", "train_command"]
+@app.command("train-span", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train_span_command(
+    ctx: typer.Context,
+    data: Path = typer.Argument(..., help="Conversations from `build` or `gold` (Pile-NER-type format)", exists=True),
+    output: Path = typer.Argument(..., help="Folder for the span model (loadable by spacy_universalner.GLiNER.v1)"),
+    config: Path = typer.Option(Path("configs/train-span.cfg"), "--config", help="Training config", exists=True),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUTPUT/checkpoints"),
+) -> None:
+    """Distil UniNER conversations into an extractive span model (GLiNER architecture).
+
+    Extra options override the config, e.g. --training.max_steps 100 --model.encoder ./my-encoder.
+    """
+    import logging
+
+    from spacy.cli._util import parse_config_overrides
+
+    from .span import run_train_span
+    from .train import load_train_config
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    try:
+        summary = run_train_span(data, output, load_train_config(config, parse_config_overrides(ctx.args)), resume=resume)
+    except (ImportError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(
+        f"Trained {summary['steps']} steps on {summary['examples']} examples ({summary['mentions']} mentions; "
+        f"loss {summary['train_loss']:.4f}); span model saved to {output}"
+    )
+
+
+__all__: List[str] = ["sample_command", "annotate_command", "build_command", "gold_command", "init_student_command", "export_student_command", "train_command", "train_span_command"]
