@@ -17,6 +17,7 @@ _LAZY = {
     "parse_answer": ".parsing",
     "uniner_backends": ".registry",
     "uniner_templates": ".registry",
+    "displacy_colors": ".display",
 }
 
 __all__ = [*_LAZY, "__version__"]
