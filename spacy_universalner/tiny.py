@@ -72,3 +72,31 @@ def build_tiny_llama(
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def build_tiny_gliner(path: Union[str, Path], *, hidden_size: int = 32, num_layers: int = 2, seed: int = 0) -> Path:
+    """Write a random-weight GLiNER span model (a tiny BERT encoder with a WordPiece vocabulary made from
+    the built-in text) to ``path`` with ``save_pretrained``; return the path. Needs the ``gliner`` package."""
+    import re
+
+    import torch
+    from gliner import GLiNER, GLiNERConfig
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path = Path(path)
+    encoder = path.parent / f"{path.name}-encoder"
+    encoder.mkdir(parents=True, exist_ok=True)
+    words = sorted({w for line in _CORPUS for w in re.findall(r"\w+|[^\w\s]", line.lower())})
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    (encoder / "vocab.txt").write_text("\n".join(specials + words) + "\n", encoding="utf8")
+    tokenizer = BertTokenizerFast(vocab_file=str(encoder / "vocab.txt"), do_lower_case=True)
+    tokenizer.save_pretrained(encoder)
+    torch.manual_seed(seed)
+    BertModel(BertConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=2,
+        intermediate_size=hidden_size * 2, max_position_embeddings=512,
+    )).save_pretrained(encoder)
+    torch.manual_seed(seed)
+    model = GLiNER.from_config(GLiNERConfig(model_name=str(encoder), hidden_size=hidden_size, max_width=4, dropout=0.0))
+    model.save_pretrained(str(path))
+    return path

@@ -97,7 +97,9 @@ def read_conll(
 
     with path.open(encoding=encoding) as file_:
         for number, line in enumerate(file_, start=1):
-            fields = line.split()
+            # Tab-separated files may have types with spaces ("B-field of study"); others split on any whitespace.
+            fields = [f.strip() for f in line.rstrip("\n").split("\t")] if "\t" in line else line.split()
+            fields = [f for f in fields if f]
             if not fields:
                 yield from flush()
                 continue

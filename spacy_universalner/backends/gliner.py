@@ -1,0 +1,213 @@
+"""Extractive backend: a span model of the GLiNER architecture answers UniNER queries.
+
+The component asks one UniNER question per (passage, type); a span model scores every (span,
+type) pair of a passage in one encoder pass. This backend reads the passage and the type back
+from each prompt (:func:`~spacy_universalner.prompt.read_query`), runs each passage once with
+all the types asked of it, and answers every query as UniNER would: a JSON list of the mention
+strings of that type, in document order, each once. Parsing, alignment, the response cache,
+``evaluate`` and spacy-llm therefore work unchanged. A mention's span score becomes its
+confidence (``Span._.uniner_score``, ``SpanGroup.attrs["scores"]``): it is carried as the
+"log-probability" of the one pseudo-token covering the quoted mention in the answer, which is
+where :mod:`spacy_universalner.confidence` reads confidences from.
+
+Passages are split into words by spaCy's tokenizer (the words ``train-span`` trains on), not by
+the ``gliner`` library's regex, so a predicted span always sits on spaCy token boundaries.
+Weights load lazily with the ``gliner`` library: the packaged ``uniner-span`` (int8 weights,
+:mod:`spacy_universalner.span_weights`), any folder written by ``save_pretrained``, or a hub id
+such as ``urchade/gliner_small-v2.1``.
+"""
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from ..prompt import Query, read_query
+from ..registry import uniner_backends
+from .base import BackendError, Generation, cache_key, load_pretrained, resolve_model_name
+from .hf import check_device
+
+DEFAULT_SPAN_MODEL = "uniner-span"
+
+
+class SpacyWords:
+    """GLiNER's word splitter interface (``(word, start_char, end_char)`` per word) on spaCy's tokenizer."""
+
+    def __init__(self, language: str = "en"):
+        import spacy
+
+        self.nlp = spacy.blank(language)
+
+    def __call__(self, text: str) -> Iterator[Tuple[str, int, int]]:
+        for token in self.nlp.make_doc(text):
+            if not token.is_space:
+                yield token.text, token.idx, token.idx + len(token.text)
+
+
+def answer_generation(mentions: Sequence[Tuple[str, float]]) -> Generation:
+    """A UniNER answer (JSON list) for ``(mention, score)`` pairs, each score on the tokens of its quoted string."""
+    best: Dict[str, float] = {}
+    for text, score in mentions:
+        best[text] = max(score, best.get(text, 0.0))
+    answer = "["
+    logprobs: List[float] = []
+    offsets: List[Tuple[int, int]] = []
+    for i, (text, score) in enumerate(best.items()):
+        if i:
+            answer += ", "
+        quoted = json.dumps(text, ensure_ascii=False)
+        offsets.append((len(answer), len(answer) + len(quoted)))
+        logprobs.append(math.log(max(score, 1e-12)))
+        answer += quoted
+    answer += "]"
+    return Generation(answer, token_logprobs=logprobs, token_offsets=offsets)
+
+
+class GLiNERBackend:
+    """Answers UniNER queries with a GLiNER-architecture span model (one encoder pass per passage)."""
+
+    def __init__(
+        self,
+        name: str = DEFAULT_SPAN_MODEL,
+        device: str = "auto",
+        threshold: float = 0.5,
+        batch_size: int = 32,
+        flat_ner: bool = True,
+        language: str = "en",
+        model: Optional[Any] = None,
+    ):
+        """``model``: a GLiNER model already in memory (then ``name`` only names it in the cache)."""
+        check_device(device)
+        if not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be a probability between 0 and 1 (exclusive), got {threshold!r}.")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+        self.name = name
+        self.device = device
+        self.threshold = float(threshold)
+        self.batch_size = batch_size
+        self.flat_ner = flat_ner
+        self.language = language
+        self._model = model
+        self._words: Optional[SpacyWords] = None
+        self._cache_key: Optional[str] = None
+
+    @property
+    def cache_key(self) -> str:
+        """Name plus a fingerprint of local weights, and the decoding settings that change answers."""
+        if self._cache_key is None:
+            flat = "" if self.flat_ner else ",nested"
+            self._cache_key = f"{cache_key(self.name)}[gliner:{self.threshold:g}{flat}]"
+        return self._cache_key
+
+    @property
+    def eos_text(self) -> Optional[str]:
+        return None  # no generation, so no turn separator to check
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = load_span_model(self.name, self._torch_device())
+        return self._model
+
+    def _torch_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def count_tokens(self, texts: Sequence[str]) -> List[int]:
+        """Encoder tokens per passage (the type prompt comes on top), for chunking long Docs."""
+        tokenizer = self.model.data_processor.transformer_tokenizer
+        if not texts:
+            return []
+        return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+    def __call__(self, queries: Sequence[Query], max_new_tokens: int = 256) -> List[Generation]:
+        """One answer per query; ``max_new_tokens`` does not apply (answers are never cut)."""
+        passages: Dict[str, List[str]] = {}  # passage -> types asked, in order
+        asked: List[Tuple[str, str]] = []
+        for query in queries:
+            parsed = read_query(query.prompt)
+            if parsed is None:
+                raise BackendError(
+                    f"{self.name!r} is a span model: it answers UniNER questions only, not {query.prompt[:80]!r}."
+                )
+            text, label = parsed
+            labels = passages.setdefault(text, [])
+            if label not in labels:
+                labels.append(label)
+            asked.append(parsed)
+        found = self._predict(passages)
+        return [answer_generation(found[text].get(label, [])) for text, label in asked]
+
+    def _predict(self, passages: Dict[str, List[str]]) -> Dict[str, Dict[str, List[Tuple[str, float]]]]:
+        """``{passage: {type: [(mention, score), ...] in document order}}``, longest passages batched together."""
+        model = self.model
+        if self._words is None:
+            self._words = SpacyWords(self.language)
+            model.data_processor.words_splitter = self._words
+        texts = sorted(passages, key=len, reverse=True)  # less padding per batch
+        result: Dict[str, Dict[str, List[Tuple[str, float]]]] = {text: {} for text in texts}
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            label_sets = [passages[text] for text in batch]
+            shared = all(labels == label_sets[0] for labels in label_sets)
+            try:
+                predictions = model.inference(
+                    batch, label_sets[0] if shared else label_sets, flat_ner=self.flat_ner,
+                    threshold=self.threshold, batch_size=len(batch),
+                )
+            except RuntimeError as err:
+                if "out of memory" in str(err).lower():
+                    raise BackendError(
+                        f"Out of memory running {self.name!r} on {len(batch)} passages: lower the backend's batch_size."
+                    ) from err
+                raise
+            for text, entities in zip(batch, predictions):
+                for entity in sorted(entities, key=lambda e: e["start"]):
+                    result[text].setdefault(entity["label"], []).append((entity["text"], float(entity["score"])))
+        return result
+
+
+def load_span_model(name: str, device: str = "cpu"):
+    """A GLiNER model from a packaged name, a local folder or a hub id, in eval mode on ``device``."""
+    from ..span_weights import INT8_WEIGHTS, load_int8_model
+
+    folder = Path(resolve_model_name(name)).expanduser()
+    if (folder / INT8_WEIGHTS).is_file():
+        try:
+            model = load_int8_model(folder)
+        except Exception as err:
+            raise BackendError(f"Could not load the span model {name!r} from {folder}: {err}") from err
+    else:
+        from gliner import GLiNER
+
+        def loader(source: str, local_files_only: bool = False, **kwargs: Any):
+            return GLiNER.from_pretrained(source, local_files_only=local_files_only or Path(source).is_dir(), **kwargs)
+
+        model = load_pretrained(loader, name, "span model (GLiNER)")
+    model.to(device)
+    model.eval()
+    return model
+
+
+@uniner_backends("spacy_universalner.GLiNER.v1")
+def make_gliner_backend(
+    name: str = DEFAULT_SPAN_MODEL,
+    device: str = "auto",
+    threshold: float = 0.5,
+    batch_size: int = 32,
+    flat_ner: bool = True,
+    language: str = "en",
+) -> GLiNERBackend:
+    """A span model (GLiNER architecture): ``name`` is a packaged model, a local folder or a hub id.
+
+    ``threshold``: the span score above which a mention is kept. ``batch_size``: passages per
+    encoder pass. ``flat_ner``: one type per word across all types asked of a passage (GLiNER's
+    default); false answers each type on its own (nested and overlapping mentions). ``language``:
+    the spaCy tokenizer that splits passages into words.
+    """
+    return GLiNERBackend(
+        name=name, device=device, threshold=threshold, batch_size=batch_size, flat_ner=flat_ner, language=language
+    )

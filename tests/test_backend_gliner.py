@@ -1,0 +1,205 @@
+"""The span backend (``spacy_universalner.GLiNER.v1``): a GLiNER-architecture model answers UniNER queries.
+
+Behaviour that does not depend on weights (answers, order, confidences, batching, cache) is pinned
+with a scripted stand-in model; loading, chunking, encoder passes and the int8 package format run
+on a tiny random GLiNER built here (no download).
+"""
+import json
+from types import SimpleNamespace
+
+import pytest
+import spacy
+
+pytest.importorskip("gliner")
+
+from spacy_universalner.backends import backend_config, is_span_model  # noqa: E402
+from spacy_universalner.backends.base import BackendError  # noqa: E402
+from spacy_universalner.backends.gliner import GLiNERBackend, answer_generation  # noqa: E402
+from spacy_universalner.confidence import mention_scores  # noqa: E402
+from spacy_universalner.parsing import parse_answer  # noqa: E402
+from spacy_universalner.prompt import Query, UniNERTemplate  # noqa: E402
+
+TEMPLATE = UniNERTemplate()
+
+
+class ScriptedSpanModel:
+    """Finds the scripted ``{label: [(string, score)]}`` in each passage, as ``GLiNER.inference`` reports them."""
+
+    def __init__(self, script):
+        self.script = script
+        self.calls = []
+        self.data_processor = SimpleNamespace(words_splitter=None, transformer_tokenizer=None)
+
+    def inference(self, texts, labels, flat_ner=True, threshold=0.5, batch_size=8):
+        self.calls.append({"texts": list(texts), "labels": labels, "threshold": threshold})
+        results = []
+        for i, text in enumerate(texts):
+            asked = labels[i] if labels and isinstance(labels[0], list) else labels
+            found = []
+            for label in asked:
+                for string, score in self.script.get(label, []):
+                    start = text.find(string)
+                    while start >= 0 and score >= threshold:
+                        found.append({"start": start, "end": start + len(string), "text": string, "label": label, "score": score})
+                        start = text.find(string, start + 1)
+            results.append(sorted(found, key=lambda e: -e["score"]))  # GLiNER does not sort by position
+        return results
+
+
+def scripted_backend(script, **settings):
+    return GLiNERBackend(name="scripted", device="cpu", model=ScriptedSpanModel(script), **settings)
+
+
+def pipeline(backend, labels, **config):
+    nlp = spacy.blank("en")
+    component = nlp.add_pipe("universal_ner", config={"labels": labels, **config})
+    component.model = backend
+    return nlp
+
+
+def test_each_query_gets_a_uniner_json_list_in_document_order_each_mention_once():
+    backend = scripted_backend({"city": [("Paris", 0.9), ("Berlin", 0.8)], "person": []})
+    text = "From Berlin to Paris, then back to Berlin."
+    city, person = backend([TEMPLATE.query(text, "city"), TEMPLATE.query(text, "person")])
+    assert city.text == '["Berlin", "Paris"]'
+    assert parse_answer(city.text, lenient=False).mentions == ["Berlin", "Paris"]  # the official rule reads it
+    assert person.text == "[]"
+
+
+def test_all_labels_of_a_passage_go_through_one_model_call():
+    model = ScriptedSpanModel({"person": [("Bill Gates", 0.9)], "organization": [("Microsoft", 0.8)]})
+    backend = GLiNERBackend(name="scripted", device="cpu", model=model, batch_size=32)
+    nlp = pipeline(backend, ["person", "organization", "location", "date"])
+    docs = list(nlp.pipe(["Bill Gates founded Microsoft.", "Microsoft is big.", "Hello there."], batch_size=8))
+    assert len(model.calls) == 1
+    assert sorted(model.calls[0]["texts"]) == sorted(["Bill Gates founded Microsoft.", "Microsoft is big.", "Hello there."])
+    assert model.calls[0]["labels"] == ["person", "organization", "location", "date"]
+    assert [(e.text, e.label_) for e in docs[0].ents] == [("Bill Gates", "person"), ("Microsoft", "organization")]
+    assert [(e.text, e.label_) for e in docs[1].ents] == [("Microsoft", "organization")]
+    assert list(docs[2].ents) == []
+
+
+def test_passages_are_batched_by_the_backend_batch_size():
+    model = ScriptedSpanModel({})
+    backend = GLiNERBackend(name="scripted", device="cpu", model=model, batch_size=2)
+    backend([TEMPLATE.query(text, "person") for text in ("one.", "two two.", "three three three.")])
+    assert [len(call["texts"]) for call in model.calls] == [2, 1]
+    assert model.calls[0]["texts"] == ["three three three.", "two two."]  # longest first: less padding
+
+
+def test_span_scores_are_the_mentions_confidences():
+    generation = answer_generation([("Paris", 0.9), ("Berlin", 0.25), ("Paris", 0.95)])
+    assert generation.text == '["Paris", "Berlin"]'
+    assert mention_scores(generation, ["Paris", "Berlin"]) == pytest.approx([0.95, 0.25])
+
+
+def test_confidences_reach_the_doc_and_the_component_threshold_drops_low_ones():
+    backend = scripted_backend({"person": [("Alice", 0.92), ("Bob", 0.61)]})
+    doc = pipeline(backend, ["person"])("Alice met Bob.")
+    assert [e._.uniner_score for e in doc.ents] == pytest.approx([0.92, 0.61])
+    assert doc.spans["uniner"].attrs["scores"] == pytest.approx([0.92, 0.61])
+    strict = pipeline(scripted_backend({"person": [("Alice", 0.92), ("Bob", 0.61)]}), ["person"], threshold=0.8)
+    assert [e.text for e in strict("Alice met Bob.").ents] == ["Alice"]
+
+
+def test_the_backend_threshold_is_the_models_decision_threshold():
+    backend = scripted_backend({"person": [("Alice", 0.92), ("Bob", 0.61)]}, threshold=0.7)
+    (answer,) = backend([TEMPLATE.query("Alice met Bob.", "person")])
+    assert answer.text == '["Alice"]'
+    assert backend.model.calls[0]["threshold"] == 0.7
+
+
+def test_cached_answers_replay_without_the_model(tmp_path):
+    cache = str(tmp_path / "responses.jsonl")
+    first = pipeline(scripted_backend({"person": [("Alice", 0.9)]}), ["person"], cache=cache)
+    assert [e.text for e in first("Alice met Bob.").ents] == ["Alice"]
+
+    class Unloadable(GLiNERBackend):
+        @property
+        def model(self):
+            raise AssertionError("the model was loaded although every answer is cached")
+
+    replay = pipeline(Unloadable(name="scripted", device="cpu"), ["person"], cache=cache)
+    assert [e.text for e in replay("Alice met Bob.").ents] == ["Alice"]
+
+
+def test_prompts_that_are_not_uniner_questions_are_refused_clearly():
+    backend = scripted_backend({})
+    with pytest.raises(BackendError, match="span model: it answers UniNER questions only"):
+        backend([Query("", "Translate this into French.")])
+
+
+@pytest.mark.parametrize("setting", [{"threshold": 0.0}, {"threshold": 1.5}, {"batch_size": 0}, {"device": "gpu"}])
+def test_bad_settings_fail_when_the_backend_is_built(setting):
+    with pytest.raises(ValueError):
+        GLiNERBackend(name="scripted", **{"device": "cpu", **setting})
+
+
+def test_span_models_are_told_apart_from_causal_lms(tmp_path):
+    (tmp_path / "gliner_config.json").write_text("{}")
+    assert is_span_model(str(tmp_path)) and is_span_model("urchade/gliner_small-v2.1")
+    assert not is_span_model("Universal-NER/UniNER-7B-type")
+    assert backend_config("urchade/gliner_small-v2.1")["@uniner_backends"] == "spacy_universalner.GLiNER.v1"
+    assert backend_config("Universal-NER/UniNER-7B-type")["@uniner_backends"] == "spacy_universalner.HuggingFace.v1"
+
+
+# --- a real (tiny, random) GLiNER ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_gliner(tmp_path_factory):
+    from spacy_universalner.tiny import build_tiny_gliner
+
+    return str(build_tiny_gliner(tmp_path_factory.mktemp("tiny-gliner") / "model"))
+
+
+def count_encoder_passes(backend):
+    calls = []
+    backend.model.model.register_forward_hook(lambda module, args, kwargs, output: calls.append(1), with_kwargs=True)
+    return calls
+
+
+@pytest.mark.slow
+def test_a_real_span_model_answers_many_labels_in_one_encoder_pass(tiny_gliner):
+    backend = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3, batch_size=32)
+    passes = count_encoder_passes(backend)
+    labels = ["person", "organization", "location", "date", "event", "product", "country", "city", "award", "song", "album", "field"]
+    answers = backend([TEMPLATE.query("Bill Gates founded Microsoft in Albuquerque.", label) for label in labels])
+    assert len(passes) == 1
+    assert len(answers) == len(labels)
+    for answer in answers:
+        assert isinstance(json.loads(answer.text), list)
+        assert all(mention in "Bill Gates founded Microsoft in Albuquerque." for mention in json.loads(answer.text))
+
+
+@pytest.mark.slow
+def test_long_docs_are_cut_into_passages_the_encoder_can_take(tiny_gliner):
+    backend = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3)
+    nlp = pipeline(backend, ["person", "city"], max_chunk_tokens=48, chunk_overlap=8)
+    text = " ".join(["Guido van Rossum created Python while at CWI in Amsterdam."] * 30)
+    seen = []
+    original = backend.model.inference
+    backend.model.inference = lambda texts, *args, **kwargs: seen.extend(texts) or original(texts, *args, **kwargs)
+    doc = nlp(text)
+    assert len(seen) > 1
+    assert max(backend.count_tokens(seen)) <= 48
+    assert {r["chunk"] for r in doc._.uniner_responses} == set(range(len(seen)))
+
+
+@pytest.mark.slow
+def test_int8_package_weights_round_trip(tiny_gliner, tmp_path):
+    from spacy_universalner.span_weights import INT8_WEIGHTS, export_int8
+
+    written = export_int8(tiny_gliner, tmp_path / "int8")
+    assert (tmp_path / "int8" / INT8_WEIGHTS) in written and not (tmp_path / "int8" / "pytorch_model.bin").exists()
+    full = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3)
+    small = GLiNERBackend(name=str(tmp_path / "int8"), device="cpu", threshold=0.3)
+    before, after = full.model.model.state_dict(), small.model.model.state_dict()
+    assert before.keys() == after.keys()
+    for name, weight in before.items():
+        if weight.is_floating_point() and weight.dim() == 2 and weight.numel() >= 4096:
+            step = weight.abs().amax(dim=1, keepdim=True) / 127
+            assert ((weight - after[name]).abs() <= step / 2 + 1e-6).all(), name
+        else:
+            assert (weight == after[name]).all(), name
+    assert small.cache_key != full.cache_key  # other weights, other cached answers
