@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
 
-from .registry import uniner_templates
-
 DEFAULT_SYSTEM = "A virtual assistant answers questions from a user based on the provided text."
 DEFAULT_SEPARATOR = "</s>"
 READ_REPLY = "I've read this text."
@@ -95,7 +93,6 @@ def check_labels(labels: Sequence[str]) -> None:
             raise ValueError(f"Entity type queries must be non-empty strings, got {label!r}.")
 
 
-@uniner_templates("spacy_universalner.UniNER.v1")
 def make_uniner_template(
     separator: str = DEFAULT_SEPARATOR, system: str = DEFAULT_SYSTEM
 ) -> UniNERTemplate:

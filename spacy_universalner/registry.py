@@ -19,4 +19,10 @@ uniner_templates = _ensure("uniner_templates")
 uniner_readers = _ensure("uniner_readers")  # benchmark readers (spacy_universalner.eval)
 uniner_teachers = _ensure("uniner_teachers")  # distillation teachers (spacy_universalner.distill.teachers)
 
+# Registered here rather than with a decorator in .prompt, so that the template (used by `build`,
+# `train`, the readers...) can be imported without spaCy, and with it thinc's import of torch.
+from .prompt import make_uniner_template  # noqa: E402
+
+uniner_templates.register("spacy_universalner.UniNER.v1", func=make_uniner_template)
+
 __all__ = ["registry", "uniner_backends", "uniner_templates"]

@@ -21,6 +21,26 @@ def test_help_imports_neither_spacy_nor_torch_nor_transformers(args):
     assert done.stdout.strip().splitlines()[-1] == "loaded: []"
 
 
+def test_build_imports_neither_spacy_nor_torch(tmp_path):
+    """Turning answers into conversations is string work: it starts in a fraction of a second."""
+    import json
+
+    source = tmp_path / "pile.json"
+    source.write_text(json.dumps([{"conversations": [
+        {"from": "human", "value": "Text: Bill Gates founded Microsoft."}, {"from": "gpt", "value": "I've read this text."},
+        {"from": "human", "value": "What describes person in the text?"}, {"from": "gpt", "value": '["Bill Gates"]'}]}]))
+    args = ["build", str(source), str(tmp_path / "train.json"), "--negatives", "0"]
+    code = (
+        "import sys\nfrom spacy_universalner.cli import app\n"
+        f"try:\n    app({args!r})\nexcept SystemExit as stop:\n    assert not stop.code, stop.code\n"
+        f"print('loaded:', sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "train.json").exists()
+    assert done.stdout.strip().splitlines()[-1] == "loaded: []"
+
+
 def _extract(*args):
     from typer.testing import CliRunner
 
