@@ -25,6 +25,7 @@ import ast
 import json
 import re
 import string
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional
 
@@ -68,7 +69,9 @@ def evaluate_literal(text: str, loads: Callable[[str], Any], max_chars: Optional
     if not evaluable(text, max_chars):
         return None
     try:
-        return loads(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # literal_eval warns about escapes such as "\<" in the text
+            return loads(text)
     except Exception:  # noqa: BLE001 - untrusted text: any parser error means "not a literal"
         return None
 

@@ -92,9 +92,9 @@ def test_deep_nesting_parses_the_same_at_any_call_depth():
 def test_huge_answers_are_not_evaluated(item):
     # 6 MB of Python literal: ast.literal_eval took 27 s and 3.2 GB; only 20,000 characters are ever evaluated.
     response = "[" + (item + ",") * 10**6 + "]"
-    started = time.perf_counter()
+    started = time.process_time()
     parsed = parse_answer(response)
-    assert time.perf_counter() - started < 5
+    assert time.process_time() - started < 5  # CPU seconds: other load on the machine does not count
     assert parsed.mentions == []
     assert len(response) > MAX_EVAL_CHARS
 

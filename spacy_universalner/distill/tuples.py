@@ -52,10 +52,9 @@ def _unescape(double: str, single: str) -> str:
     raw = double if double is not None else single
     if "\\" not in raw:
         return raw  # nothing to unescape (most strings): no parser call
-    try:
-        return ast.literal_eval(('"' if double is not None else "'") + raw + ('"' if double is not None else "'"))
-    except (ValueError, SyntaxError):
-        return raw
+    quote = '"' if double is not None else "'"
+    value = evaluate_literal(quote + raw + quote, ast.literal_eval)
+    return value if isinstance(value, str) else raw
 
 
 def parse_tuples(answer: str) -> ParsedTuples:
