@@ -26,6 +26,29 @@ def parse_question(question: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
+_USER_TEXT = f" USER: {TEXT_PREFIX}"
+_READ_TURN = f" ASSISTANT: {READ_REPLY}"
+_QUESTION_TURN = "USER: What describes "
+
+
+def read_query(prompt: str) -> Optional[Tuple[str, str]]:
+    """``(passage, type)`` of a UniNER prompt (the inverse of :meth:`UniNERTemplate.prompt`), or None.
+
+    Extractive backends answer from the passage and the type, not from the prompt string; the
+    last question and the last "I've read this text." turn before it delimit them, whatever the
+    template's system sentence and separator, and whatever the passage itself contains.
+    """
+    question_at = prompt.rfind(_QUESTION_TURN)
+    text_at = prompt.find(_USER_TEXT)
+    read_at = prompt.rfind(_READ_TURN, 0, question_at) if question_at >= 0 else -1
+    if text_at < 0 or read_at < text_at or not prompt.rstrip().endswith("ASSISTANT:"):
+        return None
+    label = parse_question(prompt[question_at + len("USER: ") :].rstrip()[: -len("ASSISTANT:")].strip())
+    if label is None:
+        return None
+    return prompt[text_at + len(_USER_TEXT) : read_at], label
+
+
 @dataclass(frozen=True)
 class Query:
     """One model query: a passage ``prefix`` shared by every label of a chunk, and a label ``suffix``.

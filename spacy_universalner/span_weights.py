@@ -53,7 +53,7 @@ def export_int8(source: Union[str, Path], dest: Union[str, Path]) -> List[Path]:
     from safetensors.torch import save_file
 
     source, dest = Path(source), Path(dest)
-    model = GLiNER.from_pretrained(str(source), local_files_only=True)
+    model = GLiNER.from_pretrained(str(source.expanduser().resolve()), local_files_only=True)
     dest.mkdir(parents=True, exist_ok=True)
     for stale in ("model.safetensors", "pytorch_model.bin"):
         (dest / stale).unlink(missing_ok=True)

@@ -184,7 +184,9 @@ def load_span_model(name: str, device: str = "cpu"):
         from gliner import GLiNER
 
         def loader(source: str, local_files_only: bool = False, **kwargs: Any):
-            return GLiNER.from_pretrained(source, local_files_only=local_files_only or Path(source).is_dir(), **kwargs)
+            if Path(source).expanduser().is_dir():  # gliner treats a relative folder as a hub id
+                return GLiNER.from_pretrained(str(Path(source).expanduser().resolve()), local_files_only=True, **kwargs)
+            return GLiNER.from_pretrained(source, local_files_only=local_files_only, **kwargs)
 
         model = load_pretrained(loader, name, "span model (GLiNER)")
     model.to(device)

@@ -203,6 +203,22 @@ def export_student_command(
     typer.echo(f"Copied {len(copied)} files ({size:.1f} MiB) to {dest}")
 
 
+@app.command("export-span")
+def export_span_command(
+    source: Path = typer.Argument(..., help="A span model folder written by `train-span`", exists=True, file_okay=False),
+    dest: Path = typer.Argument(..., help="Where to write it with int8 weights (e.g. the package's models/uniner-span)"),
+) -> None:
+    """Copy a span model with int8 weights (one scale per row; loaded back to float32): about a quarter of the size."""
+    from ..span_weights import export_int8
+
+    try:
+        written = export_int8(source, dest)
+    except (OSError, ValueError) as err:
+        _fail(f"Could not export {source}: {err}")
+    size = sum(path.stat().st_size for path in written) / 2**20
+    typer.echo(f"Wrote {len(written)} files ({size:.1f} MiB) to {dest}")
+
+
 @app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train_command(
     ctx: typer.Context,
@@ -268,4 +284,4 @@ def train_span_command(
     )
 
 
-__all__: List[str] = ["sample_command", "annotate_command", "build_command", "gold_command", "init_student_command", "export_student_command", "train_command", "train_span_command"]
+__all__: List[str] = ["sample_command", "annotate_command", "build_command", "gold_command", "init_student_command", "export_student_command", "train_command", "train_span_command", "export_span_command"]
