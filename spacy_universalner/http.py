@@ -220,7 +220,16 @@ class _DeadlineAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = _TRACKED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS proxies bring their own connections: per-read timeout
+            manager.pool_classes_by_scheme = _TRACKED_POOLS
+        return manager
+
+
+_TRACKED_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 class _Transient(Exception):

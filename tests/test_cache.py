@@ -25,7 +25,8 @@ def test_a_truncated_last_line_is_ignored_and_not_glued_to_new_entries(tmp_path)
     with path.open("a") as f:
         f.write('{"model": "m", "prompt": "p2", "resp')  # a crash mid-write
     cache = ResponseCache(path)
-    assert cache.get("m", "p1") == '["a"]' and cache.get("m", "p2") is None
+    with pytest.warns(UserWarning, match="Skipped 1 unreadable line"):
+        assert cache.get("m", "p1") == '["a"]' and cache.get("m", "p2") is None
     cache.add("m", [("p3", "[]")])
     assert ResponseCache(path).get("m", "p3") == "[]"
 

@@ -197,3 +197,14 @@ def test_bad_client_settings_are_refused_when_the_client_is_built(setting, value
     with pytest.raises(ValueError, match=message) as failure:
         OpenAIClient(options.pop("base_url"), "m", api_key_env=None, **options)
     assert "KEY" not in str(failure.value)
+
+
+def test_the_deadline_holds_through_an_http_proxy(monkeypatch):
+    with FakeTeacherServer(default="trickle", late=3.0) as proxy:  # answers every request it relays, slowly
+        monkeypatch.setenv("HTTP_PROXY", proxy.url.rsplit("/", 1)[0])
+        monkeypatch.setenv("NO_PROXY", "")
+        http, _ = client("http://teacher.invalid/v1", timeout=1.0, max_retries=0)
+        started = time.monotonic()
+        with pytest.raises(RetriesExhausted, match=r"no complete response within 1.0s"):
+            http.chat([{"role": "user", "content": "Passage: Ada met Alan."}])
+    assert time.monotonic() - started < 10 and len(proxy.log) == 1  # the request went through the proxy
