@@ -28,7 +28,9 @@ from .prompt import Query, UniNERTemplate
 
 
 DEFAULT_CONFIG = {
-    "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "Universal-NER/UniNER-7B-type"},
+    # The packaged span student: works offline on a CPU out of the box. The paper's model is one setting away:
+    # {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "Universal-NER/UniNER-7B-type"}.
+    "model": {"@uniner_backends": "spacy_universalner.GLiNER.v1", "name": "uniner-span"},
     "template": {"@uniner_templates": "spacy_universalner.UniNER.v1"},
     "max_new_tokens": 256,
     "batch_size": 8,

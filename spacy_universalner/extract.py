@@ -1,7 +1,7 @@
 """``extract``: run the ``universal_ner`` pipe over text and show or save the entities.
 
 This is the README's main job: a real extraction with a model the user names (the packaged
-``uniner-mini``, a hub id or a local folder), from the command line, with no config file to write.
+``uniner-span``, a hub id or a local folder), from the command line, with no config file to write.
 """
 import json
 import sys
@@ -39,10 +39,12 @@ def build_pipeline(
     """A pipeline with ``universal_ner`` added: on a blank language (``blank:en``) or a saved/installed pipeline."""
     import spacy
 
+    from .backends import backend_config
+
     nlp = spacy.blank(base.split(":", 1)[1]) if base.startswith("blank:") else spacy.load(base)
     nlp.add_pipe("universal_ner", config={
         "labels": labels,
-        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": model, "device": device, "dtype": dtype},
+        "model": backend_config(model, device, dtype),
         "batch_size": batch_size,
         "max_new_tokens": max_new_tokens,
         "cache": cache,
@@ -53,7 +55,7 @@ def build_pipeline(
 @app.command("extract")
 def extract_command(
     texts: List[str] = typer.Argument(None, help="Texts to read; or use --input."),
-    model: str = typer.Option("uniner-mini", "--model", "-m", help="UniNER checkpoint: uniner-mini (packaged, offline), a hub id (e.g. Universal-NER/UniNER-7B-type) or a local folder."),
+    model: str = typer.Option("uniner-span", "--model", "-m", help="uniner-span (the packaged span model: offline, CPU), a UniNER checkpoint (hub id such as Universal-NER/UniNER-7B-type, or a local folder) or a GLiNER model (folder or hub id)."),
     labels: str = typer.Option("person,organization,location", "--labels", "-l", help="Comma-separated entity types to ask for."),
     input_path: Optional[Path] = typer.Option(None, "--input", "-i", exists=True, dir_okay=False, help="A .txt file (one text per line) or .jsonl file."),
     text_field: str = typer.Option("text", "--text-field", help="Field holding the text in JSONL input."),

@@ -9,14 +9,14 @@ is an ordinary ``gliner`` model; only the file is small. ``export-span`` writes 
 import json
 import shutil
 from pathlib import Path
-from typing import Dict, List, Union
+from typing import Dict, List, Optional, Union
 
 INT8_WEIGHTS = "model.int8.safetensors"
 _SCALE = ".__scale__"
 #: Tensors with fewer elements than this stay float32 (their bytes do not matter).
 MIN_QUANTIZED = 4096
 #: What a GLiNER folder needs besides its weights.
-_CONFIG_FILES = ("gliner_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+_CONFIG_FILES = ("uniner_settings.json", "gliner_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
 def quantize_state_dict(state_dict) -> Dict[str, "object"]:
@@ -47,8 +47,11 @@ def dequantize_state_dict(packed) -> Dict[str, "object"]:
     return state
 
 
-def export_int8(source: Union[str, Path], dest: Union[str, Path]) -> List[Path]:
-    """Copy a GLiNER folder (``save_pretrained``) to ``dest`` with int8 weights; return the files written."""
+def export_int8(source: Union[str, Path], dest: Union[str, Path], threshold: Optional[float] = None) -> List[Path]:
+    """Copy a GLiNER folder (``save_pretrained``) to ``dest`` with int8 weights; return the files written.
+
+    ``threshold``: the decision threshold the span backend uses for this model by default
+    (``uniner_settings.json``)."""
     from gliner import GLiNER
     from safetensors.torch import save_file
 
@@ -63,7 +66,11 @@ def export_int8(source: Union[str, Path], dest: Union[str, Path]) -> List[Path]:
         if (source / name).is_file():
             shutil.copyfile(source / name, dest / name)
             written.append(dest / name)
-    return written
+    if threshold is not None:
+        settings = dest / "uniner_settings.json"
+        settings.write_text(json.dumps({"threshold": threshold}) + "\n", encoding="utf8")
+        written.append(settings)
+    return list(dict.fromkeys(written))
 
 
 def load_int8_model(folder: Union[str, Path]):

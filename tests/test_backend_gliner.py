@@ -203,3 +203,24 @@ def test_int8_package_weights_round_trip(tiny_gliner, tmp_path):
         else:
             assert (weight == after[name]).all(), name
     assert small.cache_key != full.cache_key  # other weights, other cached answers
+
+
+@pytest.mark.slow
+def test_factored_span_layer_gives_the_same_answers_and_scores(tiny_gliner):
+    texts = ["Bill Gates founded Microsoft in Albuquerque.", "Guido van Rossum created Python while at CWI in Amsterdam."]
+    queries = [TEMPLATE.query(text, label) for text in texts for label in ("person", "organization", "location")]
+    plain = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3, factored_spans=False)
+    factored = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3)
+    before, after = plain(queries), factored(queries)
+    assert type(factored.model.model.span_rep_layer.span_rep_layer).__name__ == "FactoredSpanMarkerV0"
+    assert any(g.text != "[]" for g in before)  # the comparison covers real mentions
+    assert [g.text for g in after] == [g.text for g in before]
+    for a, b in zip(after, before):
+        assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-5)
+
+
+def test_a_model_folder_can_recommend_its_threshold(tmp_path):
+    assert GLiNERBackend(name=str(tmp_path), device="cpu").threshold == 0.5  # GLiNER's own default
+    (tmp_path / "uniner_settings.json").write_text('{"threshold": 0.3}')
+    assert GLiNERBackend(name=str(tmp_path), device="cpu").threshold == 0.3
+    assert GLiNERBackend(name=str(tmp_path), device="cpu", threshold=0.7).threshold == 0.7  # a setting wins

@@ -71,19 +71,20 @@ def test_local_folders_and_packaged_models_never_ask_the_hub(online_by_settings,
 
     monkeypatch.setattr(requests, "head", no_request)
     assert base.load_pretrained(lambda name, **kwargs: (name, kwargs), str(tmp_path), "weights") == (str(tmp_path), {})
-    assert base.load_pretrained(lambda name, **kwargs: kwargs, "uniner-mini", "weights") == {}
+    assert base.load_pretrained(lambda name, **kwargs: kwargs, "uniner-span", "weights") == {}
 
 
-@pytest.mark.parametrize("typed", ["uniner-mni", "UniNER-mini", "./uniner_mini"])
+@pytest.mark.parametrize("typed", ["uniner-spn", "UniNER-span", "./uniner_span"])
 def test_a_name_close_to_a_packaged_model_gets_a_did_you_mean(typed):
-    with pytest.raises(BackendError, match="Did you mean 'uniner-mini', a model packaged with spacy-universalner"):
+    with pytest.raises(BackendError, match="Did you mean 'uniner-span', a model packaged with spacy-universalner"):
         HuggingFaceBackend(typed).count_tokens(["x"])
 
 
 def test_every_packaged_model_is_suggested_and_far_names_are_not(monkeypatch):
-    monkeypatch.setattr(base, "PACKAGED_MODELS", (*base.PACKAGED_MODELS, "uniner-span"))
+    monkeypatch.setattr(base, "PACKAGED_MODELS", (*base.PACKAGED_MODELS, "uniner-large"))
+    assert base.did_you_mean("uniner-lrage") == "uniner-large"
     assert base.did_you_mean("uniner-spna") == "uniner-span"
-    assert base.did_you_mean("uniner-mini") is None  # the name itself needs no suggestion
+    assert base.did_you_mean("uniner-large") is None  # the name itself needs no suggestion
     assert base.did_you_mean("Universal-NER/UniNER-7B-type") is None
     assert base.did_you_mean("gpt2") is None
 

@@ -96,16 +96,16 @@ def test_extract_shows_each_text_and_its_entities_without_a_stray_none(tmp_path)
     ("person,location,person", "Duplicate label 'person' in `labels` (got 'person,location,person')"),
 ])
 def test_extract_says_which_labels_it_got_when_they_are_unusable(labels, message):
-    result = _extract("--model", "uniner-mini", "--labels", labels, "Bill Gates")
+    result = _extract("--model", "uniner-span", "--labels", labels, "Bill Gates")
     assert result.exit_code == 1
     assert message in " ".join(result.output.split())  # wasabi wraps long lines
     assert "Traceback" not in result.output
 
 
 def test_extract_with_a_mistyped_packaged_name_fails_at_once_with_a_suggestion():
-    result = _extract("--model", "uniner-mni", "Bill Gates")
+    result = _extract("--model", "uniner-spn", "Bill Gates")
     assert result.exit_code == 1
-    assert "Did you mean 'uniner-mini'" in " ".join(result.output.split())
+    assert "Did you mean 'uniner-span'" in " ".join(result.output.split())
     assert "Traceback" not in result.output and "Retrying" not in result.output
 
 

@@ -158,11 +158,11 @@ def load_pretrained(loader: Callable[..., Any], name: str, what: str, **kwargs: 
 
 #: Models shipped inside this package, loadable by name with no hub access.
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
-PACKAGED_MODELS = ("uniner-mini",)
+PACKAGED_MODELS = ("uniner-span",)
 
 
 def resolve_model_name(name: str) -> str:
-    """The folder of a packaged model (``"uniner-mini"``); any other name (hub id, path) unchanged."""
+    """The folder of a packaged model (``"uniner-span"``); any other name (hub id, path) unchanged."""
     return str(MODELS_DIR / name) if name in PACKAGED_MODELS else name
 
 
@@ -178,7 +178,7 @@ _SAMPLE_BYTES = 1 << 20
 def cache_key(name: str) -> str:
     """The response cache's name for model ``name``: the name, plus a fingerprint of local weights.
 
-    Retraining into the same folder (or upgrading the packaged ``uniner-mini``) must not serve the
+    Retraining into the same folder (or upgrading the packaged ``uniner-span``) must not serve the
     old model's cached answers. A local folder's key is ``name@<12 hex>``, hashed from each weight
     file's name, size and first and last MiB (fast even for 27 GB of shards; the bytes change with
     any retraining). Hub ids and remote models keep their plain name.

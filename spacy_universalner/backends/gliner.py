@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from ..prompt import Query, read_query
 from ..registry import uniner_backends
 from .base import BackendError, Generation, cache_key, load_pretrained, resolve_model_name
+from .fast_spans import factor_span_layer
 from .hf import check_device
 
 DEFAULT_SPAN_MODEL = "uniner-span"
@@ -69,14 +70,17 @@ class GLiNERBackend:
         self,
         name: str = DEFAULT_SPAN_MODEL,
         device: str = "auto",
-        threshold: float = 0.5,
+        threshold: Optional[float] = None,
         batch_size: int = 32,
         flat_ner: bool = True,
         language: str = "en",
+        factored_spans: bool = True,
         model: Optional[Any] = None,
     ):
         """``model``: a GLiNER model already in memory (then ``name`` only names it in the cache)."""
         check_device(device)
+        if threshold is None:
+            threshold = default_threshold(name)
         if not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be a probability between 0 and 1 (exclusive), got {threshold!r}.")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -87,6 +91,7 @@ class GLiNERBackend:
         self.batch_size = batch_size
         self.flat_ner = flat_ner
         self.language = language
+        self.factored_spans = factored_spans
         self._model = model
         self._words: Optional[SpacyWords] = None
         self._cache_key: Optional[str] = None
@@ -107,6 +112,8 @@ class GLiNERBackend:
     def model(self):
         if self._model is None:
             self._model = load_span_model(self.name, self._torch_device())
+            if self.factored_spans:
+                factor_span_layer(self._model)
         return self._model
 
     def _torch_device(self) -> str:
@@ -170,6 +177,18 @@ class GLiNERBackend:
         return result
 
 
+#: A model folder may recommend its decision threshold (chosen on data it was trained on, never on a test set).
+SETTINGS_FILE = "uniner_settings.json"
+
+
+def default_threshold(name: str) -> float:
+    """The threshold ``name``'s folder recommends in ``uniner_settings.json``, else GLiNER's 0.5."""
+    settings = Path(resolve_model_name(name)).expanduser() / SETTINGS_FILE
+    if settings.is_file():
+        return float(json.loads(settings.read_text(encoding="utf8")).get("threshold", 0.5))
+    return 0.5
+
+
 def load_span_model(name: str, device: str = "cpu"):
     """A GLiNER model from a packaged name, a local folder or a hub id, in eval mode on ``device``."""
     from ..span_weights import INT8_WEIGHTS, load_int8_model
@@ -198,18 +217,22 @@ def load_span_model(name: str, device: str = "cpu"):
 def make_gliner_backend(
     name: str = DEFAULT_SPAN_MODEL,
     device: str = "auto",
-    threshold: float = 0.5,
+    threshold: Optional[float] = None,
     batch_size: int = 32,
     flat_ner: bool = True,
     language: str = "en",
+    factored_spans: bool = True,
 ) -> GLiNERBackend:
     """A span model (GLiNER architecture): ``name`` is a packaged model, a local folder or a hub id.
 
-    ``threshold``: the span score above which a mention is kept. ``batch_size``: passages per
+    ``threshold``: the span score above which a mention is kept (null: the model folder's
+    recommendation in ``uniner_settings.json``, else 0.5). ``batch_size``: passages per
     encoder pass. ``flat_ner``: one type per word across all types asked of a passage (GLiNER's
     default); false answers each type on its own (nested and overlapping mentions). ``language``:
-    the spaCy tokenizer that splits passages into words.
+    the spaCy tokenizer that splits passages into words. ``factored_spans``: compute span
+    representations per word instead of per span (:mod:`.fast_spans`; same scores, faster).
     """
     return GLiNERBackend(
-        name=name, device=device, threshold=threshold, batch_size=batch_size, flat_ner=flat_ner, language=language
+        name=name, device=device, threshold=threshold, batch_size=batch_size, flat_ner=flat_ner, language=language,
+        factored_spans=factored_spans,
     )

@@ -125,9 +125,11 @@ def default_encoder() -> str:
 
 
 def init_span_model(model_config: Dict[str, Any]):
-    """A GLiNER span model on a pretrained encoder (the heads start random)."""
+    """A GLiNER span model on a pretrained encoder (the heads start random), or, with ``init``, a trained one to go on from."""
     from gliner import GLiNER, GLiNERConfig
 
+    if model_config.get("init"):
+        return GLiNER.from_pretrained(str(Path(model_config["init"]).expanduser().resolve()), local_files_only=True)
     encoder = model_config.get("encoder") or default_encoder()
     config = GLiNERConfig(
         model_name=str(encoder),
