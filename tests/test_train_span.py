@@ -1,0 +1,67 @@
+"""train-span: UniNER conversations become GLiNER examples, and a span model trains from them, resumably."""
+import json
+import random
+
+import pytest
+import spacy
+
+pytest.importorskip("gliner")
+
+from spacy_universalner.distill.build import Passage, conversation  # noqa: E402
+from spacy_universalner.distill.span import SpanDataSettings, build_examples, conversation_examples  # noqa: E402
+
+TEXT = "Bill Gates founded Microsoft. He lives in Seattle. Microsoft is big."
+
+
+def record(answers):
+    return conversation(Passage("p1", TEXT), answers)
+
+
+def test_mentions_are_placed_on_words_and_empty_answers_are_negative_types():
+    examples = conversation_examples(
+        spacy.blank("en"), record([("person", ["Bill Gates"]), ("company", ["Microsoft"]), ("disease", [])]),
+        SpanDataSettings(random_negatives=0), [], random.Random(0),
+    )
+    (example,) = examples
+    words = example["tokenized_text"]
+    assert words[:4] == ["Bill", "Gates", "founded", "Microsoft"]
+    assert sorted(example["ner"]) == [[0, 1, "person"], [3, 3, "company"], [10, 10, "company"]]  # every occurrence
+    assert sorted(example["ner_labels"]) == ["company", "disease", "person"]
+
+
+def test_long_passages_are_cut_at_sentence_ends_and_types_are_judged_per_window():
+    examples = conversation_examples(
+        spacy.blank("en"), record([("person", ["Bill Gates"]), ("city", ["Seattle"])]),
+        SpanDataSettings(max_words=8, random_negatives=0), [], random.Random(0),
+    )
+    assert [" ".join(e["tokenized_text"]) for e in examples][:2] == ["Bill Gates founded Microsoft .", "He lives in Seattle ."]
+    first, second = examples[0], examples[1]
+    assert first["ner"] == [[0, 1, "person"]] and "city" in first["ner_labels"]  # no Seattle here: a negative
+    assert second["ner"] == [[3, 3, "city"]] and "person" in second["ner_labels"]
+
+
+def test_examples_are_the_same_for_a_seed():
+    records = [record([("person", ["Bill Gates"])]), record([("city", ["Seattle"])])]
+    assert build_examples(records, SpanDataSettings(seed=3)) == build_examples(records, SpanDataSettings(seed=3))
+
+
+@pytest.mark.slow
+def test_a_tiny_span_model_trains_saves_and_resumes(tmp_path):
+    pytest.importorskip("accelerate")
+    from spacy_universalner.distill.span import run_train_span
+    from spacy_universalner.tiny import build_tiny_gliner
+
+    encoder = build_tiny_gliner(tmp_path / "tiny").parent / "tiny-encoder"
+    data = tmp_path / "train.json"
+    data.write_text(json.dumps([record([("person", ["Bill Gates"]), ("company", ["Microsoft"])])] * 8))
+    config = {
+        "model": {"encoder": str(encoder), "hidden_size": 32, "max_width": 4},
+        "training": {"max_steps": 2, "per_device_train_batch_size": 4, "save_steps": 1, "logging_steps": 1,
+                     "learning_rate": 1e-3, "report_to": "none", "progress": False, "seed": 0},
+    }
+    summary = run_train_span(data, tmp_path / "out", config)
+    assert summary["steps"] == 2 and (tmp_path / "out" / "gliner_config.json").is_file()
+    assert (tmp_path / "out" / "checkpoints" / "checkpoint-2").is_dir()
+    config["training"]["max_steps"] = 3
+    resumed = run_train_span(data, tmp_path / "out", config, resume=True)
+    assert resumed["resumed_from"].endswith("checkpoint-2") and resumed["steps"] == 3
