@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..prompt import Query, read_query
 from ..registry import uniner_backends
-from .base import BackendError, Generation, cache_key, load_pretrained, resolve_model_name
+from .base import BackendError, Generation, cache_key, count_tokens_with, load_pretrained, resolve_model_name
 from .fast_spans import factor_span_layer
 from .hf import check_device
 
@@ -125,10 +125,7 @@ class GLiNERBackend:
 
     def count_tokens(self, texts: Sequence[str]) -> List[int]:
         """Encoder tokens per passage (the type prompt comes on top), for chunking long Docs."""
-        tokenizer = self.model.data_processor.transformer_tokenizer
-        if not texts:
-            return []
-        return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+        return count_tokens_with(self.model.data_processor.transformer_tokenizer, texts)
 
     def __call__(self, queries: Sequence[Query], max_new_tokens: int = 256) -> List[Generation]:
         """One answer per query; ``max_new_tokens`` does not apply (answers are never cut)."""

@@ -19,7 +19,7 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
 
 from ..alignment import AlignmentConfig, find_mention
 from ..parsing import parse_answer
@@ -142,11 +142,6 @@ def init_span_model(model_config: Dict[str, Any]):
     return GLiNER.from_config(config)
 
 
-def _last_checkpoint(folder: Path) -> Optional[str]:
-    checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return str(checkpoints[-1]) if checkpoints else None
-
-
 def run_train_span(
     data_path: Union[str, Path], output: Union[str, Path], config: Dict[str, Any], *, resume: bool = False
 ) -> Dict[str, Any]:
@@ -154,6 +149,7 @@ def run_train_span(
     import torch
     from gliner.training import Trainer, TrainingArguments
     from transformers import set_seed
+    from transformers.trainer_utils import get_last_checkpoint
 
     output = Path(output)
     data = SpanDataSettings(**config.get("data", {}))
@@ -184,7 +180,7 @@ def run_train_span(
     collator = model.data_collator_class(model.config, data_processor=model.data_processor, prepare_labels=True)
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator,
                       processing_class=model.data_processor.transformer_tokenizer)
-    last = _last_checkpoint(checkpoints) if resume else None
+    last = get_last_checkpoint(str(checkpoints)) if resume and checkpoints.is_dir() else None
     if resume and last is None:
         logger.warning("No checkpoint in %s: training from the start", checkpoints)
     result = trainer.train(resume_from_checkpoint=last)
