@@ -3,7 +3,8 @@ student and en_core_web_sm (the spaCy user's status quo).
 
 Rows:
 - ``uniner-span`` (or ``--span-model``): ``universal_ner`` with ``spacy_universalner.GLiNER.v1``, 10 labels,
-  every test sentence in file order.
+  every test sentence in file order; one row per ``--span-dtypes`` entry (float32, and the model's own
+  recommendation, bfloat16 for uniner-span on CPUs with AVX512-BF16).
 - the generative ``uniner-mini`` that shipped before it (``--generative-model``; by default taken from this
   repository's git history into ``training/uniner-mini-generative``): ``universal_ner`` with the Hugging Face
   backend and its shared-prefix engine, the same 10 labels, ``max_new_tokens`` 64 as its card advised,
@@ -98,6 +99,8 @@ def main(argv=None) -> Dict:
     parser.add_argument("--generative-limit", type=int, default=200, help="sentences for the generative row (0: skip it)")
     parser.add_argument("--limit", type=int, default=0, help="sentences for the other rows (0: all 3,453)")
     parser.add_argument("--batch-size", type=int, default=64, help="Docs per pipe batch")
+    parser.add_argument("--span-dtypes", default="float32,auto",
+                        help="a span row per dtype (auto: the model's recommended dtype where the CPU runs it natively)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the target is for 2 cores)")
     parser.add_argument("--json", default="", help="also write the figures here")
     args = parser.parse_args(argv)
@@ -108,9 +111,12 @@ def main(argv=None) -> Dict:
     texts = conll_sentences(args.data_dir)
     texts = texts[: args.limit] if args.limit else texts
     rows = []
-    span = universal_ner({"@uniner_backends": "spacy_universalner.GLiNER.v1", "name": args.span_model, "device": "cpu"},
-                         args.batch_size)
-    rows.append(timed(args.span_model, span, texts, args.batch_size, f"span model, {len(LABELS)} labels"))
+    for dtype in args.span_dtypes.split(","):
+        span = universal_ner({"@uniner_backends": "spacy_universalner.GLiNER.v1", "name": args.span_model,
+                              "device": "cpu", "dtype": dtype}, args.batch_size)
+        computed = span.get_pipe("universal_ner").model.compute_dtype
+        rows.append(timed(f"{args.span_model} ({computed})", span, texts, args.batch_size,
+                          f"span model, {len(LABELS)} labels, dtype={dtype!r}"))
     folder = generative_folder(Path(args.generative_model)) if args.generative_limit else None
     if folder is not None:
         generative = universal_ner(

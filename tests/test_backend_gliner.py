@@ -129,7 +129,7 @@ def test_prompts_that_are_not_uniner_questions_are_refused_clearly():
         backend([Query("", "Translate this into French.")])
 
 
-@pytest.mark.parametrize("setting", [{"threshold": 0.0}, {"threshold": 1.5}, {"batch_size": 0}, {"device": "gpu"}])
+@pytest.mark.parametrize("setting", [{"threshold": 0.0}, {"threshold": 1.5}, {"batch_size": 0}, {"device": "gpu"}, {"dtype": "half"}])
 def test_bad_settings_fail_when_the_backend_is_built(setting):
     with pytest.raises(ValueError):
         GLiNERBackend(name="scripted", **{"device": "cpu", **setting})
@@ -224,3 +224,26 @@ def test_a_model_folder_can_recommend_its_threshold(tmp_path):
     (tmp_path / "uniner_settings.json").write_text('{"threshold": 0.3}')
     assert GLiNERBackend(name=str(tmp_path), device="cpu").threshold == 0.3
     assert GLiNERBackend(name=str(tmp_path), device="cpu", threshold=0.7).threshold == 0.7  # a setting wins
+
+
+def test_auto_dtype_follows_the_folders_recommendation_only_where_the_device_runs_it_natively(tmp_path, monkeypatch):
+    from spacy_universalner.backends import gliner as span_backend
+
+    (tmp_path / "uniner_settings.json").write_text('{"threshold": 0.3, "dtype": "bfloat16"}')
+    monkeypatch.setattr(span_backend, "native_bfloat16", lambda device: True)
+    assert GLiNERBackend(name=str(tmp_path), device="cpu").compute_dtype == "bfloat16"
+    assert GLiNERBackend(name=str(tmp_path), device="cpu", dtype="float32").compute_dtype == "float32"
+    monkeypatch.setattr(span_backend, "native_bfloat16", lambda device: False)
+    assert GLiNERBackend(name=str(tmp_path), device="cpu").compute_dtype == "float32"  # emulated bf16 is slower
+    assert GLiNERBackend(name="scripted-elsewhere", device="cpu").compute_dtype == "float32"  # no recommendation
+
+
+@pytest.mark.slow
+def test_bfloat16_runs_the_real_model_and_is_cached_apart_from_float32(tiny_gliner):
+    queries = [TEMPLATE.query("Bill Gates founded Microsoft in Albuquerque.", label) for label in ("person", "city")]
+    full = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3, dtype="float32")
+    half = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3, dtype="bfloat16")
+    answers = half(queries)
+    assert str(next(half.model.model.parameters()).dtype) == "torch.bfloat16"
+    assert all(isinstance(json.loads(answer.text), list) for answer in answers)
+    assert full.cache_key != half.cache_key

@@ -25,7 +25,7 @@ from ..prompt import Query, read_query
 from ..registry import uniner_backends
 from .base import BackendError, Generation, cache_key, count_tokens_with, load_pretrained, resolve_model_name
 from .fast_spans import factor_span_layer
-from .hf import check_device
+from .hf import DTYPES, check_device
 
 DEFAULT_SPAN_MODEL = "uniner-span"
 
@@ -75,12 +75,15 @@ class GLiNERBackend:
         flat_ner: bool = True,
         language: str = "en",
         factored_spans: bool = True,
+        dtype: str = "auto",
         model: Optional[Any] = None,
     ):
         """``model``: a GLiNER model already in memory (then ``name`` only names it in the cache)."""
         check_device(device)
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}.")
         if threshold is None:
-            threshold = default_threshold(name)
+            threshold = model_settings(name).get("threshold", 0.5)
         if not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be a probability between 0 and 1 (exclusive), got {threshold!r}.")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -92,7 +95,10 @@ class GLiNERBackend:
         self.flat_ner = flat_ner
         self.language = language
         self.factored_spans = factored_spans
+        self.dtype_name = dtype
+        self._dtype: Optional[str] = None
         self._model = model
+        self._prepared = False
         self._words: Optional[SpacyWords] = None
         self._cache_key: Optional[str] = None
 
@@ -101,8 +107,16 @@ class GLiNERBackend:
         """Name plus a fingerprint of local weights, and the decoding settings that change answers."""
         if self._cache_key is None:
             flat = "" if self.flat_ner else ",nested"
-            self._cache_key = f"{cache_key(self.name)}[gliner:{self.threshold:g}{flat}]"
+            dtype = "" if self.compute_dtype == "float32" else f",{self.compute_dtype}"
+            self._cache_key = f"{cache_key(self.name)}[gliner:{self.threshold:g}{flat}{dtype}]"
         return self._cache_key
+
+    @property
+    def compute_dtype(self) -> str:
+        """The dtype the encoder and span head compute in (see :func:`resolve_span_dtype`)."""
+        if self._dtype is None:
+            self._dtype = resolve_span_dtype(self.dtype_name, self._torch_device(), model_settings(self.name).get("dtype"))
+        return self._dtype
 
     @property
     def eos_text(self) -> Optional[str]:
@@ -110,10 +124,16 @@ class GLiNERBackend:
 
     @property
     def model(self):
-        if self._model is None:
-            self._model = load_span_model(self.name, self._torch_device())
-            if self.factored_spans:
-                factor_span_layer(self._model)
+        if not self._prepared:
+            if self._model is None:
+                self._model = load_span_model(self.name, self._torch_device())
+                if self.factored_spans:
+                    factor_span_layer(self._model)
+            if self.compute_dtype != "float32":
+                import torch
+
+                self._model.to(getattr(torch, self.compute_dtype))
+            self._prepared = True
         return self._model
 
     def _torch_device(self) -> str:
@@ -174,16 +194,41 @@ class GLiNERBackend:
         return result
 
 
-#: A model folder may recommend its decision threshold (chosen on data it was trained on, never on a test set).
+#: A model folder may recommend settings: its decision threshold (chosen on data it was trained on,
+#: never on a test set) and the dtype its published scores were measured in.
 SETTINGS_FILE = "uniner_settings.json"
 
 
-def default_threshold(name: str) -> float:
-    """The threshold ``name``'s folder recommends in ``uniner_settings.json``, else GLiNER's 0.5."""
+def model_settings(name: str) -> Dict[str, Any]:
+    """What ``name``'s folder recommends in ``uniner_settings.json`` (``{}`` when it has none)."""
     settings = Path(resolve_model_name(name)).expanduser() / SETTINGS_FILE
     if settings.is_file():
-        return float(json.loads(settings.read_text(encoding="utf8")).get("threshold", 0.5))
-    return 0.5
+        return dict(json.loads(settings.read_text(encoding="utf8")))
+    return {}
+
+
+def native_bfloat16(device: str) -> bool:
+    """Whether ``device`` computes in bfloat16 natively (CUDA with bf16, or a CPU with AVX512-BF16/AMX)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_span_dtype(dtype: str, device: str, recommended: Optional[str] = None) -> str:
+    """The compute dtype for ``dtype`` on ``device``.
+
+    ``"auto"`` takes the model folder's recommendation where the device runs it natively (the
+    packaged uniner-span recommends bfloat16: its published scores were measured so, and its matmuls
+    run several times faster on CPUs with AVX512-BF16), else float32. Half precision on a CPU
+    without native support would be slower than float32, so "auto" never picks it there.
+    """
+    if dtype != "auto":
+        return dtype
+    if recommended in ("bfloat16", "float16") and native_bfloat16(device):
+        return recommended if recommended == "bfloat16" or device.startswith("cuda") else "float32"
+    return "float32"
 
 
 def load_span_model(name: str, device: str = "cpu"):
@@ -219,6 +264,7 @@ def make_gliner_backend(
     flat_ner: bool = True,
     language: str = "en",
     factored_spans: bool = True,
+    dtype: str = "auto",
 ) -> GLiNERBackend:
     """A span model (GLiNER architecture): ``name`` is a packaged model, a local folder or a hub id.
 
@@ -228,8 +274,10 @@ def make_gliner_backend(
     default); false answers each type on its own (nested and overlapping mentions). ``language``:
     the spaCy tokenizer that splits passages into words. ``factored_spans``: compute span
     representations per word instead of per span (:mod:`.fast_spans`; same scores, faster).
+    ``dtype``: "float32", "bfloat16", "float16", or "auto" (the folder's recommended dtype where the
+    device runs it natively, else float32; see :func:`resolve_span_dtype`).
     """
     return GLiNERBackend(
         name=name, device=device, threshold=threshold, batch_size=batch_size, flat_ner=flat_ner, language=language,
-        factored_spans=factored_spans,
+        factored_spans=factored_spans, dtype=dtype,
     )
