@@ -13,8 +13,8 @@ ships as one GGUF file (:func:`packaged_smollm2_gguf`).
 import json
 import logging
 import shutil
-import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Union
 
@@ -161,7 +161,8 @@ def convert_gguf(
     )
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+    partial = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.partial"  # beside dest: the rename stays on one disk
+    partial.mkdir()
     try:
         say(f"Writing {sum(p.numel() for p in model.parameters()):,} parameters ({dtype}) and the tokenizer")
         model.save_pretrained(partial)
