@@ -74,6 +74,162 @@ def build_tiny_llama(
     return path
 
 
+#: SmolLM2's special tokens, at SmolLM2's ids: unknown 0, BOS 1, EOS (end of a chat turn) 2.
+CHATML_SPECIAL = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def build_chatml_tokenizer(vocab_size: int = 512):
+    """A GPT-2-style byte-level BPE like SmolLM2's: no BOS added, EOS and padding ``<|im_end|>``, a ChatML template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(CHATML_SPECIAL),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tokenizer.train_from_iterator(_CORPUS, trainer=trainer)
+    unk, bos, eos = CHATML_SPECIAL
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token=bos, eos_token=eos, unk_token=unk, pad_token=eos,
+        chat_template=CHATML_TEMPLATE, clean_up_tokenization_spaces=False,
+        model_input_names=["input_ids", "attention_mask"],
+    )
+
+
+def build_tiny_smollm2(
+    path: Union[str, Path],
+    *,
+    hidden_size: int = 48,
+    num_layers: int = 2,
+    vocab_size: int = 512,
+    initializer_range: float = 0.2,
+    seed: int = 0,
+) -> Path:
+    """Write a random-weight LLaMA shaped like SmolLM2-135M-Instruct to ``path``; return the path.
+
+    Same shape, scaled down: grouped-query attention with three query heads per key/value head
+    (SmolLM2: 9 and 3), heads of ``hidden_size // 6``, tied input and output embeddings, RoPE base
+    100000, and a :func:`build_chatml_tokenizer` tokenizer (EOS ``<|im_end|>`` = 2 = padding, no BOS).
+    Weights are drawn ten times wider than LLaMA's 0.02: with tied embeddings and 0.02, the input
+    token dominates the output and a random model repeats one token forever, which tests nothing.
+    """
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    path = Path(path)
+    tokenizer = build_chatml_tokenizer(vocab_size)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 8 // 3,
+        num_hidden_layers=num_layers,
+        num_attention_heads=6,
+        num_key_value_heads=2,
+        head_dim=hidden_size // 6,
+        max_position_embeddings=8192,
+        rope_theta=100000.0,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=True,
+        initializer_range=initializer_range,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id
+    )
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def _llama_cpp_permute(weights, n_head: int):
+    """llama.cpp's reordering of q/k projection rows for its RoPE layout (transformers undoes it on load)."""
+    return weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:]).swapaxes(1, 2).reshape(weights.shape)
+
+
+def write_llama_gguf(model_path: Union[str, Path], gguf_path: Union[str, Path], name: str = "tiny-smollm2") -> Path:
+    """Write a LLaMA folder with a byte-level BPE tokenizer (:func:`build_tiny_smollm2`) as a float32 GGUF file.
+
+    The keys are those llama.cpp's converter writes for SmolLM2 (``llama.*``, ``tokenizer.ggml.*`` with
+    model "gpt2" and merges, the chat template, ``add_bos_token`` and ``add_space_prefix`` false as in
+    SmolLM2's file: transformers' reader strips a leading space when decoding otherwise), so tests can run
+    :func:`~spacy_universalner.distill.gguf.convert_gguf` without the 98 MB package. Needs ``gguf``.
+    """
+    import json
+
+    import gguf
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoTokenizer
+
+    model_path, gguf_path = Path(model_path), Path(gguf_path)
+    config = AutoConfig.from_pretrained(model_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    state = load_file(str(model_path / "model.safetensors"))
+    bpe = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
+    tokens = [None] * len(tokenizer)
+    for text, index in tokenizer.get_vocab().items():
+        tokens[index] = text
+    special = set(tokenizer.all_special_ids)
+    merges = [m if isinstance(m, str) else " ".join(m) for m in bpe["merges"]]
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+
+    writer = gguf.GGUFWriter(str(gguf_path), "llama")
+    writer.add_name(name)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_rope_freq_base(float(getattr(config, "rope_theta", None) or config.rope_parameters["rope_theta"]))
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_vocab_size(len(tokens))
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("smollm")
+    writer.add_token_list(tokens)
+    writer.add_token_types([gguf.TokenType.CONTROL if i in special else gguf.TokenType.NORMAL for i in range(len(tokens))])
+    writer.add_token_merges(merges)
+    writer.add_bos_token_id(tokenizer.bos_token_id)
+    writer.add_eos_token_id(tokenizer.eos_token_id)
+    writer.add_unk_token_id(tokenizer.unk_token_id)
+    writer.add_pad_token_id(tokenizer.pad_token_id)
+    writer.add_add_bos_token(False)
+    writer.add_add_space_prefix(False)
+    if tokenizer.chat_template:
+        writer.add_chat_template(tokenizer.chat_template)
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
+    for key, tensor in state.items():
+        if key == "lm_head.weight" and config.tie_word_embeddings:
+            continue
+        data = tensor.to(torch.float32).numpy()
+        if key.endswith("self_attn.q_proj.weight"):
+            data = _llama_cpp_permute(data, config.num_attention_heads)
+        elif key.endswith("self_attn.k_proj.weight"):
+            data = _llama_cpp_permute(data, config.num_key_value_heads)
+        target = names.get_name(key, try_suffixes=(".weight", ".bias"))
+        if target is None:
+            raise ValueError(f"No GGUF name for tensor {key}")
+        writer.add_tensor(target, data)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return gguf_path
+
+
 def build_tiny_gliner(path: Union[str, Path], *, hidden_size: int = 32, num_layers: int = 2, seed: int = 0) -> Path:
     """Write a random-weight GLiNER span model (a tiny BERT encoder with a WordPiece vocabulary made from
     the built-in text) to ``path`` with ``save_pretrained``; return the path. Needs the ``gliner`` package."""
