@@ -8,6 +8,7 @@ and a fair comparison must not let one method stop earlier than another).
     python benchmarks/throughput.py --quick --json out.json      # < 60 s on 2 CPU cores
     python benchmarks/throughput.py                              # the README table
     python benchmarks/throughput.py --model ./UniNER-7B-type --device cuda --docs 64
+    python benchmarks/throughput.py --model training/smollm2 --real --docs 6 --answer-tokens 32   # real answers
 
 Methods:
   (a) naive        one ``model.generate`` per (doc, label), as UniNER's HF script and spacy-llm's HF models
@@ -274,6 +275,127 @@ def constrained_quality(model_path: str, device: str, n_docs: int, labels: Seque
     return result
 
 
+# -- real answers: a trained model stops at its EOS; the methods must agree -------------------------
+def generate_answers(model, tokenizer, queries, cap: int, batch_size: int) -> List[List[int]]:
+    """Greedy ``generate`` answers (token ids, EOS excluded); ``batch_size`` 1 is the naive loop."""
+    import torch
+
+    answers: List[List[int]] = [[] for _ in queries]
+    order = sorted(range(len(queries)), key=lambda i: len(queries[i].prompt))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        enc = tokenizer([queries[i].prompt for i in rows], return_tensors="pt", padding=True).to(model.device)
+        with torch.inference_mode():
+            out = model.generate(**enc, do_sample=False, max_new_tokens=cap, pad_token_id=tokenizer.pad_token_id)
+        for i, ids in zip(rows, out[:, enc["input_ids"].shape[1] :].tolist()):
+            answers[i] = ids[: ids.index(tokenizer.eos_token_id)] if tokenizer.eos_token_id in ids else ids
+    return answers
+
+
+def engine_answers(model, tokenizer, queries, cap: int, batch_size: int) -> List[List[int]]:
+    """The shared-prefix engine's answers, run to EOS as ``generate`` is (no early stop at the list end)."""
+    from spacy_universalner.backends.engine import SharedPrefixEngine
+
+    engine = SharedPrefixEngine(model, tokenizer, batch_size=batch_size, stop_at_list_end=False)
+    return [d.token_ids for d in engine.decode(queries, cap)]
+
+
+def matmul_flops(device: str, size: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of a large float32 matmul: what the hardware gives a dense model at best."""
+    import torch
+
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        a @ b
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def non_embedding_parameters(model) -> int:
+    """Parameters that every processed token multiplies through (embedding lookups are free; a tied or
+    separate output layer costs one vocabulary-sized matmul per token only where logits are taken)."""
+    embedding = model.get_input_embeddings().weight
+    return sum(p.numel() for p in model.parameters() if p is not embedding)
+
+
+def real_answers(model, tokenizer, args) -> Dict:
+    """Naive loop vs. batched ``generate`` vs. the engine on a trained model's real answers (EOS stops),
+    with answers compared and the engine's time set against the compute bound of the tokens it processed."""
+    from spacy_universalner.backends.engine import _common_prefix_length, encode_prompts
+    from spacy_universalner.prompt import UniNERTemplate
+
+    template = UniNERTemplate(separator=tokenizer.eos_token)
+    labels = LABELS[:10]
+    docs = [PASSAGES[i % len(PASSAGES)] for i in range(args.docs or 6)]
+    queries = [template.query(doc, label) for doc in docs for label in labels]
+    naive_queries = queries[: (args.naive_docs or len(docs)) * len(labels)]
+    cap = args.answer_tokens
+    engine_answers(model, tokenizer, queries[:2], 2, args.batch_size)  # warm-up
+    rows, answers = {}, {}
+    for name, run, qs in (("naive", lambda q: generate_answers(model, tokenizer, q, cap, 1), naive_queries),
+                          ("hf-batched", lambda q: generate_answers(model, tokenizer, q, cap, args.batch_size), queries),
+                          ("engine", lambda q: engine_answers(model, tokenizer, q, cap, args.batch_size), queries)):
+        start = time.perf_counter()
+        answers[name] = run(qs)
+        seconds = time.perf_counter() - start
+        rows[name] = {"docs": len(qs) // len(labels), "seconds": seconds, "docs_per_s": len(qs) / len(labels) / seconds}
+        print(f"  {name}: {rows[name]['docs_per_s']:.3f} docs/s", file=sys.stderr)
+    n = len(naive_queries)
+    encoded = encode_prompts(tokenizer, queries)
+    prefix = sum(min(_common_prefix_length(encoded[d * 10 : d * 10 + 10]), min(map(len, encoded[d * 10 : d * 10 + 10])) - 1)
+                 for d in range(len(docs)))
+    suffix = sum(map(len, encoded)) - prefix * 10
+    answer = sum(len(a) + 1 for a in answers["engine"])  # each answer token, and the EOS, is one decoding step
+    flops = matmul_flops(args.device)
+    params = non_embedding_parameters(model)
+    bound = (prefix + suffix + answer) * 2 * params / flops
+    return {
+        "labels": len(labels), "docs": len(docs), "answer_cap": cap, "methods": rows,
+        "engine_equal_to_naive": sum(a == b for a, b in zip(answers["engine"][:n], answers["naive"])),
+        "hf_batched_equal_to_naive": sum(a == b for a, b in zip(answers["hf-batched"][:n], answers["naive"])),
+        "engine_equal_to_hf_batched": sum(a == b for a, b in zip(answers["engine"], answers["hf-batched"])),
+        "compared_with_naive": n, "queries": len(queries),
+        "answers_capped": sum(len(a) >= cap for a in answers["engine"]),
+        "tokens": {"prefix": prefix, "suffix": suffix, "answer": answer},
+        "non_embedding_parameters": params, "matmul_flops": flops, "compute_bound_seconds": bound,
+        "engine_over_bound": rows["engine"]["seconds"] / bound,
+        "speedup": rows["engine"]["docs_per_s"] / rows["naive"]["docs_per_s"],
+        "example_answers": [tokenizer.decode(a) for a in answers["engine"][:3]],
+    }
+
+
+def report_real(f: Dict) -> str:
+    r = f["real"]
+    t = r["tokens"]
+    lines = [
+        f"model: {f['model']} ({f['parameters'] / 1e6:.1f}M parameters, {r['non_embedding_parameters'] / 1e6:.1f}M "
+        f"non-embedding), device {f['device']}, {f['torch_threads']} threads; {r['docs']} passages x {r['labels']} labels, "
+        f"answers to EOS (cap {r['answer_cap']} tokens; {r['answers_capped']} of {r['queries']} hit it), batch {f['batch_size']}",
+        "", "| method | docs/s | vs naive |", "|---|---|---|",
+    ]
+    for name, row in r["methods"].items():
+        lines.append(f"| {name} | {row['docs_per_s']:.3f} | {row['docs_per_s'] / r['methods']['naive']['docs_per_s']:.1f}x |")
+    lines += [
+        "",
+        f"answers equal to the naive loop's: engine {r['engine_equal_to_naive']}/{r['compared_with_naive']}, "
+        f"hf-batched {r['hf_batched_equal_to_naive']}/{r['compared_with_naive']}; "
+        f"engine vs hf-batched {r['engine_equal_to_hf_batched']}/{r['queries']}",
+        f"compute bound of the engine's work: {t['prefix'] + t['suffix'] + t['answer']:,} tokens ({t['prefix']} prefix, "
+        f"{t['suffix']} suffix, {t['answer']} answer) x 2 x {r['non_embedding_parameters'] / 1e6:.1f}M parameters at "
+        f"{r['matmul_flops'] / 1e9:.0f} GFLOP/s (float32 2048^3 matmul, this run) = {r['compute_bound_seconds']:.1f} s; "
+        f"the engine took {r['methods']['engine']['seconds']:.1f} s, {r['engine_over_bound']:.1f}x the bound",
+        f"speedup (engine over naive): {r['speedup']:.1f}x",
+    ]
+    return "\n".join(lines)
+
+
 # -- report ---------------------------------------------------------------------------------------
 def main(argv=None) -> Dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -292,6 +414,9 @@ def main(argv=None) -> Dict:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="fewer documents, no label scaling of method (b)")
     parser.add_argument("--json", dest="json_path", help="write the figures here")
+    parser.add_argument("--real", action="store_true",
+                        help="a trained --model: answers run to its EOS (--answer-tokens caps them), the methods' "
+                             "answers are compared, and the engine's time is set against the compute bound")
     args = parser.parse_args(argv)
 
     import torch
@@ -307,6 +432,15 @@ def main(argv=None) -> Dict:
     model_path = args.model or str(default_model(args.hidden_size, args.layers))
     t0 = time.perf_counter()
     model, tokenizer = load(model_path, args.device)
+    if args.real:
+        figures = {"model": args.model, "parameters": sum(p.numel() for p in model.parameters()), "device": args.device,
+                   "torch_threads": torch.get_num_threads(), "batch_size": args.batch_size,
+                   "real": real_answers(model, tokenizer, args)}
+        figures["total_seconds"] = time.perf_counter() - t0
+        print(report_real(figures))
+        if args.json_path:
+            Path(args.json_path).write_text(json.dumps(figures, indent=2))
+        return figures
     suppress = _suppressed_ids(tokenizer)
     params = sum(p.numel() * p.element_size() for p in model.parameters())
     cfg = model.config

@@ -47,11 +47,13 @@ def dequantize_state_dict(packed) -> Dict[str, "object"]:
     return state
 
 
-def export_int8(source: Union[str, Path], dest: Union[str, Path], threshold: Optional[float] = None) -> List[Path]:
+def export_int8(
+    source: Union[str, Path], dest: Union[str, Path], threshold: Optional[float] = None, dtype: Optional[str] = None
+) -> List[Path]:
     """Copy a GLiNER folder (``save_pretrained``) to ``dest`` with int8 weights; return the files written.
 
-    ``threshold``: the decision threshold the span backend uses for this model by default
-    (``uniner_settings.json``)."""
+    ``threshold`` and ``dtype``: the decision threshold and compute dtype the span backend uses for this
+    model by default (``uniner_settings.json``; the dtype only where the device runs it natively)."""
     from gliner import GLiNER
     from safetensors.torch import save_file
 
@@ -66,9 +68,10 @@ def export_int8(source: Union[str, Path], dest: Union[str, Path], threshold: Opt
         if (source / name).is_file():
             shutil.copyfile(source / name, dest / name)
             written.append(dest / name)
-    if threshold is not None:
+    recommended = {key: value for key, value in (("threshold", threshold), ("dtype", dtype)) if value is not None}
+    if recommended:
         settings = dest / "uniner_settings.json"
-        settings.write_text(json.dumps({"threshold": threshold}) + "\n", encoding="utf8")
+        settings.write_text(json.dumps(recommended) + "\n", encoding="utf8")
         written.append(settings)
     return list(dict.fromkeys(written))
 

@@ -193,8 +193,11 @@ def run_train(
 
     bf16, fp16 = _precision(train_cfg.get("precision", "auto"))
     torch.manual_seed(train_cfg["seed"])
+    # bf16 on a GPU loads the weights in bfloat16 (memory, as the paper's FSDP runs); on a CPU the weights
+    # stay float32 and only the matmuls are autocast to bfloat16 (AdamW on bfloat16 weights loses small updates).
     model = AutoModelForCausalLM.from_pretrained(
-        base, dtype=torch.bfloat16 if bf16 else torch.float32, **dropout_overrides(base_config, model_cfg.get("dropout"))
+        base, dtype=torch.bfloat16 if bf16 and torch.cuda.is_available() else torch.float32,
+        **dropout_overrides(base_config, model_cfg.get("dropout")),
     )
     if model_cfg.get("gradient_checkpointing"):
         model.config.use_cache = False
