@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, Tuple
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -226,20 +226,24 @@ def timed_all(methods: Dict[str, Callable], model, tokenizer, docs: Dict[str, in
     return best
 
 
-def token_counts(tokenizer, n_docs: int, labels: Sequence[str]) -> Dict[str, float]:
-    """Mean tokens per document the engine shares (P: the longest common token prefix of a
-    document's prompts) and per label (s: the rest of a prompt), as the engine splits them."""
-    from spacy_universalner.backends.engine import _common_prefix_length
+def prompt_split(tokenizer, queries, k: int) -> Tuple[List[int], List[int]]:
+    """As the engine splits prompts of ``k`` labels per document: per document the tokens it prefills
+    once (P: the longest common token prefix of its prompts), per query the rest (s)."""
+    from spacy_universalner.backends.engine import _common_prefix_length, encode_prompts
 
-    queries = queries_for(n_docs, labels)
-    encoded = tokenizer([q.prompt for q in queries])["input_ids"]
-    k = len(labels)
+    encoded = encode_prompts(tokenizer, queries)
     shared, suffix = [], []
-    for d in range(n_docs):
+    for d in range(len(queries) // k):
         rows = encoded[d * k : (d + 1) * k]
         split = min(_common_prefix_length(rows), min(len(r) for r in rows) - 1)
         shared.append(split)
         suffix += [len(r) - split for r in rows]
+    return shared, suffix
+
+
+def token_counts(tokenizer, n_docs: int, labels: Sequence[str]) -> Dict[str, float]:
+    """Mean tokens per document the engine shares (P) and per label (s), see :func:`prompt_split`."""
+    shared, suffix = prompt_split(tokenizer, queries_for(n_docs, labels), len(labels))
     return {"prefix": statistics.mean(shared), "suffix": statistics.mean(suffix)}
 
 
@@ -328,7 +332,6 @@ def non_embedding_parameters(model) -> int:
 def real_answers(model, tokenizer, args) -> Dict:
     """Naive loop vs. batched ``generate`` vs. the engine on a trained model's real answers (EOS stops),
     with answers compared and the engine's time set against the compute bound of the tokens it processed."""
-    from spacy_universalner.backends.engine import _common_prefix_length, encode_prompts
     from spacy_universalner.prompt import UniNERTemplate
 
     template = UniNERTemplate(separator=tokenizer.eos_token)
@@ -348,10 +351,8 @@ def real_answers(model, tokenizer, args) -> Dict:
         rows[name] = {"docs": len(qs) // len(labels), "seconds": seconds, "docs_per_s": len(qs) / len(labels) / seconds}
         print(f"  {name}: {rows[name]['docs_per_s']:.3f} docs/s", file=sys.stderr)
     n = len(naive_queries)
-    encoded = encode_prompts(tokenizer, queries)
-    prefix = sum(min(_common_prefix_length(encoded[d * 10 : d * 10 + 10]), min(map(len, encoded[d * 10 : d * 10 + 10])) - 1)
-                 for d in range(len(docs)))
-    suffix = sum(map(len, encoded)) - prefix * 10
+    shared, suffixes = prompt_split(tokenizer, queries, len(labels))
+    prefix, suffix = sum(shared), sum(suffixes)
     answer = sum(len(a) + 1 for a in answers["engine"])  # each answer token, and the EOS, is one decoding step
     flops = matmul_flops(args.device)
     params = non_embedding_parameters(model)

@@ -82,8 +82,9 @@ class GLiNERBackend:
         check_device(device)
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}.")
+        settings = model_settings(name)  # read once: the threshold and dtype the folder recommends
         if threshold is None:
-            threshold = model_settings(name).get("threshold", 0.5)
+            threshold = settings.get("threshold", 0.5)
         if not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be a probability between 0 and 1 (exclusive), got {threshold!r}.")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -96,6 +97,7 @@ class GLiNERBackend:
         self.language = language
         self.factored_spans = factored_spans
         self.dtype_name = dtype
+        self._recommended_dtype: Optional[str] = settings.get("dtype")
         self._dtype: Optional[str] = None
         self._model = model
         self._prepared = False
@@ -115,7 +117,7 @@ class GLiNERBackend:
     def compute_dtype(self) -> str:
         """The dtype the encoder and span head compute in (see :func:`resolve_span_dtype`)."""
         if self._dtype is None:
-            self._dtype = resolve_span_dtype(self.dtype_name, self._torch_device(), model_settings(self.name).get("dtype"))
+            self._dtype = resolve_span_dtype(self.dtype_name, self._torch_device(), self._recommended_dtype)
         return self._dtype
 
     @property
