@@ -206,6 +206,21 @@ def test_int8_package_weights_round_trip(tiny_gliner, tmp_path):
 
 
 @pytest.mark.slow
+def test_export_span_records_the_recommended_threshold_and_dtype(tiny_gliner, tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_universalner.cli import app
+
+    dest = tmp_path / "int8"
+    result = CliRunner().invoke(app, ["export-span", tiny_gliner, str(dest), "--threshold", "0.3", "--dtype", "bfloat16"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((dest / "uniner_settings.json").read_text()) == {"threshold": 0.3, "dtype": "bfloat16"}
+    refused = CliRunner().invoke(app, ["export-span", tiny_gliner, str(tmp_path / "other"), "--dtype", "half"])
+    assert refused.exit_code != 0 and "--dtype must be" in refused.output
+    assert not (tmp_path / "other").exists()  # nothing half-written
+
+
+@pytest.mark.slow
 def test_factored_span_layer_gives_the_same_answers_and_scores(tiny_gliner):
     texts = ["Bill Gates founded Microsoft in Albuquerque.", "Guido van Rossum created Python while at CWI in Amsterdam."]
     queries = [TEMPLATE.query(text, label) for text in texts for label in ("person", "organization", "location")]

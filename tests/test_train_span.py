@@ -65,3 +65,22 @@ def test_a_tiny_span_model_trains_saves_and_resumes(tmp_path):
     config["training"]["max_steps"] = 3
     resumed = run_train_span(data, tmp_path / "out", config, resume=True)
     assert resumed["resumed_from"].endswith("checkpoint-2") and resumed["steps"] == 3
+
+
+def test_training_goes_on_from_an_int8_export(tmp_path):
+    """A shipped model (int8, e.g. the packaged uniner-span) is a valid `init`: it trains on in float32."""
+    pytest.importorskip("accelerate")
+    from spacy_universalner.distill.span import run_train_span
+    from spacy_universalner.span_weights import export_int8
+    from spacy_universalner.tiny import build_tiny_gliner
+
+    export_int8(build_tiny_gliner(tmp_path / "tiny"), tmp_path / "int8")
+    data = tmp_path / "train.json"
+    data.write_text(json.dumps([record([("person", ["Bill Gates"])])] * 4))
+    config = {
+        "model": {"init": str(tmp_path / "int8")},
+        "training": {"max_steps": 1, "per_device_train_batch_size": 4, "save_steps": 1, "logging_steps": 1,
+                     "learning_rate": 1e-3, "report_to": "none", "progress": False, "seed": 0},
+    }
+    summary = run_train_span(data, tmp_path / "out", config)
+    assert summary["steps"] == 1 and (tmp_path / "out" / "gliner_config.json").is_file()

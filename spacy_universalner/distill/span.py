@@ -129,7 +129,14 @@ def init_span_model(model_config: Dict[str, Any]):
     from gliner import GLiNER, GLiNERConfig
 
     if model_config.get("init"):
-        return GLiNER.from_pretrained(str(Path(model_config["init"]).expanduser().resolve()), local_files_only=True)
+        from ..backends.base import resolve_model_name
+        from ..span_weights import INT8_WEIGHTS, load_int8_model
+
+        # A trained folder, an int8 export or a packaged name (e.g. "uniner-span"): all go on in float32.
+        folder = Path(resolve_model_name(str(model_config["init"]))).expanduser().resolve()
+        if (folder / INT8_WEIGHTS).is_file():
+            return load_int8_model(folder).train()
+        return GLiNER.from_pretrained(str(folder), local_files_only=True)
     encoder = model_config.get("encoder") or default_encoder()
     config = GLiNERConfig(
         model_name=str(encoder),
