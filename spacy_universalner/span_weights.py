@@ -48,12 +48,17 @@ def dequantize_state_dict(packed) -> Dict[str, "object"]:
 
 
 def export_int8(
-    source: Union[str, Path], dest: Union[str, Path], threshold: Optional[float] = None, dtype: Optional[str] = None
+    source: Union[str, Path],
+    dest: Union[str, Path],
+    threshold: Optional[float] = None,
+    dtype: Optional[str] = None,
+    flat_decoding: Optional[str] = None,
 ) -> List[Path]:
     """Copy a GLiNER folder (``save_pretrained``) to ``dest`` with int8 weights; return the files written.
 
-    ``threshold`` and ``dtype``: the decision threshold and compute dtype the span backend uses for this
-    model by default (``uniner_settings.json``; the dtype only where the device runs it natively)."""
+    ``threshold``, ``dtype`` and ``flat_decoding``: the decision threshold, compute dtype and flat decoding the
+    span backend uses for this model by default (``uniner_settings.json``; the dtype only where the device runs
+    it natively)."""
     from gliner import GLiNER
     from safetensors.torch import save_file
 
@@ -68,7 +73,8 @@ def export_int8(
         if (source / name).is_file():
             shutil.copyfile(source / name, dest / name)
             written.append(dest / name)
-    recommended = {key: value for key, value in (("threshold", threshold), ("dtype", dtype)) if value is not None}
+    chosen = (("threshold", threshold), ("dtype", dtype), ("flat_decoding", flat_decoding))
+    recommended = {key: value for key, value in chosen if value is not None}
     if recommended:
         settings = dest / "uniner_settings.json"
         settings.write_text(json.dumps(recommended) + "\n", encoding="utf8")

@@ -129,7 +129,7 @@ def test_prompts_that_are_not_uniner_questions_are_refused_clearly():
         backend([Query("", "Translate this into French.")])
 
 
-@pytest.mark.parametrize("setting", [{"threshold": 0.0}, {"threshold": 1.5}, {"batch_size": 0}, {"device": "gpu"}, {"dtype": "half"}])
+@pytest.mark.parametrize("setting", [{"threshold": 0.0}, {"threshold": 1.5}, {"batch_size": 0}, {"device": "gpu"}, {"dtype": "half"}, {"flat_decoding": "dp"}])
 def test_bad_settings_fail_when_the_backend_is_built(setting):
     with pytest.raises(ValueError):
         GLiNERBackend(name="scripted", **{"device": "cpu", **setting})
@@ -212,26 +212,48 @@ def test_export_span_records_the_recommended_threshold_and_dtype(tiny_gliner, tm
     from spacy_universalner.cli import app
 
     dest = tmp_path / "int8"
-    result = CliRunner().invoke(app, ["export-span", tiny_gliner, str(dest), "--threshold", "0.3", "--dtype", "bfloat16"])
+    result = CliRunner().invoke(app, ["export-span", tiny_gliner, str(dest), "--threshold", "0.3", "--dtype", "bfloat16",
+                                      "--flat-decoding", "best_total"])
     assert result.exit_code == 0, result.output
-    assert json.loads((dest / "uniner_settings.json").read_text()) == {"threshold": 0.3, "dtype": "bfloat16"}
+    settings = {"threshold": 0.3, "dtype": "bfloat16", "flat_decoding": "best_total"}
+    assert json.loads((dest / "uniner_settings.json").read_text()) == settings
+    assert GLiNERBackend(name=str(dest), device="cpu").flat_decoding == "best_total"
+    assert GLiNERBackend(name=str(dest), device="cpu", flat_decoding="greedy").flat_decoding == "greedy"  # a setting wins
+    assert GLiNERBackend(name=tiny_gliner, device="cpu").flat_decoding == "greedy"  # GLiNER's own
     refused = CliRunner().invoke(app, ["export-span", tiny_gliner, str(tmp_path / "other"), "--dtype", "half"])
     assert refused.exit_code != 0 and "--dtype must be" in refused.output
     assert not (tmp_path / "other").exists()  # nothing half-written
 
 
 @pytest.mark.slow
-def test_factored_span_layer_gives_the_same_answers_and_scores(tiny_gliner):
+def test_factored_and_folded_span_head_gives_the_same_answers_and_scores(tiny_gliner):
     texts = ["Bill Gates founded Microsoft in Albuquerque.", "Guido van Rossum created Python while at CWI in Amsterdam."]
     queries = [TEMPLATE.query(text, label) for text in texts for label in ("person", "organization", "location")]
     plain = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3, factored_spans=False)
     factored = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3)
     before, after = plain(queries), factored(queries)
     assert type(factored.model.model.span_rep_layer.span_rep_layer).__name__ == "FactoredSpanMarkerV0"
+    assert type(factored.model.model.prompt_rep_layer).__name__ == "FoldedTypeProjection"  # W2 applied per type
     assert any(g.text != "[]" for g in before)  # the comparison covers real mentions
     assert [g.text for g in after] == [g.text for g in before]
     for a, b in zip(after, before):
         assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-5)
+
+
+def test_best_total_decoding_keeps_the_non_overlapping_mentions_with_the_largest_total_score():
+    from spacy_universalner.backends.gliner import best_total_spans
+
+    def span(start, end, label, score):
+        return {"start": start, "end": end, "label": label, "score": score, "text": "x" * (end - start)}
+
+    merged = span(19, 43, "location", 0.51)  # "Microsoft in Albuquerque"
+    parts = [span(19, 28, "location", 0.46), span(32, 43, "location", 0.49)]
+    person = span(0, 10, "person", 0.83)
+    assert best_total_spans([person, merged, *parts]) == [person, *parts]  # 0.95 beats 0.51; greedy keeps merged
+    assert best_total_spans([person, span(19, 43, "location", 0.99), *parts]) == [person, span(19, 43, "location", 0.99)]
+    same_span = [span(0, 10, "person", 0.6), span(0, 10, "organization", 0.7)]
+    assert best_total_spans(same_span) == [same_span[1]]  # one type per mention
+    assert best_total_spans([]) == []
 
 
 def test_a_model_folder_can_recommend_its_threshold(tmp_path):

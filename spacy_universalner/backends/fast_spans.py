@@ -1,37 +1,56 @@
-"""A cheaper, equal computation of GLiNER's ``markerV0`` span representations at inference.
+"""A cheaper, equal computation of GLiNER's ``markerV0`` span scores at inference.
 
-GLiNER represents a span (start word ``s``, end word ``e``) as ``W2 relu(W1 [relu(start_s); relu(end_e)] + b1) + b2``,
-and evaluates ``W1`` once per candidate span: every word starts ``max_width`` (12) spans, so the first layer,
-``2D x 4D`` multiply-adds per span, costs as much as the encoder itself on short sentences. ``W1`` is linear,
-so ``W1 [x; y] = W1a x + W1b y``: computing ``W1a relu(start)`` and ``W1b relu(end)`` once per *word* and
-adding the two rows per span gives the same numbers (up to float rounding) for ``1/max_width`` of that cost.
-Training is untouched (the original forward runs in train mode). ``tests/test_backend_gliner.py`` checks
-the equality on a real model.
+GLiNER represents a span (start word ``s``, end word ``e``) as ``W2 relu(W1 [relu(start_s); relu(end_e)] + b1) + b2``
+and scores it against each type as the dot product with the type's projection ``p``. Both layers run once per
+candidate span: every word starts ``max_width`` (12) spans, so on short sentences the span head costs as much
+as the encoder. Two linear identities remove almost all of it:
+
+- factoring: ``W1 [x; y] = W1a x + W1b y``, so ``W1a relu(start)`` and ``W1b relu(end)`` are computed once per
+  *word* and two rows are added per span (``1/max_width`` of the first layer's cost);
+- folding: ``(W2 z + b2) . p = z . (W2^T p) + b2 . p``, so ``W2`` is applied once per *type* instead of once
+  per span: the span layer hands over ``[z; 1]`` and the type projection ``[W2^T p; b2 . p]``, and GLiNER's
+  own ``einsum`` between the two gives the same scores (a ``4D + 1`` dot product per span and type instead of
+  a ``4D x D`` product per span: cheaper while a passage has fewer than about ``D`` (384) types).
+
+Both give the same numbers up to float rounding. Training is untouched (the original forwards run in train
+mode). ``tests/test_backend_gliner.py`` checks the equality of answers and scores on a model.
 """
 from typing import Any
 
 
-def factor_span_layer(model: Any) -> bool:
-    """Swap the factored forward into ``model``'s markerV0 span layer (a GLiNER model); False if it has none."""
+def factor_span_layer(model: Any, fold: bool = True) -> bool:
+    """Swap the factored (and, with ``fold``, folded) forwards into a GLiNER model; False if it has no markerV0 head."""
+    from gliner.modeling.base import UniEncoderSpanModel
     from gliner.modeling.span_rep import SpanMarkerV0
 
-    marker = getattr(getattr(getattr(model, "model", None), "span_rep_layer", None), "span_rep_layer", None)
+    inner = getattr(model, "model", None)
+    marker = getattr(getattr(inner, "span_rep_layer", None), "span_rep_layer", None)
     if type(marker) is not SpanMarkerV0:
         return False
-    marker.__class__ = _factored_class()
+    factored, folded_projection = _classes()
+    marker.__class__ = factored
+    # Folding rewrites what the span layer and the type projection return, so it needs the model whose forward
+    # joins exactly those two with one einsum (gliner's uni-encoder span model).
+    if fold and type(inner) is UniEncoderSpanModel and type(inner.prompt_rep_layer).__name__ == "Sequential":
+        marker.folded = True
+        inner.prompt_rep_layer.__class__ = folded_projection
+        inner.prompt_rep_layer.__dict__["span_out"] = marker.out_project[3]  # a reference, not a submodule
     return True
 
 
-_FACTORED = None
+_CLASSES = None
 
 
-def _factored_class():
-    global _FACTORED
-    if _FACTORED is None:
+def _classes():
+    global _CLASSES
+    if _CLASSES is None:
+        import torch
         import torch.nn.functional as F
         from gliner.modeling.span_rep import SpanMarkerV0, extract_elements
 
         class FactoredSpanMarkerV0(SpanMarkerV0):
+            folded = False
+
             def forward(self, h, span_idx):
                 if self.training:
                     return super().forward(h, span_idx)
@@ -40,7 +59,18 @@ def _factored_class():
                 per_start = F.linear(self.project_start(h).relu(), first.weight[:, :dim], first.bias)
                 per_end = F.linear(self.project_end(h).relu(), first.weight[:, dim:])
                 hidden = (extract_elements(per_start, span_idx[:, :, 0]) + extract_elements(per_end, span_idx[:, :, 1])).relu()
+                if self.folded:  # [z; 1]: the second layer is applied to the types instead
+                    hidden = torch.cat([hidden, hidden.new_ones(hidden.shape[:-1] + (1,))], dim=-1)
+                    return hidden.view(batch, span_idx.size(1) // self.max_width, self.max_width, -1)
                 return second(hidden).view(batch, span_idx.size(1) // self.max_width, self.max_width, dim)
 
-        _FACTORED = FactoredSpanMarkerV0
-    return _FACTORED
+        class FoldedTypeProjection(torch.nn.Sequential):
+            def forward(self, prompts):
+                projected = super().forward(prompts)
+                if self.training:
+                    return projected
+                out = self.__dict__["span_out"]
+                return torch.cat([projected @ out.weight, (projected @ out.bias).unsqueeze(-1)], dim=-1)
+
+        _CLASSES = (FactoredSpanMarkerV0, FoldedTypeProjection)
+    return _CLASSES

@@ -16,6 +16,7 @@ Weights load lazily with the ``gliner`` library: the packaged ``uniner-span`` (i
 :mod:`spacy_universalner.span_weights`), any folder written by ``save_pretrained``, or a hub id
 such as ``urchade/gliner_small-v2.1``.
 """
+import bisect
 import json
 import math
 from pathlib import Path
@@ -63,6 +64,9 @@ def answer_generation(mentions: Sequence[Tuple[str, float]]) -> Generation:
     return Generation(answer, token_logprobs=logprobs, token_offsets=offsets)
 
 
+FLAT_DECODINGS = ("greedy", "best_total")
+
+
 class GLiNERBackend:
     """Answers UniNER queries with a GLiNER-architecture span model (one encoder pass per passage)."""
 
@@ -77,6 +81,7 @@ class GLiNERBackend:
         factored_spans: bool = True,
         dtype: str = "auto",
         model: Optional[Any] = None,
+        flat_decoding: Optional[str] = None,
     ):
         """``model``: a GLiNER model already in memory (then ``name`` only names it in the cache)."""
         check_device(device)
@@ -89,11 +94,16 @@ class GLiNERBackend:
             raise ValueError(f"threshold must be a probability between 0 and 1 (exclusive), got {threshold!r}.")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+        if flat_decoding is None:
+            flat_decoding = settings.get("flat_decoding", "greedy")
+        if flat_decoding not in FLAT_DECODINGS:
+            raise ValueError(f"flat_decoding must be one of {FLAT_DECODINGS}, got {flat_decoding!r}.")
         self.name = name
         self.device = device
         self.threshold = float(threshold)
         self.batch_size = batch_size
         self.flat_ner = flat_ner
+        self.flat_decoding = flat_decoding
         self.language = language
         self.factored_spans = factored_spans
         self.dtype_name = dtype
@@ -108,7 +118,7 @@ class GLiNERBackend:
     def cache_key(self) -> str:
         """Name plus a fingerprint of local weights, and the decoding settings that change answers."""
         if self._cache_key is None:
-            flat = "" if self.flat_ner else ",nested"
+            flat = ("" if self.flat_decoding == "greedy" else f",{self.flat_decoding}") if self.flat_ner else ",nested"
             dtype = "" if self.compute_dtype == "float32" else f",{self.compute_dtype}"
             self._cache_key = f"{cache_key(self.name)}[gliner:{self.threshold:g}{flat}{dtype}]"
         return self._cache_key
@@ -179,10 +189,12 @@ class GLiNERBackend:
             batch = texts[start : start + self.batch_size]
             label_sets = [passages[text] for text in batch]
             shared = all(labels == label_sets[0] for labels in label_sets)
+            best_total = self.flat_ner and self.flat_decoding == "best_total"
             try:
+                options = {"multi_label": True} if best_total else {}  # every candidate, for best_total_spans
                 predictions = model.inference(
-                    batch, label_sets[0] if shared else label_sets, flat_ner=self.flat_ner,
-                    threshold=self.threshold, batch_size=len(batch),
+                    batch, label_sets[0] if shared else label_sets, flat_ner=self.flat_ner and not best_total,
+                    threshold=self.threshold, batch_size=len(batch), **options,
                 )
             except RuntimeError as err:
                 if "out of memory" in str(err).lower():
@@ -191,9 +203,39 @@ class GLiNERBackend:
                     ) from err
                 raise
             for text, entities in zip(batch, predictions):
+                if best_total:
+                    entities = best_total_spans(entities)
                 for entity in sorted(entities, key=lambda e: e["start"]):
                     result[text].setdefault(entity["label"], []).append((entity["text"], float(entity["score"])))
         return result
+
+
+def best_total_spans(entities: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The non-overlapping mentions (one type each) with the largest total score.
+
+    GLiNER's flat decoding is greedy: the best-scoring span wins and everything overlapping it goes, so
+    "Microsoft in Albuquerque" (0.51) can beat "Microsoft" (0.46) plus "Albuquerque" (0.49). This picks the
+    set of non-overlapping candidates whose scores add up to the most (weighted interval scheduling).
+    """
+    spans = sorted(entities, key=lambda e: (e["end"], e["start"]))
+    ends = [e["end"] for e in spans]
+    best: List[float] = [0.0]  # best[i]: the best total over the first i spans
+    choice: List[bool] = []
+    previous: List[int] = []
+    for i, entity in enumerate(spans):
+        j = bisect.bisect_right(ends, entity["start"], 0, i)  # spans ending at or before this one starts
+        previous.append(j)
+        take = best[j] + float(entity["score"])
+        choice.append(take > best[i])
+        best.append(max(take, best[i]))
+    chosen, i = [], len(spans)
+    while i > 0:
+        if choice[i - 1]:
+            chosen.append(spans[i - 1])
+            i = previous[i - 1]
+        else:
+            i -= 1
+    return chosen[::-1]
 
 
 #: A model folder may recommend settings: its decision threshold (chosen on data it was trained on,
@@ -267,6 +309,7 @@ def make_gliner_backend(
     language: str = "en",
     factored_spans: bool = True,
     dtype: str = "auto",
+    flat_decoding: Optional[str] = None,
 ) -> GLiNERBackend:
     """A span model (GLiNER architecture): ``name`` is a packaged model, a local folder or a hub id.
 
@@ -277,9 +320,12 @@ def make_gliner_backend(
     the spaCy tokenizer that splits passages into words. ``factored_spans``: compute span
     representations per word instead of per span (:mod:`.fast_spans`; same scores, faster).
     ``dtype``: "float32", "bfloat16", "float16", or "auto" (the folder's recommended dtype where the
-    device runs it natively, else float32; see :func:`resolve_span_dtype`).
+    device runs it natively, else float32; see :func:`resolve_span_dtype`). ``flat_decoding``: how
+    ``flat_ner`` picks among overlapping mentions: "greedy" (GLiNER's: the best-scoring span first),
+    "best_total" (the set with the largest total score; see :func:`best_total_spans`), or null: the model
+    folder's recommendation, else "greedy" (uniner-span recommends "best_total"; its model card has both scores).
     """
     return GLiNERBackend(
         name=name, device=device, threshold=threshold, batch_size=batch_size, flat_ner=flat_ner, language=language,
-        factored_spans=factored_spans, dtype=dtype,
+        factored_spans=factored_spans, dtype=dtype, flat_decoding=flat_decoding,
     )

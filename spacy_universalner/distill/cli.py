@@ -209,14 +209,17 @@ def export_span_command(
     dest: Path = typer.Argument(..., help="Where to write it with int8 weights (e.g. the package's models/uniner-span)"),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="The model's default decision threshold (choose it on data that is not a test set)"),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Compute dtype to recommend: bfloat16 or float16 (used by dtype = \"auto\" where the device runs it natively; measure F1 in it first)"),
+    flat_decoding: Optional[str] = typer.Option(None, "--flat-decoding", help="Flat decoding to recommend: greedy (GLiNER's) or best_total"),
 ) -> None:
     """Copy a span model with int8 weights (one scale per row; loaded back to float32): about a quarter of the size."""
     from ..span_weights import export_int8
 
     if dtype not in (None, "float32", "bfloat16", "float16"):
         _fail(f"--dtype must be float32, bfloat16 or float16, got {dtype!r}.")
+    if flat_decoding not in (None, "greedy", "best_total"):
+        _fail(f"--flat-decoding must be greedy or best_total, got {flat_decoding!r}.")
     try:
-        written = export_int8(source, dest, threshold=threshold, dtype=dtype)
+        written = export_int8(source, dest, threshold=threshold, dtype=dtype, flat_decoding=flat_decoding)
     except (OSError, ValueError) as err:
         _fail(f"Could not export {source}: {err}")
     size = sum(path.stat().st_size for path in written) / 2**20
