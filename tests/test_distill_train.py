@@ -102,6 +102,25 @@ def test_tiny_student_trains_saves_and_runs_in_universal_ner(tmp_path, tiny_mode
     assert len(doc._.uniner_responses) >= 1
 
 
+@pytest.mark.slow
+def test_bf16_trains_on_a_cpu_with_float32_weights(tmp_path, tiny_model_path):
+    """configs/train-smollm2.cfg asks for bf16: on a machine without a GPU that is CPU autocast, not a refusal."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU path")
+    data = tmp_path / "train.json"
+    data.write_text(json.dumps([RECORD] * 4))
+    overrides = {"training.max_steps": 1, "training.save_strategy": "no", "training.progress": False,
+                 "training.precision": "bf16"}
+    summary = run_train(data, tmp_path / "student", load_train_config(CONFIGS / "distill-smoke.cfg", overrides),
+                        base_model=tiny_model_path)
+    assert summary["steps"] == 1
+    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "student")
+    assert next(saved.parameters()).dtype == torch.float32  # AdamW updated float32 weights
+
+
 @pytest.mark.parametrize("installed,lora,named", [
     ({"accelerate": "0.30.0"}, False, "accelerate>=1.1.0 (installed: 0.30.0)"),
     ({"accelerate": None}, False, "accelerate>=1.1.0 (not installed)"),

@@ -236,6 +236,8 @@ def run_train(
         remove_unused_columns=False,
         dataloader_pin_memory=torch.cuda.is_available(),
         disable_tqdm=not train_cfg.get("progress", True),
+        # Without a GPU, transformers refuses bf16 unless told the run is on the CPU (autocast is then CPU autocast).
+        use_cpu=not torch.cuda.is_available(),
     )
     # Batches of similar lengths waste less compute on padding (transformers 5: train_sampling_strategy).
     if train_cfg.get("group_by_length"):
