@@ -18,8 +18,9 @@ mode). ``tests/test_backend_gliner.py`` checks the equality of answers and score
 from typing import Any
 
 
-def factor_span_layer(model: Any, fold: bool = True) -> bool:
-    """Swap the factored (and, with ``fold``, folded) forwards into a GLiNER model; False if it has no markerV0 head."""
+def factor_span_layer(model: Any) -> bool:
+    """Swap the factored (and, where the model allows, folded) forwards into a GLiNER model; False if it has no markerV0 head."""
+    import torch
     from gliner.modeling.base import UniEncoderSpanModel
     from gliner.modeling.span_rep import SpanMarkerV0
 
@@ -31,7 +32,7 @@ def factor_span_layer(model: Any, fold: bool = True) -> bool:
     marker.__class__ = factored
     # Folding rewrites what the span layer and the type projection return, so it needs the model whose forward
     # joins exactly those two with one einsum (gliner's uni-encoder span model).
-    if fold and type(inner) is UniEncoderSpanModel and type(inner.prompt_rep_layer).__name__ == "Sequential":
+    if type(inner) is UniEncoderSpanModel and type(inner.prompt_rep_layer) is torch.nn.Sequential:
         marker.folded = True
         inner.prompt_rep_layer.__class__ = folded_projection
         inner.prompt_rep_layer.__dict__["span_out"] = marker.out_project[3]  # a reference, not a submodule

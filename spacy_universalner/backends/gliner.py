@@ -184,14 +184,14 @@ class GLiNERBackend:
             self._words = SpacyWords(self.language)
             model.data_processor.words_splitter = self._words
         texts = sorted(passages, key=len, reverse=True)  # less padding per batch
+        best_total = self.flat_ner and self.flat_decoding == "best_total"
+        options = {"multi_label": True} if best_total else {}  # every candidate, for best_total_spans
         result: Dict[str, Dict[str, List[Tuple[str, float]]]] = {text: {} for text in texts}
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start : start + self.batch_size]
             label_sets = [passages[text] for text in batch]
             shared = all(labels == label_sets[0] for labels in label_sets)
-            best_total = self.flat_ner and self.flat_decoding == "best_total"
             try:
-                options = {"multi_label": True} if best_total else {}  # every candidate, for best_total_spans
                 predictions = model.inference(
                     batch, label_sets[0] if shared else label_sets, flat_ner=self.flat_ner and not best_total,
                     threshold=self.threshold, batch_size=len(batch), **options,
@@ -239,7 +239,7 @@ def best_total_spans(entities: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]
 
 
 #: A model folder may recommend settings: its decision threshold (chosen on data it was trained on,
-#: never on a test set) and the dtype its published scores were measured in.
+#: never on a test set), the dtype its published scores were measured in, and its flat decoding.
 SETTINGS_FILE = "uniner_settings.json"
 
 
