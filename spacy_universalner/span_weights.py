@@ -73,6 +73,11 @@ def export_int8(
         if (source / name).is_file():
             shutil.copyfile(source / name, dest / name)
             written.append(dest / name)
+    config = dest / "gliner_config.json"
+    if config.is_file():  # its model_name is the training machine's path: the folder itself serves instead
+        values = json.loads(config.read_text(encoding="utf8"))
+        values["model_name"] = "."
+        config.write_text(json.dumps(values, indent=2) + "\n", encoding="utf8")
     chosen = (("threshold", threshold), ("dtype", dtype), ("flat_decoding", flat_decoding))
     recommended = {key: value for key, value in chosen if value is not None}
     if recommended:

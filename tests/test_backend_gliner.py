@@ -192,6 +192,8 @@ def test_int8_package_weights_round_trip(tiny_gliner, tmp_path):
 
     written = export_int8(tiny_gliner, tmp_path / "int8")
     assert (tmp_path / "int8" / INT8_WEIGHTS) in written and not (tmp_path / "int8" / "pytorch_model.bin").exists()
+    config = json.loads((tmp_path / "int8" / "gliner_config.json").read_text(encoding="utf8"))
+    assert config["model_name"] == "."  # not the exporting machine's path
     full = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3)
     small = GLiNERBackend(name=str(tmp_path / "int8"), device="cpu", threshold=0.3)
     before, after = full.model.model.state_dict(), small.model.model.state_dict()
@@ -238,6 +240,30 @@ def test_factored_and_folded_span_head_gives_the_same_answers_and_scores(tiny_gl
     assert [g.text for g in after] == [g.text for g in before]
     for a, b in zip(after, before):
         assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-5)
+
+
+def test_span_rows_read_as_windows_equal_the_rows_read_by_index_for_every_valid_span():
+    import torch
+    from gliner.data_processing.utils import prepare_span_idx
+    from gliner.modeling.span_rep import SpanMarkerV0
+
+    from spacy_universalner.backends.fast_spans import _classes
+
+    torch.manual_seed(0)
+    width, dim, lengths = 4, 8, [5, 3]  # a ragged batch: the second passage is padded
+    marker = SpanMarkerV0(dim, width).eval()
+    marker.__class__ = _classes()[0]
+    layout = prepare_span_idx(max(lengths), width)
+    valid = torch.stack([layout[:, 1] < n for n in lengths])  # what GLiNER's span_mask keeps
+    span_idx = layout.unsqueeze(0).repeat(2, 1, 1) * valid.unsqueeze(-1)
+    h = torch.randn(2, max(lengths), dim)
+    with torch.no_grad():
+        windows = marker(h, span_idx)
+        by_index = marker(torch.cat([h, torch.randn(2, 1, dim)], dim=1), span_idx)  # rows != words: the index path
+        plain = SpanMarkerV0.forward(marker, h, span_idx)
+    mask = valid.view(2, max(lengths), width)
+    assert torch.allclose(windows[mask], by_index[mask]) and torch.allclose(windows[mask], plain[mask], atol=1e-6)
+    assert not torch.allclose(windows[~mask], plain[~mask])  # invalid spans differ, and are never decoded
 
 
 def test_best_total_decoding_keeps_the_non_overlapping_mentions_with_the_largest_total_score():
