@@ -11,7 +11,7 @@ to it; the engine's equality and speed do not depend on what the weights mean. O
     python benchmarks/gpu_engine.py --json gpu.json                    # on the GPU: LLaMA-7B's shape
     python benchmarks/gpu_engine.py --preset tiny --device cpu         # the same script, in seconds on a CPU
 
-The vocabulary is that of a byte-level BPE trained on the spot (``spacy_universalner.tiny``), so the LM head
+The vocabulary is that of a byte-level BPE trained on the spot (``spacy_universalner.testing``), so the LM head
 has 717 rows instead of LLaMA's 32,000 (6.48B parameters instead of 6.74B); everything else has LLaMA-7B's shape.
 """
 import argparse
@@ -55,7 +55,7 @@ def build(preset: str, device: str, seed: int):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from spacy_universalner.tiny import build_tokenizer
+    from spacy_universalner.testing import build_tokenizer
 
     tokenizer = build_tokenizer(2048)
     tokenizer.padding_side = "left"

@@ -171,7 +171,7 @@ METHODS: Dict[str, Callable] = {
 
 # -- setup ----------------------------------------------------------------------------------------
 def default_model(hidden_size: int, layers: int) -> Path:
-    from spacy_universalner.tiny import build_tiny_llama
+    from spacy_universalner.testing import build_tiny_llama
 
     path = Path(tempfile.gettempdir()) / f"spacy-universalner-bench-llama-h{hidden_size}-l{layers}"
     if not (path / "config.json").exists():

@@ -14,7 +14,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from .alignment import AlignmentConfig, find_mention
-from .backends.base import Generation
+from .types import Generation
 from .chunking import Chunk
 from .confidence import mention_scores, set_span_scores
 from .parsing import parse_answer

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Tuple, Union
 
-from .backends.base import BackendError
+from .types import BackendError
 
 
 class CacheNotWritable(BackendError):

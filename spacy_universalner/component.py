@@ -7,7 +7,6 @@ label) (:mod:`.prompt`), answer from the response cache or the backend (:mod:`.c
 kept on the Doc: ``doc._.uniner_responses`` (raw answers) and ``doc._.uniner_unaligned``
 (strings that could not be placed, for auditing hallucinations).
 """
-import re
 import warnings
 from itertools import islice
 from pathlib import Path
@@ -19,12 +18,13 @@ from spacy.pipeline import Pipe
 from spacy.tokens import Doc
 from spacy.training import Example
 
+from . import backends  # noqa: F401  (registers the @uniner_backends; imports no torch)
 from .alignment import AlignmentConfig
 from .annotate import AnnotationSettings, annotate_doc
-from .backends.base import Backend, BackendError, Generation, PartialGenerations
+from .types import Backend, BackendError, Generation, PartialGenerations, Query, check_backend
 from .cache import ResponseCache
 from .chunking import split_doc
-from .prompt import Query, UniNERTemplate
+from .prompt import UniNERTemplate, normalize_labels
 
 
 DEFAULT_CONFIG = {
@@ -102,61 +102,6 @@ def make_universal_ner(
     )
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-#: The longest entity type asked: types are short names or, for definition-style models, a short
-#: sentence. A longer one would crowd the passage out of the model's context.
-MAX_QUERY_CHARS = 300
-
-
-def normalize_labels(labels: Union[Sequence[str], Dict[str, str]]) -> Dict[str, str]:
-    """``labels`` (a list, a comma-separated string or a dict label -> query) as an ordered dict label -> query text.
-
-    Anything unusable is a clear error.
-    """
-    given = labels  # quoted back in errors: the user sees what was read
-    if isinstance(labels, str):  # "person,organization", as spacy-llm's tasks accept
-        labels = [label.strip() for label in labels.split(",") if label.strip()]
-    if isinstance(labels, dict):
-        pairs = list(labels.items())
-    else:
-        pairs = [(label, label) for label in labels]
-    if not pairs:
-        raise ValueError(
-            f"`labels` is empty (got {given!r}): give the entity types to find, e.g. "
-            '"person,organization" or ["person", "organization"].'
-        )
-    result: Dict[str, str] = {}
-    seen_queries: Dict[str, str] = {}
-    for label, query in pairs:
-        for what, value in (("label", label), ("query", query)):
-            if not isinstance(value, str) or not value.strip():
-                raise ValueError(f"Empty or non-string entity {what} in `labels`: {value!r}.")
-            if _CONTROL.search(value):
-                raise ValueError(
-                    f"The entity {what} {value!r} contains a newline or control character; UniNER prompts are one line."
-                )
-            if "${" in value:
-                raise ValueError(
-                    f'The entity {what} {value!r} contains "${{", which spaCy\'s config reads as a reference to another '
-                    "setting: the pipeline could not be saved and loaded (spaCy writes it back unescaped). Spell the "
-                    'type without "${" (e.g. "$ {").'
-                )
-        if len(query) > MAX_QUERY_CHARS:
-            raise ValueError(
-                f"The entity type {query[:60]!r}... is {len(query)} characters long, more than {MAX_QUERY_CHARS}: "
-                "types are asked as short names (\"person\", \"programming language\"); shorten it."
-            )
-        if label in result:
-            raise ValueError(f"Duplicate label {label!r} in `labels` (got {given!r}): name each type once.")
-        if query in seen_queries:
-            raise ValueError(
-                f"Labels {seen_queries[query]!r} and {label!r} ask the same query {query!r} (got {given!r})."
-            )
-        result[label] = query
-        seen_queries[query] = label
-    return result
-
-
 class UniversalNER(Pipe):
     """Zero-shot NER for any entity types, by asking a UniNER model one question per type."""
 
@@ -200,6 +145,7 @@ class UniversalNER(Pipe):
         self.name = name
         self.label_queries = normalize_labels(labels)
         self.model = model
+        self.traits = check_backend(model)  # which optional protocols it keeps, read once
         self.template = template or UniNERTemplate()
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
@@ -229,7 +175,7 @@ class UniversalNER(Pipe):
         """Whose answers the cache holds: the backend's ``cache_key`` (a local model's name plus a
         fingerprint of its weights) where it has one, else its ``name``."""
         if self._cache_key is None:
-            self._cache_key = getattr(self.model, "cache_key", None) or self.model.name
+            self._cache_key = self.model.cache_key if self.traits.fingerprinted else self.model.name
         return self._cache_key
 
     @property
@@ -267,10 +213,9 @@ class UniversalNER(Pipe):
 
     # -- the work -----------------------------------------------------------------------------
     def _count_tokens(self, texts: Sequence[str]) -> List[int]:
-        count = getattr(self.model, "count_tokens", None)
-        if count is None:  # a backend without a tokenizer: fall back to whitespace words
+        if not self.traits.tokenizing:  # a backend without a tokenizer: fall back to whitespace words
             return [len(text.split()) for text in texts]
-        return count(texts)
+        return self.model.count_tokens(texts)
 
     def _answered_whole(self, text: str) -> bool:
         """Whether the cache answers every label for ``text`` as one passage (then no tokenizer is needed)."""
@@ -363,7 +308,7 @@ class UniversalNER(Pipe):
         if self._separator_checked:
             return
         self._separator_checked = True
-        eos = getattr(self.model, "eos_text", None)
+        eos = self.model.eos_text if self.traits.tokenizing else None
         if eos is not None and eos != self.template.separator:
             warnings.warn(
                 f"The prompt template's turn separator {self.template.separator!r} is not the EOS text {eos!r} "

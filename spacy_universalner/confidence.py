@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 
-from .backends.base import Generation
+from .types import Generation
 
 USER_DATA_KEY = "uniner_scores"
 

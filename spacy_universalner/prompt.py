@@ -11,7 +11,9 @@ the strings it later sees. The default reproduces the official ``ie_as_qa`` temp
 """
 import re
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from .types import Query
 
 DEFAULT_SYSTEM = "A virtual assistant answers questions from a user based on the provided text."
 DEFAULT_SEPARATOR = "</s>"
@@ -47,22 +49,6 @@ def read_query(prompt: str) -> Optional[Tuple[str, str]]:
     if label is None:
         return None
     return prompt[text_at + len(_USER_TEXT) : read_at], label
-
-
-@dataclass(frozen=True)
-class Query:
-    """One model query: a passage ``prefix`` shared by every label of a chunk, and a label ``suffix``.
-
-    Backends may use the split to compute the passage once per chunk; ``prompt`` is what a
-    plain backend sends, and what the response cache is keyed on.
-    """
-
-    prefix: str
-    suffix: str
-
-    @property
-    def prompt(self) -> str:
-        return self.prefix + self.suffix
 
 
 @dataclass(frozen=True)
@@ -109,11 +95,59 @@ class UniNERTemplate:
         return pieces
 
 
-def check_labels(labels: Sequence[str]) -> None:
-    """Refuse label queries that would silently break the one-line prompt."""
-    for label in labels:
-        if not isinstance(label, str) or not label.strip():
-            raise ValueError(f"Entity type queries must be non-empty strings, got {label!r}.")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: The longest entity type asked: types are short names or, for definition-style models, a short
+#: sentence. A longer one would crowd the passage out of the model's context.
+MAX_QUERY_CHARS = 300
+
+
+def normalize_labels(labels: Union[Sequence[str], Dict[str, str]]) -> Dict[str, str]:
+    """``labels`` (a list, a comma-separated string or a dict label -> query) as an ordered dict label -> query text.
+
+    Anything unusable is a clear error.
+    """
+    given = labels  # quoted back in errors: the user sees what was read
+    if isinstance(labels, str):  # "person,organization", as spacy-llm's tasks accept
+        labels = [label.strip() for label in labels.split(",") if label.strip()]
+    if isinstance(labels, dict):
+        pairs = list(labels.items())
+    else:
+        pairs = [(label, label) for label in labels]
+    if not pairs:
+        raise ValueError(
+            f"`labels` is empty (got {given!r}): give the entity types to find, e.g. "
+            '"person,organization" or ["person", "organization"].'
+        )
+    result: Dict[str, str] = {}
+    seen_queries: Dict[str, str] = {}
+    for label, query in pairs:
+        for what, value in (("label", label), ("query", query)):
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"Empty or non-string entity {what} in `labels`: {value!r}.")
+            if _CONTROL.search(value):
+                raise ValueError(
+                    f"The entity {what} {value!r} contains a newline or control character; UniNER prompts are one line."
+                )
+            if "${" in value:
+                raise ValueError(
+                    f'The entity {what} {value!r} contains "${{", which spaCy\'s config reads as a reference to another '
+                    "setting: the pipeline could not be saved and loaded (spaCy writes it back unescaped). Spell the "
+                    'type without "${" (e.g. "$ {").'
+                )
+        if len(query) > MAX_QUERY_CHARS:
+            raise ValueError(
+                f"The entity type {query[:60]!r}... is {len(query)} characters long, more than {MAX_QUERY_CHARS}: "
+                "types are asked as short names (\"person\", \"programming language\"); shorten it."
+            )
+        if label in result:
+            raise ValueError(f"Duplicate label {label!r} in `labels` (got {given!r}): name each type once.")
+        if query in seen_queries:
+            raise ValueError(
+                f"Labels {seen_queries[query]!r} and {label!r} ask the same query {query!r} (got {given!r})."
+            )
+        result[label] = query
+        seen_queries[query] = label
+    return result
 
 
 def make_uniner_template(

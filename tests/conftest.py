@@ -11,6 +11,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory):
     """A random-weight, LLaMA-shaped causal LM with a locally trained tokenizer (built once per session)."""
-    from spacy_universalner.tiny import build_tiny_llama
+    from spacy_universalner.testing import build_tiny_llama
 
     return str(build_tiny_llama(tmp_path_factory.mktemp("tiny-llama")))

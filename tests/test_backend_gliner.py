@@ -13,11 +13,12 @@ import spacy
 pytest.importorskip("gliner")
 
 from spacy_universalner.backends import backend_config, is_span_model  # noqa: E402
-from spacy_universalner.backends.base import BackendError  # noqa: E402
+from spacy_universalner.types import BackendError  # noqa: E402
 from spacy_universalner.backends.gliner import GLiNERBackend, answer_generation  # noqa: E402
 from spacy_universalner.confidence import mention_scores  # noqa: E402
 from spacy_universalner.parsing import parse_answer  # noqa: E402
-from spacy_universalner.prompt import Query, UniNERTemplate  # noqa: E402
+from spacy_universalner.prompt import UniNERTemplate  # noqa: E402
+from spacy_universalner.types import Query
 
 TEMPLATE = UniNERTemplate()
 
@@ -148,7 +149,7 @@ def test_span_models_are_told_apart_from_causal_lms(tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny_gliner(tmp_path_factory):
-    from spacy_universalner.tiny import build_tiny_gliner
+    from spacy_universalner.testing import build_tiny_gliner
 
     return str(build_tiny_gliner(tmp_path_factory.mktemp("tiny-gliner") / "model"))
 

@@ -1,8 +1,8 @@
 """The Hugging Face backend: lazy loading, clear errors, greedy answers in query order."""
 import pytest
 
-from spacy_universalner.backends import base
-from spacy_universalner.backends.base import BackendError
+from spacy_universalner import models
+from spacy_universalner.types import BackendError
 from spacy_universalner.backends.hf import HuggingFaceBackend
 from spacy_universalner.prompt import UniNERTemplate
 
@@ -36,7 +36,7 @@ def online_by_settings(monkeypatch):
     """No offline variable set, as on a fresh machine; the hub probe's answer is forgotten before and after."""
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.setattr(base, "_hub_probes", {})
+    monkeypatch.setattr(models, "_hub_probes", {})
 
 
 def test_an_unreachable_hub_is_asked_once_and_hub_ids_come_from_the_local_cache_only(online_by_settings, monkeypatch):
@@ -55,11 +55,11 @@ def test_an_unreachable_hub_is_asked_once_and_hub_ids_come_from_the_local_cache_
     monkeypatch.setattr(requests, "head", unreachable)
     for what in ("tokenizer", "weights"):
         with pytest.raises(BackendError) as caught:
-            base.load_pretrained(loader, "Universal-NER/UniNER-7B-type", what)
+            models.load_pretrained(loader, "Universal-NER/UniNER-7B-type", what)
         message = str(caught.value)
         assert "cannot be reached (ConnectionError), and the model is not in the local Hugging Face cache" in message
         assert "HF_HUB_OFFLINE" not in message and "hf download Universal-NER/UniNER-7B-type" in message
-    assert probes == [base.HUB_PROBE_TIMEOUT]  # one short request per process, not the hub client's minute of retries
+    assert probes == [models.HUB_PROBE_TIMEOUT]  # one short request per process, not the hub client's minute of retries
     assert loads == [{"local_files_only": True}] * 2  # a cached model would still load
 
 
@@ -70,8 +70,8 @@ def test_local_folders_and_packaged_models_never_ask_the_hub(online_by_settings,
         raise AssertionError("the hub was asked")
 
     monkeypatch.setattr(requests, "head", no_request)
-    assert base.load_pretrained(lambda name, **kwargs: (name, kwargs), str(tmp_path), "weights") == (str(tmp_path), {})
-    assert base.load_pretrained(lambda name, **kwargs: kwargs, "uniner-span", "weights") == {}
+    assert models.load_pretrained(lambda name, **kwargs: (name, kwargs), str(tmp_path), "weights") == (str(tmp_path), {})
+    assert models.load_pretrained(lambda name, **kwargs: kwargs, "uniner-span", "weights") == {}
 
 
 @pytest.mark.parametrize("typed", ["uniner-spn", "UniNER-span", "./uniner_span"])
@@ -81,12 +81,12 @@ def test_a_name_close_to_a_packaged_model_gets_a_did_you_mean(typed):
 
 
 def test_every_packaged_model_is_suggested_and_far_names_are_not(monkeypatch):
-    monkeypatch.setattr(base, "PACKAGED_MODELS", (*base.PACKAGED_MODELS, "uniner-large"))
-    assert base.did_you_mean("uniner-lrage") == "uniner-large"
-    assert base.did_you_mean("uniner-spna") == "uniner-span"
-    assert base.did_you_mean("uniner-large") is None  # the name itself needs no suggestion
-    assert base.did_you_mean("Universal-NER/UniNER-7B-type") is None
-    assert base.did_you_mean("gpt2") is None
+    monkeypatch.setattr(models, "PACKAGED_MODELS", (*models.PACKAGED_MODELS, "uniner-large"))
+    assert models.did_you_mean("uniner-lrage") == "uniner-large"
+    assert models.did_you_mean("uniner-spna") == "uniner-span"
+    assert models.did_you_mean("uniner-large") is None  # the name itself needs no suggestion
+    assert models.did_you_mean("Universal-NER/UniNER-7B-type") is None
+    assert models.did_you_mean("gpt2") is None
 
 
 def test_a_mistyped_local_folder_is_named_as_missing(tmp_path):
@@ -135,7 +135,7 @@ def test_running_out_of_memory_says_which_setting_to_lower(tiny_model_path, monk
 
 def test_a_literal_eos_in_a_passage_or_label_is_read_as_plain_text(tiny_model_path):
     # "</s>" in a passage used to become EOS: text could end its own turn and inject "USER: ... ASSISTANT:".
-    from spacy_universalner.backends.base import encode_prompts
+    from spacy_universalner.backends.tokens import encode_prompts
 
     template = UniNERTemplate()
     backend = HuggingFaceBackend(tiny_model_path, device="cpu")

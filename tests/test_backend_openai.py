@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import pytest
 import spacy
 
-from spacy_universalner.backends.base import BackendError
+from spacy_universalner.types import BackendError
 from spacy_universalner.backends.openai import OpenAICompatibleBackend
 from spacy_universalner.prompt import UniNERTemplate
 

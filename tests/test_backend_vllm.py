@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 import spacy
 
-from spacy_universalner.backends.base import BackendError
+from spacy_universalner.types import BackendError
 from spacy_universalner.backends.vllm import VLLMBackend
 from spacy_universalner.prompt import UniNERTemplate
 
@@ -99,7 +99,7 @@ def fake_vllm_module() -> types.ModuleType:
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory) -> str:
     """A real (tiny, LLaMA-like) tokenizer folder: what the backend reads before vLLM starts."""
-    from spacy_universalner.tiny import build_tokenizer
+    from spacy_universalner.testing import build_tokenizer
 
     path = tmp_path_factory.mktemp("tokenizer")
     build_tokenizer().save_pretrained(str(path))

@@ -11,7 +11,7 @@ from spacy import displacy
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from spacy_universalner.backends.base import Generation
+from spacy_universalner.types import Generation
 from spacy_universalner.prompt import UniNERTemplate
 from spacy_universalner.registry import uniner_backends
 

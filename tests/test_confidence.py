@@ -5,7 +5,7 @@ import pytest
 import spacy
 from spacy.tokens import Doc
 
-from spacy_universalner.backends.base import Generation
+from spacy_universalner.types import Generation
 from spacy_universalner.component import UniversalNER
 from spacy_universalner.confidence import mention_scores
 

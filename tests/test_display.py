@@ -5,7 +5,7 @@ import spacy
 from spacy import displacy
 
 from spacy_universalner import displacy_colors
-from spacy_universalner.backends.base import Generation
+from spacy_universalner.types import Generation
 from spacy_universalner.component import UniversalNER
 from spacy_universalner.prompt import UniNERTemplate
 

@@ -37,7 +37,7 @@ def test_an_unloadable_teacher_model_is_a_clear_error(tmp_path):
 
 
 def test_a_passage_cannot_end_the_teachers_turn_with_special_token_text(tiny_model_path):
-    from spacy_universalner.backends.base import encode_pieces
+    from spacy_universalner.backends.tokens import encode_pieces
 
     teacher = uniner_teachers.get("spacy_universalner.HFTeacher.v1")(name=tiny_model_path, device="cpu", max_new_tokens=3)
     teacher._load()

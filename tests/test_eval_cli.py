@@ -223,7 +223,7 @@ class _EmptyAnswers:
         self.calls = []
 
     def __call__(self, queries, max_new_tokens=256):
-        from spacy_universalner.backends.base import Generation
+        from spacy_universalner.types import Generation
 
         self.calls.append(len(queries))
         return [Generation("[]") for _ in queries]

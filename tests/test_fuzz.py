@@ -20,7 +20,7 @@ import pytest
 import spacy
 from spacy.tokens import Doc, Span
 
-from spacy_universalner.backends.base import Generation
+from spacy_universalner.types import Generation
 from spacy_universalner.cache import ResponseCache
 from spacy_universalner.distill.tuples import parse_tuples
 from spacy_universalner.parsing import official_items, parse_answer

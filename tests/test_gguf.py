@@ -68,7 +68,7 @@ def _generate_one(model, tokenizer, query, max_new_tokens):
 # -- CI-sized: a tiny SmolLM2-shaped model, written as GGUF and converted back ---------------------------
 @pytest.fixture(scope="module")
 def tiny_smollm2(tmp_path_factory):
-    from spacy_universalner.tiny import build_tiny_smollm2
+    from spacy_universalner.testing import build_tiny_smollm2
 
     return build_tiny_smollm2(tmp_path_factory.mktemp("tiny-smollm2") / "model")
 
@@ -76,7 +76,7 @@ def tiny_smollm2(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_gguf(tiny_smollm2, tmp_path_factory):
     pytest.importorskip("gguf")
-    from spacy_universalner.tiny import write_llama_gguf
+    from spacy_universalner.testing import write_llama_gguf
 
     return write_llama_gguf(tiny_smollm2, tmp_path_factory.mktemp("gguf") / "tiny-smollm2.F32.gguf")
 

@@ -10,9 +10,9 @@ from spacy.util import load_config
 from spacy_llm.registry import registry as llm_registry
 from spacy_llm.util import assemble_from_config
 
-from spacy_universalner.backends.base import Generation
+from spacy_universalner.types import Generation, Query
 from spacy_universalner.llm.models import UniNERModel, split_prompt
-from spacy_universalner.prompt import Query, UniNERTemplate
+from spacy_universalner.prompt import UniNERTemplate
 from spacy_universalner.registry import uniner_backends
 
 CONFIGS = Path(__file__).parent.parent / "configs"

@@ -15,7 +15,7 @@ from spacy_llm.registry import registry as llm_registry
 from spacy_llm.util import assemble_from_config
 from thinc.api import Config
 
-from spacy_universalner.backends.base import Generation
+from spacy_universalner.types import Generation
 from spacy_universalner.prompt import UniNERTemplate
 from spacy_universalner.registry import uniner_backends
 

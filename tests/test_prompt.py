@@ -1,5 +1,6 @@
 """The prompt is UniNER's, byte for byte: the model was trained on exactly this string."""
-from spacy_universalner.prompt import Query, UniNERTemplate
+from spacy_universalner.prompt import UniNERTemplate
+from spacy_universalner.types import Query
 
 OFFICIAL = (
     "A virtual assistant answers questions from a user based on the provided text. "

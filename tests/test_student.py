@@ -209,7 +209,7 @@ def test_dropout_setting_names_every_rate_of_the_architecture_and_rejects_nonsen
 
 
 def test_answers_are_capped_to_the_models_positions_and_long_prompts_are_refused(student):
-    from spacy_universalner.backends.base import BackendError
+    from spacy_universalner.types import BackendError
     from spacy_universalner.backends.hf import HuggingFaceBackend
     from spacy_universalner.prompt import UniNERTemplate
 

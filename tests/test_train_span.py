@@ -49,7 +49,7 @@ def test_examples_are_the_same_for_a_seed():
 def test_a_tiny_span_model_trains_saves_and_resumes(tmp_path):
     pytest.importorskip("accelerate")
     from spacy_universalner.distill.span import run_train_span
-    from spacy_universalner.tiny import build_tiny_gliner
+    from spacy_universalner.testing import build_tiny_gliner
 
     encoder = build_tiny_gliner(tmp_path / "tiny").parent / "tiny-encoder"
     data = tmp_path / "train.json"
@@ -72,7 +72,7 @@ def test_training_goes_on_from_an_int8_export(tmp_path):
     pytest.importorskip("accelerate")
     from spacy_universalner.distill.span import run_train_span
     from spacy_universalner.span_weights import export_int8
-    from spacy_universalner.tiny import build_tiny_gliner
+    from spacy_universalner.testing import build_tiny_gliner
 
     export_int8(build_tiny_gliner(tmp_path / "tiny"), tmp_path / "int8")
     data = tmp_path / "train.json"

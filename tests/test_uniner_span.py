@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import spacy
 
-from spacy_universalner.backends.base import BackendError, load_error, resolve_model_name
+from spacy_universalner.types import BackendError
+from spacy_universalner.models import load_error, resolve_model_name
 from spacy_universalner.span_weights import INT8_WEIGHTS
 
 SPAN = Path(resolve_model_name("uniner-span"))

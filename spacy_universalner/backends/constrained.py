@@ -22,7 +22,8 @@ from typing import Dict, FrozenSet, List, Optional, Tuple
 
 import torch
 
-from ..prompt import READ_REPLY, Query
+from ..prompt import READ_REPLY
+from ..types import Query
 
 # States: ("start",), ("start_sp",), ("open",), ("in", positions, length), ("after",),
 # ("comma",), ("comma_sp",), ("done",).  ``positions``: passage offsets where the mention so far

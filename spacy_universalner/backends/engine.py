@@ -39,8 +39,8 @@ import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
 from ..parsing import parse_official, postprocess_response
-from ..prompt import Query
-from .base import Generation, encode_prompts
+from ..types import Query, Generation
+from .tokens import encode_prompts
 
 
 def list_closed(text: str) -> bool:

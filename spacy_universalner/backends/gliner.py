@@ -22,9 +22,11 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..prompt import Query, read_query
+from ..prompt import read_query
+from ..types import Query, BackendError, Generation
 from ..registry import uniner_backends
-from .base import BackendError, Generation, cache_key, count_tokens_with, load_pretrained, resolve_model_name
+from ..models import cache_key, load_pretrained, resolve_model_name
+from .tokens import count_tokens_with
 from .fast_spans import factor_span_layer
 from .hf import DTYPES, check_device
 

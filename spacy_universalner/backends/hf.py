@@ -11,12 +11,10 @@ chunking long Docs never loads the weights and a fully cached run loads nothing.
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..prompt import Query
+from ..types import Query, BackendError, Generation
 from ..registry import uniner_backends
-from .base import (
-    BackendError, Generation, cache_key, count_tokens_with, encode_prompts, load_pretrained, load_tokenizer,
-    position_limit,
-)
+from ..models import cache_key, load_pretrained, load_tokenizer, position_limit
+from .tokens import count_tokens_with, encode_prompts
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
 #: ``name`` may also be a packaged model: "uniner-mini" (offline, CPU-sized; see its model card).

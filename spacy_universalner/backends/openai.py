@@ -20,9 +20,10 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
-from ..prompt import Query
+from ..types import Query, BackendError, Generation, PartialGenerations
 from ..registry import uniner_backends
-from .base import BackendError, Generation, PartialGenerations, count_tokens_with, load_tokenizer
+from .tokens import count_tokens_with
+from ..models import load_tokenizer
 from .offsets import token_offsets
 
 if TYPE_CHECKING:  # pragma: no cover

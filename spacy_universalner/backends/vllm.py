@@ -18,9 +18,10 @@ offline API that is stable from vLLM 0.5 to the current 0.x releases: ``LLM(...)
 """
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..prompt import Query
+from ..types import Query, BackendError, Generation
 from ..registry import uniner_backends
-from .base import BackendError, Generation, cache_key, count_tokens_with, load_tokenizer, safe_prompts
+from ..models import cache_key, load_tokenizer
+from .tokens import count_tokens_with, safe_prompts
 from .offsets import token_offsets
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"

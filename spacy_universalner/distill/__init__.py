@@ -2,5 +2,5 @@
 
 ``sample`` (raw text -> passages), ``annotate`` (passages -> teacher answers, resumable),
 ``build`` (answers -> UniNER conversations) and ``train`` (conversations -> student). The
-typer commands live in :mod:`spacy_universalner.distill.cli`; ``project.yml`` chains them.
+typer commands live in :mod:`spacy_universalner.cli.distill`; ``project.yml`` chains them.
 """

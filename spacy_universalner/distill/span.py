@@ -129,7 +129,7 @@ def init_span_model(model_config: Dict[str, Any]):
     from gliner import GLiNER, GLiNERConfig
 
     if model_config.get("init"):
-        from ..backends.base import resolve_model_name
+        from ..models import resolve_model_name
         from ..span_weights import INT8_WEIGHTS, load_int8_model
 
         # A trained folder, an int8 export or a packaged name (e.g. "uniner-span"): all go on in float32.

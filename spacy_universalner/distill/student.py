@@ -21,9 +21,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Union
 
+from ..models import train_tokenizer
 from .train import conversation_pairs, load_conversations
 
-SPECIAL = ("<unk>", "<s>", "</s>")
 ENCODER_SPECIAL = {"<unk>": "[UNK]", "<s>": "[CLS]", "</s>": "[SEP]"}
 
 
@@ -47,34 +47,6 @@ def conversation_texts(records: List[Dict[str, Any]]) -> Iterator[str]:
     for record in records:
         text, pairs = conversation_pairs(record)
         yield "".join(piece for piece, _ in template.training_segments(text, pairs))
-
-
-def train_tokenizer(texts: Iterator[str], vocab_size: int):
-    """Byte-level BPE with LLaMA's special tokens: ``<s>`` prepended, ``<unk>`` pads (also the tiny test models' tokenizer)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(texts, trainer=trainer)
-    bos = tokenizer.token_to_id("<s>")
-    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<unk>",
-        padding_side="left",
-        model_input_names=["input_ids", "attention_mask"],
-    )
 
 
 def transplant_embeddings(tokenizer, encoder_tokenizer, encoder_embeddings):

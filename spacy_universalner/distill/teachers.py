@@ -137,7 +137,7 @@ class HFTeacher:
     def __call__(self, passage: str) -> str:
         import torch
 
-        from ..backends.base import encode_pieces
+        from ..backends.tokens import encode_pieces
 
         if self._model is None:
             self._load()

@@ -110,7 +110,7 @@ def _precision(setting: str) -> Tuple[bool, bool]:
 
 def _fit_max_length(base: str, config, max_length: int) -> int:
     """``max_length``, lowered to the model's positions (learned absolute positions fail past them)."""
-    from ..backends.base import position_limit
+    from ..models import position_limit
 
     positions = position_limit(config)
     if positions and max_length > positions:

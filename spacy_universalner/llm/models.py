@@ -11,8 +11,8 @@ from typing import Dict, Iterable, List, Optional
 
 from spacy_llm.registry import registry
 
-from ..backends.base import Backend
-from ..prompt import Query, UniNERTemplate
+from ..types import Backend, Query
+from ..prompt import UniNERTemplate
 
 
 def split_prompt(prompt: str, template: UniNERTemplate) -> Query:

@@ -26,8 +26,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import srsly
 from spacy import util
 from spacy.language import Language
-from spacy.scorer import Scorer as SpacyScorer
-from spacy.scorer import get_ner_prf
+from spacy.scorer import Scorer as SpacyScorer, get_ner_prf
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy_llm.registry import registry
@@ -36,10 +35,9 @@ from spacy_llm.ty import ShardMapper, ShardReducer
 
 from ..alignment import AlignmentConfig
 from ..annotate import AnnotationSettings, annotate_doc
-from ..backends.base import Generation
+from ..types import Generation
 from ..chunking import Chunk
-from ..component import normalize_labels
-from ..prompt import UniNERTemplate
+from ..prompt import UniNERTemplate, normalize_labels
 
 LabelsType = Union[str, List[str], Dict[str, str]]
 

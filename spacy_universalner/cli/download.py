@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import typer
 
-from .cli import app
+from .app import app
 
 
 def download(url: str, dest: Path, timeout: float = 30.0, progress: bool = True) -> Path:

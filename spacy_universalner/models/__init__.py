@@ -1,61 +1,15 @@
-"""The contract between the component and a generation backend.
+"""Models by name: the models packaged here, hub ids and local folders, and what loading them needs.
 
-A backend is a callable built from the ``@uniner_backends`` registry. It receives
-:class:`~spacy_universalner.prompt.Query` objects (passage prefix + label suffix; queries of the
-same chunk share the prefix, so a backend may compute it once) and returns one
-:class:`Generation` per query, in order, decoded greedily. Backends load their models lazily.
+One owner for: packaged-model resolution (this folder holds them), the weight fingerprint the response
+cache keys answers on, loading with clear errors (and offline detection), tokenizer loading, the
+position limit of a config, and the byte-level BPE tokenizer the students and test models train.
 """
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple, Union, runtime_checkable
+from typing import Any, Callable, Dict, Iterable, Optional
 
-from ..prompt import Query
-
-
-@dataclass
-class Generation:
-    """A raw answer, and optionally the log-probability of each generated token (for confidences)."""
-
-    text: str
-    token_logprobs: Optional[List[float]] = None
-    #: Character ``(start, end)`` of each generated token in ``text``, aligned with ``token_logprobs``.
-    token_offsets: Optional[List[Tuple[int, int]]] = None
-
-
-@runtime_checkable
-class Backend(Protocol):
-    #: The hub id, path or packaged name the user gave.
-    name: str
-
-    def __call__(self, queries: Sequence[Query], max_new_tokens: int = 256) -> List[Generation]:
-        """One greedy answer per query, in order, at most ``max_new_tokens`` tokens, stopping at EOS."""
-        ...
-
-
-class Tokenizing(Protocol):
-    """Backends that can count model tokens, which chunking of long Docs needs."""
-
-    def count_tokens(self, texts: Sequence[str]) -> List[int]:
-        ...
-
-    @property
-    def eos_text(self) -> Optional[str]:
-        ...
-
-
-class BackendError(RuntimeError):
-    """A backend could not be loaded or run; the message says what to do about it."""
-
-
-class PartialGenerations(BackendError):
-    """Some queries of a call failed for good; ``generations`` holds the others' answers (``None`` where
-    failed), so the caller can keep them (the component caches them before it reports the failure)."""
-
-    def __init__(self, message: str, generations: List[Optional[Generation]]):
-        super().__init__(message)
-        self.generations = generations
+from ..types import BackendError
 
 
 def _looks_like_path(name: str) -> bool:
@@ -157,7 +111,7 @@ def load_pretrained(loader: Callable[..., Any], name: str, what: str, **kwargs: 
 
 
 #: Models shipped inside this package, loadable by name with no hub access.
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+MODELS_DIR = Path(__file__).resolve().parent
 PACKAGED_MODELS = ("uniner-span",)
 
 
@@ -205,79 +159,33 @@ def load_tokenizer(name: str, **kwargs):
     return load_pretrained(AutoTokenizer.from_pretrained, name, "tokenizer", **kwargs)
 
 
-def count_tokens_with(tokenizer, texts: Sequence[str]) -> List[int]:
-    """Model tokens per text, without BOS/EOS: what a passage costs inside the prompt (read as plain
-    text, as :func:`encode_prompts` reads it: a literal ``</s>`` is several tokens, not EOS)."""
-    if not texts:
-        return []
-    encoded = tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True)["input_ids"]
-    return [len(ids) for ids in encoded]
+#: LLaMA's special tokens, at LLaMA's ids: ``<unk>`` 0 (also padding, as in UniNER), ``<s>`` 1, ``</s>`` 2.
+SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")
 
 
-# -- prompts as plain text: a passage cannot inject conversation turns ------------------------------
-def special_token_texts(tokenizer) -> Tuple[str, ...]:
-    """The text of each special token of ``tokenizer`` (``<s>``, ``</s>``...), longest first."""
-    texts = set(getattr(tokenizer, "all_special_tokens", None) or ())
-    added = getattr(tokenizer, "added_tokens_decoder", None) or {}
-    texts.update(token.content for token in added.values() if getattr(token, "special", False))
-    return tuple(sorted((text for text in texts if isinstance(text, str) and text), key=len, reverse=True))
+def train_tokenizer(texts: Iterable[str], vocab_size: int):
+    """Byte-level BPE with LLaMA's special tokens: ``<s>`` prepended, ``<unk>`` pads (any Unicode text stays encodable)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
 
-
-#: ``(text, is_markup)``: only markup (the template's own separator, a chat template's tokens) may be special.
-Piece = Tuple[str, bool]
-
-
-def _plain_holds_special(pieces: Sequence[Piece], specials: Sequence[str]) -> bool:
-    return any(special in text for text, markup in pieces if not markup for special in specials)
-
-
-def encode_pieces(
-    tokenizer, pieces: Sequence[Piece], add_special_tokens: bool = True, specials: Optional[Sequence[str]] = None
-) -> List[int]:
-    """Token ids of the concatenated ``pieces``, where special-token text counts only in markup pieces.
-
-    Passage text and labels are plain text: a literal ``</s>`` in a passage read as EOS would end the
-    user's turn and let the passage inject ``USER: ... ASSISTANT:`` turns. Where no plain piece holds
-    special-token text (nearly always), the string is tokenized whole, exactly as ``tokenizer(text)``;
-    otherwise piece by piece, plain pieces with ``split_special_tokens=True`` (BOS before the first).
-    """
-    specials = special_token_texts(tokenizer) if specials is None else specials
-    if not _plain_holds_special(pieces, specials):
-        return list(tokenizer("".join(text for text, _ in pieces), add_special_tokens=add_special_tokens)["input_ids"])
-    ids: List[int] = []
-    for text, markup in (piece for piece in pieces if piece[0]):
-        first = add_special_tokens and not ids
-        ids.extend(tokenizer(text, add_special_tokens=first, split_special_tokens=not markup)["input_ids"])
-    return ids
-
-
-def _prompt_pieces(query: Query, specials: Sequence[str]) -> List[Piece]:
-    """A prompt's pieces: everything is plain text except the separator that ends the passage prefix."""
-    separator = next((special for special in specials if query.prefix.endswith(special)), "")
-    body = query.prefix[: len(query.prefix) - len(separator)]
-    return [(body, False), (separator, True), (query.suffix, False)]
-
-
-def safe_prompts(tokenizer, queries: Sequence[Query]) -> List[Union[str, List[int]]]:
-    """Each query's prompt as a string where the tokenizer would read it as intended, else as token ids.
-
-    A prompt whose passage or label holds special-token text (a literal ``</s>``) is given as ids from
-    :func:`encode_pieces`; every other prompt stays the exact string, tokenized as the official code does.
-    """
-    specials = special_token_texts(tokenizer)
-    prompts: List[Union[str, List[int]]] = []
-    for query in queries:
-        pieces = _prompt_pieces(query, specials)
-        prompts.append(encode_pieces(tokenizer, pieces, specials=specials) if _plain_holds_special(pieces, specials) else query.prompt)
-    return prompts
-
-
-def encode_prompts(tokenizer, queries: Sequence[Query]) -> List[List[int]]:
-    """Token ids (BOS included) of each query's prompt, passage and label read as plain text
-    (:func:`safe_prompts`); prompts without special-token text are tokenized together, in one call."""
-    prompts = safe_prompts(tokenizer, queries)
-    strings = [i for i, prompt in enumerate(prompts) if isinstance(prompt, str)]
-    encoded = tokenizer([prompts[i] for i in strings])["input_ids"] if strings else []
-    for i, ids in zip(strings, encoded):
-        prompts[i] = list(ids)
-    return prompts  # type: ignore[return-value]
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    bos = tokenizer.token_to_id("<s>")
+    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<unk>",
+        padding_side="left",
+        model_input_names=["input_ids", "attention_mask"],
+    )

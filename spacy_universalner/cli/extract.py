@@ -10,7 +10,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import typer
 
-from .cli import app
+from .app import app
 
 
 def _read_records(path: Path, field: str) -> Iterator[Tuple[str, Dict[str, Any]]]:
@@ -39,7 +39,7 @@ def build_pipeline(
     """A pipeline with ``universal_ner`` added: on a blank language (``blank:en``) or a saved/installed pipeline."""
     import spacy
 
-    from .backends import backend_config
+    from ..backends import backend_config
 
     nlp = spacy.blank(base.split(":", 1)[1]) if base.startswith("blank:") else spacy.load(base)
     nlp.add_pipe("universal_ner", config={
@@ -81,7 +81,7 @@ def extract_command(
     if input_path:
         stream += list(_read_records(input_path, text_field))
     out = output.open("w", encoding="utf8") if output else None
-    from .backends.base import BackendError
+    from ..types import BackendError
 
     try:
         docs = nlp.pipe(stream, batch_size=batch_size, as_tuples=True)

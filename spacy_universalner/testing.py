@@ -27,7 +27,7 @@ _CORPUS = [
 
 def build_tokenizer(vocab_size: int = 512, extra_text: Optional[Iterable[str]] = None):
     """A ``PreTrainedTokenizerFast`` with LLaMA's special tokens, trained on built-in text."""
-    from .distill.student import train_tokenizer
+    from .models import train_tokenizer
 
     return train_tokenizer(list(_CORPUS) + list(extra_text or []), vocab_size)
 

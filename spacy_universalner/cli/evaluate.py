@@ -4,7 +4,7 @@ from typing import Any, Dict, List, Optional
 
 import typer
 
-from ..cli import app
+from .app import app
 
 
 def load_pipeline(pipeline: Path, overrides: Dict[str, Any]):
@@ -89,9 +89,9 @@ def evaluate_command(
     from spacy.cli._util import parse_config_overrides
     from wasabi import msg
 
-    from .benchmarks import load_benchmarks
-    from .report import write_reports
-    from .run import evaluate_docs, parse_label_map, uniner_pipes
+    from ..eval.benchmarks import load_benchmarks
+    from ..eval.report import write_reports
+    from ..eval.run import evaluate_docs, parse_label_map, uniner_pipes
 
     # `section.key=value` without dashes is accepted too: weasel strips them from project vars.
     overrides = parse_config_overrides([a if a.startswith("-") else f"--{a}" for a in ctx.args])
@@ -99,7 +99,7 @@ def evaluate_command(
     names = [d.strip() for d in datasets.split(",") if d.strip()]
     if names == ["zero-shot"]:
         names = ["mit_movie", "mit_restaurant", "crossner_ai", "crossner_literature", "crossner_music", "crossner_politics", "crossner_science"]
-    from ..backends.base import BackendError
+    from ..types import BackendError
 
     try:
         benchmarks = load_benchmarks(benchmarks_config, names, data_dir, data_dir_default)

