@@ -59,13 +59,13 @@ def read_conversation(record: Record, strict: bool = True) -> Tuple[str, List[Pa
     return text, pairs
 
 
-def answer_mentions(answer: str) -> Optional[List[str]]:
-    """The mention strings of a raw answer that is a JSON list (non-strings dropped); None if it is not one."""
+def answer_list(answer: str) -> Optional[List[Any]]:
+    """A raw answer read as the JSON list it should be (``[]``: a negative type); None if it is not one."""
     try:
-        mentions = json.loads(answer)
+        items = json.loads(answer)
     except ValueError:
         return None
-    return [m for m in mentions if isinstance(m, str)] if isinstance(mentions, list) else None
+    return items if isinstance(items, list) else None
 
 
 def load_conversations(path: Union[str, Path]) -> List[Record]:
@@ -81,7 +81,7 @@ def load_conversations(path: Union[str, Path]) -> List[Record]:
 
 
 def write_conversations(path: Union[str, Path], records: Sequence[Record]) -> None:
-    """Write records as one JSON list (the format of the released Pile-NER-type file), creating folders."""
+    """Write records as one compact JSON list in UTF-8 (the released Pile-NER-type file's format), creating folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(path, list(records))
+    path.write_text(json.dumps(list(records), ensure_ascii=False), encoding="utf8")

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from spacy_universalner.conversations import read_conversation
 from spacy_universalner.distill.train import (
-    IGNORE, PadCollator, conversation_pairs, encode_conversation, load_train_config, run_train,
+    IGNORE, PadCollator, encode_conversation, load_train_config, run_train,
 )
 from spacy_universalner.prompt import UniNERTemplate
 
@@ -30,7 +31,7 @@ def tokenizer(tiny_model_path):
 
 def test_only_assistant_turns_and_their_eos_are_targets(tokenizer):
     template = UniNERTemplate(separator=tokenizer.eos_token)
-    encoded = encode_conversation(tokenizer, template, *conversation_pairs(RECORD))
+    encoded = encode_conversation(tokenizer, template, *read_conversation(RECORD))
     ids, labels = encoded["input_ids"], encoded["labels"]
     targets = [i for i, label in enumerate(labels) if label != IGNORE]
     assert all(labels[i] == ids[i] for i in targets)
@@ -53,7 +54,7 @@ def test_only_assistant_turns_and_their_eos_are_targets(tokenizer):
 
 def test_prompt_tokens_equal_what_inference_tokenises(tokenizer):
     template = UniNERTemplate(separator=tokenizer.eos_token)
-    encoded = encode_conversation(tokenizer, template, *conversation_pairs(RECORD))
+    encoded = encode_conversation(tokenizer, template, *read_conversation(RECORD))
     prompt = template.prompt(TEXT, "person")
     at_inference = tokenizer(prompt)["input_ids"]
     assert encoded["input_ids"][: len(at_inference)] == at_inference

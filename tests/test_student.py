@@ -7,7 +7,7 @@ import pytest
 
 from spacy_universalner.distill.build import build_conversations
 from spacy_universalner.distill.gold import gold_conversations
-from spacy_universalner.distill.train import conversation_pairs
+from spacy_universalner.conversations import read_conversation
 
 CONLL = """-DOCSTART- O
 
@@ -55,12 +55,12 @@ def sets_config(tmp_path):
 
 
 def answers(record):
-    return dict(conversation_pairs(record)[1])
+    return dict(read_conversation(record)[1])
 
 
 def test_gold_asks_every_type_of_a_set_with_natural_names(sets_config):
     records = gold_conversations(sets_config)["toy"]
-    assert [conversation_pairs(r)[0] for r in records] == ["Ada Lovelace visited London .", "The Royal Society met ."]
+    assert [read_conversation(r)[0] for r in records] == ["Ada Lovelace visited London .", "The Royal Society met ."]
     assert answers(records[0]) == {"person": '["Ada Lovelace"]', "location": '["London"]', "organization": "[]"}
     # MISC is dropped (null), not asked as a type.
     assert answers(records[1]) == {"person": "[]", "location": "[]", "organization": "[]"}
@@ -81,7 +81,7 @@ def test_build_merges_sources_and_keeps_a_repeated_passage_once(tmp_path, sets_c
     ]
     slimer.write_text("\n".join(json.dumps(r) for r in rows))
     records, stats = build_conversations([gold, slimer], negatives=1, seed=0)
-    texts = [conversation_pairs(r)[0] for r in records]
+    texts = [read_conversation(r)[0] for r in records]
     assert sorted(texts) == ["Ada Lovelace visited London .", "Guido wrote Python.", "The Royal Society met ."]
     assert stats.duplicate_passages == 1
     python = answers(records[texts.index("Guido wrote Python.")])

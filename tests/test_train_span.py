@@ -7,14 +7,14 @@ import spacy
 
 pytest.importorskip("gliner")
 
-from spacy_universalner.distill.build import Passage, conversation  # noqa: E402
+from spacy_universalner.conversations import make_conversation  # noqa: E402
 from spacy_universalner.distill.span import SpanDataSettings, build_examples, conversation_examples  # noqa: E402
 
 TEXT = "Bill Gates founded Microsoft. He lives in Seattle. Microsoft is big."
 
 
 def record(answers):
-    return conversation(Passage("p1", TEXT), answers)
+    return make_conversation("p1", TEXT, answers)
 
 
 def test_mentions_are_placed_on_words_and_empty_answers_are_negative_types():

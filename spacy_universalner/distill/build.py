@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-from ..prompt import READ_REPLY, TEXT_PREFIX, UniNERTemplate, parse_question
+from ..conversations import answer_list, make_conversation, read_conversation, write_conversations
 from .tuples import parse_tuples
 
 #: Negative (answer ``[]``) queries per passage. The paper does not give its count; the released
@@ -115,22 +115,14 @@ def _read_records(path: Path) -> Iterator[Dict[str, Any]]:
 
 
 def _from_conversation(index: int, record: Dict[str, Any]) -> Passage:
-    turns = record["conversations"]
-    first = turns[0]["value"]
-    text = first[len(TEXT_PREFIX) :] if first.startswith(TEXT_PREFIX) else first
+    text, pairs = read_conversation(record, strict=False)
     passage = Passage(str(record.get("id", index)), text)
-    for question, answer in zip(turns[2::2], turns[3::2]):
-        label = parse_question(question["value"])
-        if label is None:
-            continue
-        try:
-            mentions = json.loads(answer["value"])
-        except ValueError:
-            mentions = None
-        if isinstance(mentions, list) and not mentions:
+    for label, answer in pairs:
+        items = answer_list(answer)
+        if items == []:
             passage.given_negatives.append(label)
-        elif isinstance(mentions, list):
-            passage.positives.setdefault(label, []).extend(m for m in mentions if isinstance(m, str))
+        elif items is not None:
+            passage.positives.setdefault(label, []).extend(m for m in items if isinstance(m, str))
     return passage
 
 
@@ -234,14 +226,6 @@ class FrequencySampler:
         return chosen
 
 
-def conversation(passage: Passage, queries: Sequence[Tuple[str, List[str]]]) -> Dict[str, Any]:
-    turns = [{"from": "human", "value": f"{TEXT_PREFIX}{passage.text}"}, {"from": "gpt", "value": READ_REPLY}]
-    for label, mentions in queries:
-        turns.append({"from": "human", "value": UniNERTemplate.question(label)})
-        turns.append({"from": "gpt", "value": json.dumps(mentions, ensure_ascii=False)})
-    return {"id": passage.id, "conversations": turns}
-
-
 def build_conversations(
     source: Union[str, Path, Sequence[Union[str, Path]]],
     *,
@@ -273,7 +257,7 @@ def build_conversations(
             negative_types += sampler.sample(negatives - len(negative_types), exclude, rng)
         queries += [(label, []) for label in negative_types]
         rng.shuffle(queries)
-        records.append(conversation(passage, queries))
+        records.append(make_conversation(passage.id, passage.text, queries))
         stats.passages += 1
         stats.negatives += len(negative_types)
         stats.queries += len(queries)
@@ -292,10 +276,7 @@ def run_build(
     stats_path: Optional[Union[str, Path]] = None,
 ) -> Dict[str, Any]:
     records, stats = build_conversations(source, negatives=negatives, seed=seed, lowercase=lowercase)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w", encoding="utf8") as file_:
-        json.dump(records, file_, ensure_ascii=False)
+    write_conversations(output, records)
     summary = stats.as_dict()
     if stats_path:
         Path(stats_path).parent.mkdir(parents=True, exist_ok=True)

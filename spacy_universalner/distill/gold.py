@@ -8,13 +8,12 @@ are described in the same format as the benchmarks (``configs/benchmarks.cfg``: 
 Pile-NER-type conversation file, which ``build`` reads like any other source (absent types
 become the file's own negative queries).
 """
-import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from ..conversations import make_conversation, write_conversations
 from ..eval.benchmarks import load_benchmarks
 from ..eval.readers import GOLD_KEY
-from .build import Passage, conversation
 
 
 def gold_conversations(
@@ -38,7 +37,7 @@ def gold_conversations(
                 mentions = answers.setdefault(span.label_, [])
                 if span.text not in mentions:
                     mentions.append(span.text)
-            records.append(conversation(Passage(f"{name}:{index}", doc.text), list(answers.items())))
+            records.append(make_conversation(f"{name}:{index}", doc.text, list(answers.items())))
         result[name] = records
     return result
 
@@ -54,8 +53,5 @@ def run_gold(
 ) -> Dict[str, int]:
     """Write all sets' conversations to one JSON file; return passages per set."""
     per_set = gold_conversations(config_path, names, limit=limit, seed=seed, data_dir=data_dir)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    records = [record for records in per_set.values() for record in records]
-    output.write_text(json.dumps(records, ensure_ascii=False), encoding="utf8")
+    write_conversations(output, [record for records in per_set.values() for record in records])
     return {name: len(records) for name, records in per_set.items()}

@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
 
 from ..alignment import AlignmentConfig, find_mention
 from ..parsing import parse_answer
-from .train import conversation_pairs, load_conversations
+from ..conversations import load_conversations, read_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def conversation_examples(
     nlp, record: Dict[str, Any], settings: SpanDataSettings, type_pool: Sequence[str], rng: random.Random
 ) -> List[Dict[str, Any]]:
     """GLiNER examples (``tokenized_text``, ``ner`` with inclusive word ends, ``ner_labels``) for one conversation."""
-    text, pairs = conversation_pairs(record)
+    text, pairs = read_conversation(record)
     doc, word_tokens = passage_words(nlp, text)
     word_of_token = {token: w for w, token in enumerate(word_tokens)}
     mentions: List[Tuple[int, int, str]] = []  # (first word, last word, type)
@@ -104,7 +104,7 @@ def build_examples(records: Iterable[Dict[str, Any]], settings: SpanDataSettings
 
     records = list(records)
     nlp = spacy.blank("en")
-    type_pool = sorted({label for record in records for label, _ in conversation_pairs(record)[1]})
+    type_pool = sorted({label for record in records for label, _ in read_conversation(record)[1]})
     rng = random.Random(settings.seed)
     examples: List[Dict[str, Any]] = []
     for record in records:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Union
 
 from ..models import train_tokenizer
-from .train import conversation_pairs, load_conversations
+from ..conversations import load_conversations, read_conversation
 
 ENCODER_SPECIAL = {"<unk>": "[UNK]", "<s>": "[CLS]", "</s>": "[SEP]"}
 
@@ -45,7 +45,7 @@ def conversation_texts(records: List[Dict[str, Any]]) -> Iterator[str]:
 
     template = UniNERTemplate()
     for record in records:
-        text, pairs = conversation_pairs(record)
+        text, pairs = read_conversation(record)
         yield "".join(piece for piece, _ in template.training_segments(text, pairs))
 
 

@@ -15,24 +15,11 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from ..prompt import TEXT_PREFIX, UniNERTemplate, parse_question
+from ..conversations import load_conversations, read_conversation
+from ..prompt import UniNERTemplate
 
 logger = logging.getLogger(__name__)
 IGNORE = -100
-
-
-def conversation_pairs(record: Dict[str, Any]) -> Tuple[str, List[Tuple[str, str]]]:
-    """``(passage, [(type, answer), ...])`` from a Pile-NER-type conversation."""
-    turns = record["conversations"]
-    first = turns[0]["value"]
-    text = first[len(TEXT_PREFIX) :] if first.startswith(TEXT_PREFIX) else first
-    pairs = []
-    for question, answer in zip(turns[2::2], turns[3::2]):
-        label = parse_question(question["value"])
-        if label is None:
-            raise ValueError(f"Not a UniNER question: {question['value']!r:.100}")
-        pairs.append((label, answer["value"]))
-    return text, pairs
 
 
 def encode_conversation(
@@ -55,14 +42,6 @@ def encode_conversation(
         inside = end > start and any(lo <= start < hi for lo, hi in targets)
         labels.append(token_id if inside else IGNORE)
     return {"input_ids": list(encoded["input_ids"]), "labels": labels}
-
-
-def load_conversations(path: Union[str, Path]) -> List[Dict[str, Any]]:
-    path = Path(path)
-    text = path.read_text(encoding="utf8")
-    if text.lstrip().startswith("["):
-        return json.loads(text)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 class PadCollator:
@@ -187,7 +166,7 @@ def run_train(
     records = load_conversations(data_path)
     base_config = AutoConfig.from_pretrained(base)
     max_length = _fit_max_length(base, base_config, train_cfg["max_length"])
-    dataset = [encode_conversation(tokenizer, template, *conversation_pairs(r), max_length=max_length) for r in records]
+    dataset = [encode_conversation(tokenizer, template, *read_conversation(r), max_length=max_length) for r in records]
     target_tokens = sum(sum(1 for label in d["labels"] if label != IGNORE) for d in dataset)
     logger.info("%d conversations, %d target tokens", len(dataset), target_tokens)
 

@@ -19,7 +19,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.util import filter_spans
 
-from ..prompt import TEXT_PREFIX, parse_question
+from ..conversations import answer_list, read_conversation
 from ..registry import uniner_readers
 
 GOLD_KEY = "uniner_gold"
@@ -193,26 +193,15 @@ def read_uniner_conversations(nlp: Language, path: PathLike) -> Iterator[Doc]:
             doc.user_data[ANSWERS_KEY] = dict(answers)
             spans: List[Span] = []
             for label, answer in answers.items():
-                try:
-                    mentions = json.loads(answer)
-                except ValueError:
-                    mentions = []
-                spans.extend(_align_mentions(doc, label, mentions if isinstance(mentions, list) else []))
+                spans.extend(_align_mentions(doc, label, answer_list(answer) or []))
             yield set_gold(doc, spans)
 
     for index, record in enumerate(records):
         try:
-            turns = [turn["value"] for turn in record["conversations"]]
-            if len(turns) < 4 or len(turns) % 2 or not turns[0].startswith(TEXT_PREFIX):
+            passage, pairs = read_conversation(record)
+            if not pairs:
                 raise ValueError("expected 'Text: ...', a reply, then question/answer pairs")
-            passage = turns[0][len(TEXT_PREFIX):]
-            pairs = []
-            for question, answer in zip(turns[2::2], turns[3::2]):
-                label = parse_question(question)
-                if label is None:
-                    raise ValueError(f"unexpected question {question!r}")
-                pairs.append((label, answer))
-        except (KeyError, TypeError, ValueError) as err:
+        except ValueError as err:
             raise ReaderError(path, index, f"record {index} is malformed ({err})") from None
         if passage != text or any(label in answers for label, _ in pairs):
             yield from flush()
