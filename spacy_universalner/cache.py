@@ -3,15 +3,16 @@
 It is consulted before the model (a run whose prompts are all cached never loads it) and appended
 to after each batch with a flush and fsync, so a crash loses at most the batch in flight. A line
 that cannot be read (the torn tail of a killed run, bytes that are not UTF-8, a field of the wrong
-type) is skipped and counted, with one warning per file; no line can make the pipe fail. The file
+type) is skipped and counted, with one warning per file; no line can make the pipe fail; a torn last
+line is dropped before the next append (:mod:`.jsonl`). The file
 is plain text so users can audit, replay and share what a model said.
 """
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Tuple, Union
 
+from .jsonl import append_lines, encode_line, split_lines
 from .types import BackendError
 
 
@@ -19,16 +20,6 @@ class CacheNotWritable(BackendError):
     """The cache file cannot be appended to. Raised before the backend is asked, where backend
     failures are reported (a :class:`BackendError`, so the CLI shows it as one); the message says
     what to change."""
-
-
-def _entry_line(model: str, prompt: str, response: str) -> bytes:
-    """One cache line as UTF-8. A lone surrogate (valid in a Python str, not in UTF-8) is written
-    as a JSON ``\\ud800`` escape instead, so every answer can be stored and read back."""
-    entry = {"model": model, "prompt": prompt, "response": response}
-    try:
-        return json.dumps(entry, ensure_ascii=False).encode("utf8")
-    except UnicodeEncodeError:
-        return json.dumps(entry).encode("ascii")
 
 
 class ResponseCache:
@@ -45,9 +36,7 @@ class ResponseCache:
             return
         if self.path.exists():
             data = self.path.read_bytes()  # bytes: a cut multi-byte character spoils one line, not the file
-            for raw in data.split(b"\n"):
-                if not raw.strip():
-                    continue
+            for _, raw, _ in split_lines(data):
                 try:
                     entry = json.loads(raw.decode("utf8"))
                     model, prompt, response = entry["model"], entry["prompt"], entry["response"]
@@ -97,17 +86,9 @@ class ResponseCache:
             if self._entries.get((model, prompt)) == response:
                 continue
             self._entries[(model, prompt)] = response
-            lines.append(_entry_line(model, prompt, response))
+            lines.append(encode_line({"model": model, "prompt": prompt, "response": response}))
         if not lines:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a+b") as file_:
-            # Never glue a new entry onto a half-written line left by a crash.
-            file_.seek(0, os.SEEK_END)
-            if file_.tell() > 0:
-                file_.seek(-1, os.SEEK_END)
-                if file_.read(1) != b"\n":
-                    file_.write(b"\n")
-            file_.write(b"\n".join(lines) + b"\n")
-            file_.flush()
-            os.fsync(file_.fileno())
+            append_lines(file_, lines)  # a torn last line left by a crash is dropped first, never glued to

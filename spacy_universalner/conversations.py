@@ -15,8 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import srsly
-
+from .jsonl import read_records
 from .prompt import READ_REPLY, TEXT_PREFIX, UniNERTemplate, parse_question
 
 Record = Dict[str, Any]
@@ -70,14 +69,7 @@ def answer_list(answer: str) -> Optional[List[Any]]:
 
 def load_conversations(path: Union[str, Path]) -> List[Record]:
     """Every record of a conversation file (a JSON list, or JSONL)."""
-    path = Path(path)
-    with path.open(encoding="utf8") as file_:
-        head = file_.read(1)
-        while head.isspace():
-            head = file_.read(1)
-    if head == "[":
-        return list(srsly.read_json(path))
-    return list(srsly.read_jsonl(path))
+    return list(read_records(path))
 
 
 def write_conversations(path: Union[str, Path], records: Sequence[Record]) -> None:

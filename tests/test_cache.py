@@ -1,5 +1,6 @@
 """The JSONL response cache survives crashes and can be read and shared by people."""
 import json
+import warnings
 
 import pytest
 
@@ -19,7 +20,7 @@ def test_entries_are_appended_as_readable_json_lines(tmp_path):
     assert fresh.get("other model", "prompt 1") is None
 
 
-def test_a_truncated_last_line_is_ignored_and_not_glued_to_new_entries(tmp_path):
+def test_a_truncated_last_line_is_ignored_and_dropped_before_new_entries(tmp_path):
     path = tmp_path / "cache.jsonl"
     ResponseCache(path).add("m", [("p1", '["a"]')])
     with path.open("a") as f:
@@ -27,9 +28,11 @@ def test_a_truncated_last_line_is_ignored_and_not_glued_to_new_entries(tmp_path)
     cache = ResponseCache(path)
     with pytest.warns(UserWarning, match="Skipped 1 unreadable line"):
         assert cache.get("m", "p1") == '["a"]' and cache.get("m", "p2") is None
-    cache.add("m", [("p3", "[]")])
-    with pytest.warns(UserWarning, match="Skipped 1 unreadable line"):  # the torn line, now ended: still skipped
+    cache.add("m", [("p3", "[]")])  # the torn tail is dropped before appending: the file is whole JSONL again
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         assert ResponseCache(path).get("m", "p3") == "[]"
+    assert [json.loads(line)["prompt"] for line in path.read_text().splitlines()] == ["p1", "p3"]
 
 
 def test_repeated_entries_are_not_written_twice(tmp_path):

@@ -9,14 +9,13 @@ second is skipped and counted as a repeat).
 """
 import json
 import logging
-import os
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Union
 
 from ..http import AuthenticationError
-from .jsonl import read_jsonl_numbered
+from ..jsonl import append_lines, encode_line, read_numbered, settle_tail, split_lines
 from .teachers import Teacher
 from .tuples import parse_tuples
 
@@ -63,42 +62,22 @@ class AnnotationLog:
 
     def _load(self) -> None:
         self._file.seek(0)
-        data = self._file.read()
-        good_end = 0  # byte offset just after the last line that is kept
-        position = 0
-        for number, raw in enumerate(data.split(b"\n"), 1):
-            end = position + len(raw)
-            complete = end < len(data)  # followed by a newline
-            position = end + 1
-            if not raw.strip():
-                good_end = min(position, len(data)) if complete else good_end
-                continue
+        for number, raw, complete in split_lines(self._file.read()):
             try:
                 record = json.loads(raw)
                 passage = record["id"]
             except (ValueError, KeyError, TypeError):
-                if complete:
-                    self.unreadable_lines += 1
-                    good_end = position
-                continue  # an unreadable last line is a write cut short: dropped below
+                self.unreadable_lines += complete  # an unreadable last line is a write cut short: dropped below
+                continue
             self.done.add(passage_id(passage, f"{self.path}:{number}"))
-            good_end = position if complete else end
-        if good_end < len(data):
-            # Drop the tail a killed run left behind, so the file stays valid JSONL; it is re-asked.
-            self.repaired_bytes = len(data) - good_end
-            self._file.truncate(good_end)
-        self._file.seek(0, os.SEEK_END)
-        if good_end and not data[:good_end].endswith(b"\n"):
-            # The last record arrived whole but its newline did not: finish the line.
-            self._file.write(b"\n")
-            self._file.flush()
+        # The tail a killed run left behind is dropped, so the file stays valid JSONL (it is re-asked);
+        # a last record that arrived whole but without its newline gets one.
+        self.repaired_bytes = settle_tail(self._file)
 
     def append(self, record: Dict[str, Any]) -> None:
         if record["id"] in self.done:
             raise ValueError(f"Passage {record['id']} is already in {self.path}")
-        self._file.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf8"))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        append_lines(self._file, [encode_line(record)])
         self.done.add(record["id"])
 
 
@@ -129,7 +108,7 @@ def passage_id(value: Any, where: str) -> str:
 def load_passages(path: Union[str, Path]) -> List[Dict[str, str]]:
     """Passages ``{"id", "text"}`` in file order, each id once (as text); a bad line is an error naming it."""
     passages, seen = [], set()
-    for number, record in read_jsonl_numbered(path):
+    for number, record in read_numbered(path):
         where = f"{path}:{number}"
         if not isinstance(record, dict) or not isinstance(record.get("text"), str) or "id" not in record:
             raise ValueError(f'{where}: expected a JSON object with an "id" and a "text" string, got {record!r:.200}.')
@@ -155,7 +134,7 @@ def run_annotate(
     from tqdm import tqdm
 
     stats = AnnotateStats()
-    raw_count = sum(1 for _ in read_jsonl_numbered(passages_path))
+    raw_count = sum(1 for _ in read_numbered(passages_path))
     passages = load_passages(passages_path)
     stats.total = len(passages)
     stats.duplicate_ids = raw_count - len(passages)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..conversations import answer_list, make_conversation, read_conversation, write_conversations
+from ..jsonl import read_records
 from .tuples import parse_tuples
 
 #: Negative (answer ``[]``) queries per passage. The paper does not give its count; the released
@@ -92,28 +93,6 @@ def normalize_type(label: str, lowercase: bool = True) -> str:
 
 
 # ---------------------------------------------------------------------------- reading inputs
-def _read_records(path: Path) -> Iterator[Dict[str, Any]]:
-    with path.open(encoding="utf8") as file_:
-        head = file_.read(1)
-        while head and head.isspace():
-            head = file_.read(1)
-        file_.seek(0)
-        if head == "[":
-            yield from json.load(file_)
-            return
-        broken: Optional[str] = None
-        for number, line in enumerate(file_, 1):
-            if not line.strip():
-                continue
-            if broken:
-                raise ValueError(broken)
-            try:
-                yield json.loads(line)
-            except ValueError as err:
-                broken = f"{path}:{number} is not valid JSON: {err}"
-        # A broken *last* line is the tail of a killed annotate run: skipped (annotate re-asks it).
-
-
 def _from_conversation(index: int, record: Dict[str, Any]) -> Passage:
     text, pairs = read_conversation(record, strict=False)
     passage = Passage(str(record.get("id", index)), text)
@@ -129,7 +108,7 @@ def _from_conversation(index: int, record: Dict[str, Any]) -> Passage:
 def read_passages(path: Union[str, Path], stats: BuildStats) -> Iterator[Tuple[Passage, List[Tuple[str, str]]]]:
     """``(passage, [(mention, raw type), ...])`` for every usable input record, any supported format."""
     slimer: Dict[str, Passage] = {}
-    for index, record in enumerate(_read_records(Path(path))):
+    for index, record in enumerate(read_records(path)):
         stats.records += 1
         if "conversations" in record:
             passage = _from_conversation(index, record)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Sequence, Tuple, Union
 
-from .jsonl import write_jsonl
+import srsly
+
 
 Span = Tuple[int, int]
 TEXT_SUFFIXES = (".txt", ".text", ".md")
@@ -181,5 +182,6 @@ def run_sample(
     records, stats = sample_passages(
         iter_documents(source, text_field), load_token_spans(tokenizer), n=n, max_tokens=max_tokens, seed=seed
     )
-    write_jsonl(output, records)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_jsonl(output, records)
     return stats
