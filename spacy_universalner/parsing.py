@@ -27,10 +27,14 @@ import re
 import string
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
+
+T = TypeVar("T")
 
 _OFFICIAL_LIST = re.compile(r"\[(.*?)\]")
-_QUOTED = re.compile(r'"((?:[^"\\\n]|\\.)*)"|\'((?:[^\'\\\n]|\\.)*)\'')
+#: A double- or single-quoted string on one line (backslash escapes allowed): group 1 or group 2 is its body.
+QUOTED_STRING = r'"((?:[^"\\\n]|\\.)*)"|\'((?:[^\'\\\n]|\\.)*)\''
+_QUOTED = re.compile(QUOTED_STRING)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = frozenset(string.punctuation)
 _OPENERS = "[({"
@@ -149,17 +153,31 @@ def parse_official(answer: str) -> Optional[List[str]]:
     return _as_mentions(evaluate_literal(match.group(), json.loads, max_chars=None))
 
 
+def first_reading(
+    text: str, readers: Sequence[Tuple[str, Callable[[str], Any]]], accept: Callable[[Any], Optional[T]]
+) -> Optional[Tuple[str, T]]:
+    """The bracketed slice of ``text`` (first ``[`` to last ``]``) as read by the first of ``readers``
+    (``(name, loads)``, e.g. ``json.loads``, ``ast.literal_eval``, within :func:`evaluable`'s bounds)
+    whose value ``accept`` turns into a result: ``(name, result)``; None if there is no slice or none does."""
+    start, end = text.find("["), text.rfind("]")
+    if start < 0 or end <= start:
+        return None
+    candidate = text[start : end + 1]
+    for name, loads in readers:
+        result = accept(evaluate_literal(candidate, loads))
+        if result is not None:
+            return name, result
+    return None
+
+
 def _parse_lenient(answer: str) -> Optional[List[str]]:
     start = answer.find("[")
     if start < 0:
         return None
     end = answer.rfind("]")
-    if end > start:
-        candidate = answer[start : end + 1]
-        for loads in (json.loads, ast.literal_eval):
-            mentions = _as_mentions(evaluate_literal(candidate, loads))
-            if mentions is not None:
-                return mentions
+    read = first_reading(answer, (("json", json.loads), ("literal", ast.literal_eval)), _as_mentions)
+    if read is not None:
+        return read[1]
     quoted = [m.group(1) if m.group(1) is not None else m.group(2) for m in _QUOTED.finditer(answer, start)]
     if quoted or end > start:
         mentions = []

@@ -11,14 +11,13 @@ import ast
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
-from ..parsing import evaluate_literal
+from ..parsing import QUOTED_STRING, evaluate_literal, first_reading
 
 Pair = Tuple[str, str]
 
-_STRING = r'"((?:[^"\\\n]|\\.)*)"|\'((?:[^\'\\\n]|\\.)*)\''
-_PAIR = re.compile(r"[\(\[]\s*(?:" + _STRING + r")\s*,\s*(?:" + _STRING + r")\s*[\)\]]")
+_PAIR = re.compile(r"[\(\[]\s*(?:" + QUOTED_STRING + r")\s*,\s*(?:" + QUOTED_STRING + r")\s*[\)\]]")
 
 
 @dataclass
@@ -34,11 +33,12 @@ class ParsedTuples:
         return self.method != "failed"
 
 
-def _pairs(value: Any) -> Tuple[List[Pair], int]:
+def _pairs(value: Any) -> Optional[Tuple[List[Pair], int]]:
+    """``(pairs, items skipped)`` of an evaluated answer; None if it is not a list of pairs."""
     if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
         value = [value]  # a single tuple written without the list
     if not isinstance(value, (list, tuple)):
-        raise ValueError("not a list")
+        return None
     pairs, bad = [], 0
     for item in value:
         if isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(v, str) for v in item):
@@ -60,16 +60,10 @@ def _unescape(double: str, single: str) -> str:
 def parse_tuples(answer: str) -> ParsedTuples:
     """Entity/type pairs from a raw teacher answer. Never raises."""
     text = answer.strip()
-    start = text.find("[")
-    end = text.rfind("]")
-    if start >= 0 and end > start:
-        candidate = text[start : end + 1]
-        for method, loads in (("literal", ast.literal_eval), ("json", json.loads)):
-            try:
-                pairs, bad = _pairs(evaluate_literal(candidate, loads))
-            except ValueError:  # not a list (or not evaluated)
-                continue
-            return ParsedTuples(pairs, method, bad)
+    read = first_reading(text, (("literal", ast.literal_eval), ("json", json.loads)), _pairs)
+    if read is not None:
+        method, (pairs, bad) = read
+        return ParsedTuples(pairs, method, bad)
     found = [(_unescape(m.group(1), m.group(2)), _unescape(m.group(3), m.group(4))) for m in _PAIR.finditer(text)]
     if found:
         return ParsedTuples(found, "regex")
