@@ -51,7 +51,7 @@ def settle_tail(file_: BinaryIO) -> int:
         return 0
     try:
         json.loads(tail)
-    except ValueError:  # UnicodeDecodeError included: a multi-byte character cut in two
+    except (ValueError, RecursionError):  # UnicodeDecodeError included: a multi-byte character cut in two
         file_.truncate(tail_start)
         file_.flush()
         return len(tail)
