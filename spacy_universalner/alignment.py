@@ -15,19 +15,20 @@ from typing import Iterator, List, Optional, Tuple
 
 from spacy.tokens import Doc
 
-ALIGNMENT_MODES = ("strict", "contract", "expand")
+from .types import AlignmentMode, check_choice, choices
+
+ALIGNMENT_MODES = choices(AlignmentMode)
 
 
 @dataclass(frozen=True)
 class AlignmentConfig:
-    mode: str = "expand"
+    mode: AlignmentMode = "expand"
     word_boundaries: bool = True
     case_insensitive: bool = True
     whitespace_insensitive: bool = True
 
     def __post_init__(self) -> None:
-        if self.mode not in ALIGNMENT_MODES:
-            raise ValueError(f"alignment_mode must be one of {ALIGNMENT_MODES}, got {self.mode!r}.")
+        check_choice("alignment_mode", self.mode, AlignmentMode)
 
 
 def _patterns(mention: str, config: AlignmentConfig) -> Iterator[re.Pattern]:

@@ -14,13 +14,13 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from .alignment import AlignmentConfig, find_mention
-from .types import Generation
 from .chunking import Chunk
 from .confidence import mention_scores, set_span_scores
 from .parsing import parse_answer
+from .types import AnnotateMode, Generation, OverlapPolicy, check_choice, choices
 
-ANNOTATE_MODES = ("ents", "spans", "both")
-OVERLAP_POLICIES = ("longest", "label_order")
+ANNOTATE_MODES = choices(AnnotateMode)
+OVERLAP_POLICIES = choices(OverlapPolicy)
 
 #: One answer: (index of its chunk in the Doc's chunk list, label, the model's generation).
 Answer = Tuple[int, str, Generation]
@@ -35,9 +35,9 @@ class AnnotationSettings:
     """How answers become spans. ``label_queries`` maps each label to the text asked, in label order."""
 
     label_queries: Dict[str, str]
-    annotate: str = "both"
+    annotate: AnnotateMode = "both"
     spans_key: str = "uniner"
-    overlap_policy: str = "longest"
+    overlap_policy: OverlapPolicy = "longest"
     overwrite_ents: bool = True
     alignment: AlignmentConfig = AlignmentConfig()
     lenient_parsing: bool = True
@@ -45,10 +45,8 @@ class AnnotationSettings:
     threshold: Optional[float] = None
 
     def __post_init__(self) -> None:
-        if self.annotate not in ANNOTATE_MODES:
-            raise ValueError(f"annotate must be one of {ANNOTATE_MODES}, got {self.annotate!r}.")
-        if self.overlap_policy not in OVERLAP_POLICIES:
-            raise ValueError(f"overlap_policy must be one of {OVERLAP_POLICIES}, got {self.overlap_policy!r}.")
+        check_choice("annotate", self.annotate, AnnotateMode)
+        check_choice("overlap_policy", self.overlap_policy, OverlapPolicy)
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be a probability between 0 and 1, or null; got {self.threshold!r}.")
 

@@ -7,6 +7,7 @@ label) (:mod:`.prompt`), answer from the response cache or the backend (:mod:`.c
 kept on the Doc: ``doc._.uniner_responses`` (raw answers) and ``doc._.uniner_unaligned``
 (strings that could not be placed, for auditing hallucinations).
 """
+import inspect
 import warnings
 from itertools import islice
 from pathlib import Path
@@ -18,88 +19,21 @@ from spacy.pipeline import Pipe
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from . import backends  # noqa: F401  (registers the @uniner_backends; imports no torch)
+from . import backends, templates  # noqa: F401  (register the @uniner_backends and the template; no torch)
 from .alignment import AlignmentConfig
 from .annotate import AnnotationSettings, annotate_doc
-from .types import Backend, BackendError, Generation, PartialGenerations, Query, check_backend
+from .types import (
+    AlignmentMode, AnnotateMode, Backend, BackendError, Generation, OverlapPolicy, PartialGenerations, Query,
+    check_backend,
+)
 from .cache import ResponseCache
 from .chunking import split_doc
 from .prompt import UniNERTemplate, normalize_labels
 
 
-DEFAULT_CONFIG = {
-    # The packaged span student: works offline on a CPU out of the box. The paper's model is one setting away:
-    # {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "Universal-NER/UniNER-7B-type"}.
-    "model": {"@uniner_backends": "spacy_universalner.GLiNER.v1", "name": "uniner-span"},
-    "template": {"@uniner_templates": "spacy_universalner.UniNER.v1"},
-    "max_new_tokens": 256,
-    "batch_size": 8,
-    "max_chunk_tokens": 256,
-    "chunk_overlap": 32,
-    "annotate": "both",
-    "spans_key": "uniner",
-    "overlap_policy": "longest",
-    "overwrite_ents": True,
-    "alignment_mode": "expand",
-    "word_boundaries": True,
-    "lenient_parsing": True,
-    "cache": None,
-    "threshold": None,
-    "scorer": {"@scorers": "spacy.ner_scorer.v1"},
-}
-
 for _name in ("uniner_responses", "uniner_unaligned"):
     if not Doc.has_extension(_name):
         Doc.set_extension(_name, default=None)
-
-
-@Language.factory(
-    "universal_ner",
-    assigns=["doc.ents", "doc.spans"],
-    default_config=DEFAULT_CONFIG,
-    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
-)
-def make_universal_ner(
-    nlp: Language,
-    name: str,
-    labels: Union[str, List[str], Dict[str, Any]],
-    model: Backend,
-    template: UniNERTemplate,
-    max_new_tokens: int,
-    batch_size: int,
-    max_chunk_tokens: int,
-    chunk_overlap: int,
-    annotate: str,
-    spans_key: str,
-    overlap_policy: str,
-    overwrite_ents: bool,
-    alignment_mode: str,
-    word_boundaries: bool,
-    lenient_parsing: bool,
-    cache: Optional[str],
-    scorer: Optional[Callable],
-    threshold: Optional[float] = None,
-) -> "UniversalNER":
-    return UniversalNER(
-        nlp.vocab,
-        name=name,
-        labels=labels,
-        model=model,
-        template=template,
-        max_new_tokens=max_new_tokens,
-        batch_size=batch_size,
-        max_chunk_tokens=max_chunk_tokens,
-        chunk_overlap=chunk_overlap,
-        annotate=annotate,
-        spans_key=spans_key,
-        overlap_policy=overlap_policy,
-        overwrite_ents=overwrite_ents,
-        alignment=AlignmentConfig(mode=alignment_mode, word_boundaries=word_boundaries),
-        lenient_parsing=lenient_parsing,
-        cache=cache,
-        scorer=scorer,
-        threshold=threshold,
-    )
 
 
 class UniversalNER(Pipe):
@@ -117,11 +51,12 @@ class UniversalNER(Pipe):
         batch_size: int = 8,
         max_chunk_tokens: int = 256,
         chunk_overlap: int = 32,
-        annotate: str = "both",
+        annotate: AnnotateMode = "both",
         spans_key: str = "uniner",
-        overlap_policy: str = "longest",
+        overlap_policy: OverlapPolicy = "longest",
         overwrite_ents: bool = True,
-        alignment: AlignmentConfig = AlignmentConfig(),
+        alignment_mode: AlignmentMode = "expand",
+        word_boundaries: bool = True,
         lenient_parsing: bool = True,
         cache: Optional[Union[str, Path]] = None,
         scorer: Optional[Callable] = None,
@@ -158,7 +93,7 @@ class UniversalNER(Pipe):
             spans_key=spans_key,
             overlap_policy=overlap_policy,
             overwrite_ents=overwrite_ents,
-            alignment=alignment,
+            alignment=AlignmentConfig(mode=alignment_mode, word_boundaries=word_boundaries),
             lenient_parsing=lenient_parsing,
             threshold=threshold,
         )
@@ -338,3 +273,52 @@ class UniversalNER(Pipe):
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "UniversalNER":
         self._set_state(srsly.read_json(Path(path) / "cfg.json"))
         return self
+
+
+#: The component's config: its registered blocks here, every other setting's default read from
+#: :class:`UniversalNER`'s signature (written once, there).
+DEFAULT_CONFIG: Dict[str, Any] = {
+    # The packaged span student: works offline on a CPU out of the box. The paper's model is one setting away:
+    # {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "Universal-NER/UniNER-7B-type"}.
+    "model": {"@uniner_backends": "spacy_universalner.GLiNER.v1", "name": "uniner-span"},
+    "template": {"@uniner_templates": "spacy_universalner.UniNER.v1"},
+    **{
+        name: parameter.default
+        for name, parameter in inspect.signature(UniversalNER.__init__).parameters.items()
+        if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is not parameter.empty
+        and name not in ("template", "scorer")
+    },
+    "scorer": {"@scorers": "spacy.ner_scorer.v1"},
+}
+
+
+@Language.factory(
+    "universal_ner",
+    assigns=["doc.ents", "doc.spans"],
+    default_config=DEFAULT_CONFIG,
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_universal_ner(
+    nlp: Language,
+    name: str,
+    labels: Union[str, List[str], Dict[str, Any]],
+    model: Backend,
+    template: UniNERTemplate,
+    max_new_tokens: int,
+    batch_size: int,
+    max_chunk_tokens: int,
+    chunk_overlap: int,
+    annotate: AnnotateMode,
+    spans_key: str,
+    overlap_policy: OverlapPolicy,
+    overwrite_ents: bool,
+    alignment_mode: AlignmentMode,
+    word_boundaries: bool,
+    lenient_parsing: bool,
+    cache: Optional[str],
+    scorer: Optional[Callable],
+    threshold: Optional[float] = None,
+) -> UniversalNER:
+    """The types here are what spaCy validates a config against (a ``Literal`` refuses any other value)."""
+    settings = dict(locals())
+    return UniversalNER(settings.pop("nlp").vocab, **settings)

@@ -1,28 +1,30 @@
-"""Catalogue registries, attached to spaCy's registry so config files can use them.
+"""This package's registries, made on spaCy's registry so config files can use them (spacy-llm's pattern).
 
-``@uniner_backends`` builds generation backends, ``@uniner_templates`` prompt templates.
-Third-party packages can add their own through the ``spacy_uniner_backends`` and
-``spacy_uniner_templates`` entry-point groups.
+``@uniner_backends`` builds generation backends, ``@uniner_templates`` prompt templates,
+``@uniner_readers`` benchmark readers, ``@uniner_teachers`` distillation teachers. Third-party packages
+can add their own through the ``spacy_uniner_*`` entry-point groups. This module imports nothing from
+the package: each function registers itself where it is defined (the template in :mod:`.templates`).
 """
 import catalogue
-from spacy.util import registry
+import spacy
+
+for _name in ("uniner_backends", "uniner_templates", "uniner_readers", "uniner_teachers"):
+    if _name not in spacy.util.registry.get_registry_names():
+        spacy.util.registry.create(_name, entry_points=True)
 
 
-def _ensure(name: str) -> catalogue.Registry:
-    if not hasattr(registry, name):
-        setattr(registry, name, catalogue.create("spacy", name, entry_points=True))
-    return getattr(registry, name)
+class registry(spacy.util.registry):
+    """spaCy's registry, with this package's registries typed for editors and type checkers."""
+
+    uniner_backends: catalogue.Registry
+    uniner_templates: catalogue.Registry
+    uniner_readers: catalogue.Registry
+    uniner_teachers: catalogue.Registry
 
 
-uniner_backends = _ensure("uniner_backends")
-uniner_templates = _ensure("uniner_templates")
-uniner_readers = _ensure("uniner_readers")  # benchmark readers (spacy_universalner.eval)
-uniner_teachers = _ensure("uniner_teachers")  # distillation teachers (spacy_universalner.distill.teachers)
+uniner_backends = registry.uniner_backends
+uniner_templates = registry.uniner_templates
+uniner_readers = registry.uniner_readers
+uniner_teachers = registry.uniner_teachers
 
-# Registered here rather than with a decorator in .prompt, so that the template (used by `build`,
-# `train`, the readers...) can be imported without spaCy, and with it thinc's import of torch.
-from .prompt import make_uniner_template  # noqa: E402
-
-uniner_templates.register("spacy_universalner.UniNER.v1", func=make_uniner_template)
-
-__all__ = ["registry", "uniner_backends", "uniner_templates"]
+__all__ = ["registry", "uniner_backends", "uniner_readers", "uniner_teachers", "uniner_templates"]

@@ -11,7 +11,28 @@ This module imports nothing from the package.
 """
 import inspect
 from dataclasses import dataclass
-from typing import Any, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
+from typing import Any, List, Literal, Optional, Protocol, Sequence, Tuple, get_args, runtime_checkable
+
+
+#: Enumerated settings. As types in factory and registered-function signatures, spaCy's config validation
+#: refuses any other value before anything is built; :func:`check_choice` does the same for Python callers.
+AnnotateMode = Literal["ents", "spans", "both"]
+OverlapPolicy = Literal["longest", "label_order"]
+AlignmentMode = Literal["strict", "contract", "expand"]
+Dtype = Literal["auto", "float32", "float16", "bfloat16"]
+Engine = Literal["shared_prefix", "generate"]
+FlatDecoding = Literal["greedy", "best_total"]
+
+
+def choices(literal: Any) -> Tuple[str, ...]:
+    """The values of an enumerated setting's ``Literal`` type."""
+    return get_args(literal)
+
+
+def check_choice(setting: str, value: Any, literal: Any) -> None:
+    """A clear ``ValueError`` unless ``value`` is one of ``literal``'s values."""
+    if value not in choices(literal):
+        raise ValueError(f"{setting} must be one of {choices(literal)}, got {value!r}.")
 
 
 @dataclass(frozen=True)

@@ -405,3 +405,25 @@ def test_a_cuda_device_without_cuda_is_refused_at_add_pipe():
     with pytest.raises(ValueError, match="torch sees no CUDA device"):
         nlp.add_pipe("universal_ner", config={"labels": ["person"], "model": {
             "@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "x", "device": "cuda"}})
+
+
+@pytest.mark.parametrize("config, setting", [
+    ({"annotate": "entz"}, "annotate"),
+    ({"overlap_policy": "shortest"}, "overlap_policy"),
+    ({"alignment_mode": "fuzzy"}, "alignment_mode"),
+    ({"model": {"@uniner_backends": "spacy_universalner.GLiNER.v1", "dtype": "float8"}}, "dtype"),
+    ({"model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "x", "engine": "fast"}}, "engine"),
+])
+def test_an_unknown_choice_is_refused_by_config_validation_naming_the_choices(config, setting):
+    from confection import ConfigValidationError
+
+    nlp = spacy.blank("en")
+    with pytest.raises(ConfigValidationError, match=rf"{setting}.*Literal\["):
+        nlp.add_pipe("universal_ner", config={"labels": ["person"], **config})
+
+
+def test_a_model_that_is_not_a_backend_is_a_clear_error():
+    from spacy_universalner.component import UniversalNER
+
+    with pytest.raises(TypeError, match="must be a backend"):
+        UniversalNER(spacy.blank("en").vocab, labels=["person"], model="uniner-span")

@@ -22,13 +22,13 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..prompt import read_query
-from ..types import Query, BackendError, Generation
-from ..registry import uniner_backends
 from ..models import cache_key, load_pretrained, resolve_model_name
+from ..prompt import read_query
+from ..registry import uniner_backends
+from ..types import BackendError, Dtype, FlatDecoding, Generation, Query, check_choice, choices
 from .tokens import count_tokens_with
 from .fast_spans import factor_span_layer
-from .hf import DTYPES, check_device
+from .hf import check_device
 
 DEFAULT_SPAN_MODEL = "uniner-span"
 
@@ -66,7 +66,7 @@ def answer_generation(mentions: Sequence[Tuple[str, float]]) -> Generation:
     return Generation(answer, token_logprobs=logprobs, token_offsets=offsets)
 
 
-FLAT_DECODINGS = ("greedy", "best_total")
+FLAT_DECODINGS = choices(FlatDecoding)
 
 
 class GLiNERBackend:
@@ -81,14 +81,13 @@ class GLiNERBackend:
         flat_ner: bool = True,
         language: str = "en",
         factored_spans: bool = True,
-        dtype: str = "auto",
+        dtype: Dtype = "auto",
         model: Optional[Any] = None,
-        flat_decoding: Optional[str] = None,
+        flat_decoding: Optional[FlatDecoding] = None,
     ):
         """``model``: a GLiNER model already in memory (then ``name`` only names it in the cache)."""
         check_device(device)
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}.")
+        check_choice("dtype", dtype, Dtype)
         settings = model_settings(name)  # read once: the threshold and dtype the folder recommends
         if threshold is None:
             threshold = settings.get("threshold", 0.5)
@@ -98,8 +97,7 @@ class GLiNERBackend:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
         if flat_decoding is None:
             flat_decoding = settings.get("flat_decoding", "greedy")
-        if flat_decoding not in FLAT_DECODINGS:
-            raise ValueError(f"flat_decoding must be one of {FLAT_DECODINGS}, got {flat_decoding!r}.")
+        check_choice("flat_decoding", flat_decoding, FlatDecoding)
         self.name = name
         self.device = device
         self.threshold = float(threshold)
@@ -310,8 +308,8 @@ def make_gliner_backend(
     flat_ner: bool = True,
     language: str = "en",
     factored_spans: bool = True,
-    dtype: str = "auto",
-    flat_decoding: Optional[str] = None,
+    dtype: Dtype = "auto",
+    flat_decoding: Optional[FlatDecoding] = None,
 ) -> GLiNERBackend:
     """A span model (GLiNER architecture): ``name`` is a packaged model, a local folder or a hub id.
 

@@ -11,15 +11,15 @@ chunking long Docs never loads the weights and a fully cached run loads nothing.
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..types import Query, BackendError, Generation
-from ..registry import uniner_backends
 from ..models import cache_key, load_pretrained, load_tokenizer, position_limit
+from ..registry import uniner_backends
+from ..types import BackendError, Dtype, Engine, Generation, Query, check_choice, choices
 from .tokens import count_tokens_with, encode_prompts
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
 #: ``name`` may also be a packaged model: "uniner-mini" (offline, CPU-sized; see its model card).
-DTYPES = ("auto", "float32", "float16", "bfloat16")
-ENGINES = ("shared_prefix", "generate")
+DTYPES = choices(Dtype)
+ENGINES = choices(Engine)
 _DEVICE = re.compile(r"(auto|cpu|mps|meta|(cuda|xpu|npu|hpu)(:\d+)?)")
 
 
@@ -48,20 +48,18 @@ class HuggingFaceBackend:
         self,
         name: str = DEFAULT_MODEL,
         device: str = "auto",
-        dtype: str = "auto",
+        dtype: Dtype = "auto",
         batch_size: int = 64,
         model_kwargs: Optional[Dict[str, Any]] = None,
         tokenizer_kwargs: Optional[Dict[str, Any]] = None,
-        engine: str = "shared_prefix",
+        engine: Engine = "shared_prefix",
         constrained: bool = False,
         stop_at_list_end: bool = True,
     ):
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
+        check_choice("engine", engine, Engine)
         if constrained and engine != "shared_prefix":
             raise ValueError('constrained=True needs engine="shared_prefix".')
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}.")
+        check_choice("dtype", dtype, Dtype)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         check_device(device)
@@ -247,11 +245,11 @@ class HuggingFaceBackend:
 def make_huggingface_backend(
     name: str = DEFAULT_MODEL,
     device: str = "auto",
-    dtype: str = "auto",
+    dtype: Dtype = "auto",
     batch_size: int = 64,
     model_kwargs: Dict[str, Any] = {},
     tokenizer_kwargs: Dict[str, Any] = {},
-    engine: str = "shared_prefix",
+    engine: Engine = "shared_prefix",
     constrained: bool = False,
     stop_at_list_end: bool = True,
 ) -> HuggingFaceBackend:

@@ -212,7 +212,8 @@ def export_span_command(
     flat_decoding: Optional[str] = typer.Option(None, "--flat-decoding", help="Flat decoding to recommend: greedy (GLiNER's) or best_total"),
 ) -> None:
     """Copy a span model with int8 weights (one scale per row; loaded back to float32): about a quarter of the size."""
-    from ..backends.gliner import DTYPES, FLAT_DECODINGS
+    from ..backends.gliner import FLAT_DECODINGS
+    from ..backends.hf import DTYPES
     from ..span_weights import export_int8
 
     dtypes = [name for name in DTYPES if name != "auto"]  # a recommendation names a dtype

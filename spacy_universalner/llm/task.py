@@ -33,11 +33,12 @@ from spacy_llm.registry import registry
 from spacy_llm.tasks.util.sharding import make_shard_mapper
 from spacy_llm.ty import ShardMapper, ShardReducer
 
+from .. import templates  # noqa: F401  (registers the @uniner_templates template)
 from ..alignment import AlignmentConfig
 from ..annotate import AnnotationSettings, annotate_doc
-from ..types import Generation
 from ..chunking import Chunk
 from ..prompt import UniNERTemplate, normalize_labels
+from ..types import AlignmentMode, AnnotateMode, Generation, OverlapPolicy
 
 LabelsType = Union[str, List[str], Dict[str, str]]
 
@@ -236,11 +237,11 @@ def _shard_chunks(doc: Doc, shards: Sequence[Doc]) -> List[Chunk]:
 def make_uniner_task(
     labels: LabelsType = [],
     template: Optional[UniNERTemplate] = None,
-    annotate: str = "both",
+    annotate: AnnotateMode = "both",
     spans_key: str = "uniner",
-    overlap_policy: str = "longest",
+    overlap_policy: OverlapPolicy = "longest",
     overwrite_ents: bool = True,
-    alignment_mode: str = "expand",
+    alignment_mode: AlignmentMode = "expand",
     word_boundaries: bool = True,
     lenient_parsing: bool = True,
     shard_mapper: Optional[ShardMapper] = None,
