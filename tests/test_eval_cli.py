@@ -263,3 +263,13 @@ def test_without_matplotlib_the_chart_is_left_out_and_the_extra_to_install_is_na
     result = _run(config_path, "-d", "tiny", "--benchmarks", cfg, "--data-dir", data, "-o", out)
     assert (out / "table.md").exists() and not (out / "f1.png").exists()
     assert 'No f1.png: the bar chart needs matplotlib, the [plot] extra (pip install -e ".[plot]")' in " ".join(result.output.split())
+
+
+def test_a_group_name_stands_for_its_benchmarks_in_file_order_from_the_packaged_definitions():
+    from spacy_universalner.eval.benchmarks import DEFAULT_CONFIG, load_benchmarks
+
+    assert DEFAULT_CONFIG.parent.name == "eval"  # package data: present in a wheel, not only in a checkout
+    seven = ["mit_movie", "mit_restaurant", "crossner_ai", "crossner_literature", "crossner_music",
+             "crossner_politics", "crossner_science"]
+    assert list(load_benchmarks(None, ["zero-shot"])) == seven
+    assert list(load_benchmarks(None, ["conll2003", "zero-shot", "mit_movie"])) == ["conll2003", *seven]

@@ -71,9 +71,9 @@ def ask_benchmark_queries(nlp, names: List[str], queries: List[str]) -> None:
 def evaluate_command(
     ctx: typer.Context,
     pipeline: Path = typer.Argument(..., help="A saved spaCy pipeline (folder) or a config (.cfg)", exists=True),
-    datasets: str = typer.Option("crossner_ai", "--datasets", "-d", help="Comma-separated benchmark names, or 'zero-shot' for the paper's seven"),
+    datasets: str = typer.Option("crossner_ai", "--datasets", "-d", help="Comma-separated benchmark names or groups (zero-shot: the paper's seven; other; zero-shot-bio)"),
     output: Path = typer.Option(Path("metrics"), "--output", "-o", help="Folder for metrics.json, table.md and f1.png (and the response cache of a config that sets paths.output)"),
-    benchmarks_config: Optional[Path] = typer.Option(None, "--benchmarks", help="Benchmark definitions (default: configs/benchmarks.cfg)"),
+    benchmarks_config: Optional[Path] = typer.Option(None, "--benchmarks", help="Benchmark definitions (default: the package's eval/benchmarks.cfg)"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding the benchmark files (default: $UNINER_DATA_DIR, else --data-dir-default, else the paths.data setting)"),
     data_dir_default: Optional[str] = typer.Option(None, "--data-dir-default", help="Data folder when neither --data-dir nor $UNINER_DATA_DIR is given (project.yml passes its data_dir var)"),
     label_map: Optional[str] = typer.Option(None, "--label-map", help="Pipeline label -> benchmark type: JSON file or PERSON=person,ORG=organization"),
@@ -97,8 +97,6 @@ def evaluate_command(
     overrides = parse_config_overrides([a if a.startswith("-") else f"--{a}" for a in ctx.args])
     mapping = parse_label_map(label_map)
     names = [d.strip() for d in datasets.split(",") if d.strip()]
-    if names == ["zero-shot"]:
-        names = ["mit_movie", "mit_restaurant", "crossner_ai", "crossner_literature", "crossner_music", "crossner_politics", "crossner_science"]
     from ..types import BackendError
 
     try:

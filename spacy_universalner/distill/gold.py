@@ -2,7 +2,7 @@
 
 UniNER's supervised variant adds human-labelled sets to the distilled data, asking each passage
 about every type of its dataset, under a natural-language name (``PER`` -> "person"). The sets
-are described in the same format as the benchmarks (``configs/benchmarks.cfg``: a reader and a
+are described in the same format as the benchmarks (``eval/benchmarks.cfg``: a reader and a
 ``types`` table), so any file the evaluation can read can also be trained on; see
 ``configs/mini_sources.cfg`` for the train splits used by ``uniner-mini``. The output is a
 Pile-NER-type conversation file, which ``build`` reads like any other source (absent types

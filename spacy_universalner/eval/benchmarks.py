@@ -1,6 +1,6 @@
 """Benchmark definitions: which file, which reader, which UniNER query for each gold type.
 
-Definitions live in a confection config (``configs/benchmarks.cfg``): one
+Definitions live in a confection config (``benchmarks.cfg`` beside this module, package data): one
 ``[benchmarks.NAME]`` section each, with a ``reader`` built from ``@uniner_readers``, a ``types``
 table mapping the file's type names to UniNER's query text (``null`` drops a type, as UniNER
 drops CrossNER's ``misc``), a short ``title`` for tables and the paper's F1 in ``paper``.
@@ -20,7 +20,7 @@ from spacy.tokens import Doc, Span
 
 from .readers import ANSWERS_KEY, GOLD_KEY, Reader, set_gold
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "benchmarks.cfg"  # in a source checkout
+DEFAULT_CONFIG = Path(__file__).resolve().with_name("benchmarks.cfg")  # ships with the package
 DATA_DIR_ENV = "UNINER_DATA_DIR"
 
 
@@ -91,21 +91,22 @@ def load_benchmarks(
 
     from . import readers as _readers  # noqa: F401  (registers the reader functions)
 
-    if config_path:
-        path = Path(config_path)
-    else:  # the checkout this package runs from, else the project folder the command runs in
-        path = next((p for p in (DEFAULT_CONFIG, Path("configs", "benchmarks.cfg")) if p.is_file()), DEFAULT_CONFIG)
+    path = Path(config_path) if config_path else DEFAULT_CONFIG
     if not path.is_file():
         raise FileNotFoundError(
-            f"No benchmark definitions at {path}: pass --benchmarks with the repository's configs/benchmarks.cfg "
-            "(or your own file in that format)."
+            f"No benchmark definitions at {path}: pass --benchmarks with a file in the format of {DEFAULT_CONFIG}."
         )
     if not data_dir:
         data_dir = os.environ.get(DATA_DIR_ENV) or default_data_dir or None
     overrides: Dict[str, Any] = {"paths.data": str(data_dir)} if data_dir is not None else {}
     config = Config().from_disk(path, overrides=overrides).interpolate()
     sections = config.get("benchmarks", {})
-    wanted = list(names) if names else list(sections)
+    groups: Dict[str, List[str]] = {}
+    for name, section in sections.items():
+        if section.get("group"):
+            groups.setdefault(section["group"], []).append(name)
+    # A group's name ("zero-shot": the paper's seven sets) stands for its members, in file order.
+    wanted = list(dict.fromkeys(m for n in names for m in groups.get(n, [n]))) if names else list(sections)
     missing = [name for name in wanted if name not in sections]
     if missing:
         raise KeyError(f"Unknown benchmark(s) {missing}; {path} defines: {', '.join(sections)}")
