@@ -9,9 +9,9 @@ from spacy_universalner.prompt import UniNERTemplate
 
 def test_nothing_is_loaded_until_needed(tiny_model_path):
     backend = HuggingFaceBackend(tiny_model_path, device="cpu")
-    assert backend._tokenizer is None and backend._model is None
+    assert backend.loaded == ()
     assert backend.count_tokens(["Bill Gates", ""]) == [len(backend.tokenizer("Bill Gates", add_special_tokens=False).input_ids), 0]
-    assert backend._model is None  # counting tokens needs only the tokenizer
+    assert backend.loaded == ("tokenizer",)  # counting tokens needs only the tokenizer
     assert backend.eos_text == "</s>"
 
 

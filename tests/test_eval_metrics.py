@@ -1,118 +1,107 @@
-"""The official UniNER metric, its edge cases, and agreement with an independent re-statement."""
+"""The official UniNER metric: the evaluator's rule on fixed answers worked out by hand, its counts and its averaging."""
 import json
 import random
-import re
-import string
 
 import pytest
 
 from spacy_universalner.eval import partial_f1, uniner_f1
+from spacy_universalner.parsing import official_items
 
 
-# An independent re-statement of the official evaluator (universal-ner src/eval/evaluate.py),
-# written from its description: the same behaviour, not the same code.
-def _reference_items(text):
-    found = re.match(r"\[(.*?)\]", text)
-    try:
-        loaded = json.loads(found.group() if found else "[]")
-        out = []
-        for raw in loaded:
-            if isinstance(raw, (list, tuple)):
-                norm = tuple(_reference_norm(x) for x in raw)
-            else:
-                norm = _reference_norm(raw)
-            if norm not in out:
-                out.append(norm)
-        return out
-    except Exception:
-        return []
+# The official evaluator's rule (../shared/UNINER_REFERENCE.md, section 2), worked out by hand for fixed
+# answers: take the first [...] at position 0 up to the first "]" on one line, json.loads it, normalise each
+# string (lowercase, drop ASCII punctuation, drop a/an/the, collapse spaces), keep the first of duplicates;
+# any failure (no match, bad JSON, an item that is not a string) is an empty answer.
+OFFICIAL_ITEMS = [
+    ('["Bill Gates", "the Beatles"]', ["bill gates", "beatles"]),
+    ('["The Beatles", "beatles", "Beatles."]', ["beatles"]),  # duplicates after normalisation count once
+    ('["U.S.A.", "e-mail"]', ["usa", "email"]),  # punctuation deleted, not replaced
+    ('["a Bayes classifier", "An Apple"]', ["bayes classifier", "apple"]),
+    ('["Dr. Who"]', ["dr who"]),
+    ('["New  York", "new york"]', ["new york"]),
+    ('["é", "É"]', ["é"]),
+    ('["Bill\\"s"]', ["bills"]),  # the escaped quote is punctuation
+    ('["", "A"]', [""]),  # "A" is the article "a": both normalise to "", one item
+    ('["Ada"] and more ["Bob"]', ["ada"]),  # only the first list
+    ('["Bill Gates", "Steve Jo', []),  # truncated: no closing bracket
+    ('["Ada", "Bob"', []),
+    ('The answer is ["Bill Gates"]', []),  # the list must start the answer
+    (' ["Ada"]', []),  # (predictions are stripped before this; see the post-processing test)
+    ('["f[x] notation"]', []),  # the first "]" ends the match: '["f[x]' is not JSON
+    ('["x]y"]', []),
+    ('[["Bill Gates", "person"]]', []),  # likewise for a nested list
+    ("['Ada']", []),  # single quotes are not JSON
+    ('["Ada",\n"Bob"]', []),  # the match does not cross a newline
+    ('["x", 3]', []),  # a number cannot be normalised: the whole answer fails
+    ("[null]", []),
+    ("[1]", []),
+    ("[]", []),
+    ("", []),
+]
 
 
-def _reference_norm(s):
-    s = s.lower()
-    s = "".join(c for c in s if c not in set(string.punctuation))
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
-
-
-def reference_scores(raw_predictions, golds):
-    correct = n_pred = n_gold = 0
-    for raw, gold in zip(raw_predictions, golds):
-        pred = raw.split("ASSISTANT:")[-1].strip()  # the official inference post-processing
-        g, p = _reference_items(gold), _reference_items(pred)
-        correct += sum(1 for t in p if t in g)
-        n_pred += len(p)
-        n_gold += len(g)
-    prec = correct / (n_pred + 1e-10)
-    rec = correct / (n_gold + 1e-10)
-    return {"precision": prec, "recall": rec, "f1": 2 * prec * rec / (prec + rec + 1e-10)}
-
-
-def assert_same(predictions, golds):
-    ours = uniner_f1(predictions, golds)
-    ref = reference_scores(predictions, golds)
-    for key in ("precision", "recall", "f1"):
-        assert ours[key] == ref[key], (key, ours[key], ref[key])  # bit for bit, no tolerance
-    return ours
+@pytest.mark.parametrize("answer, items", OFFICIAL_ITEMS)
+def test_answers_are_read_as_the_official_evaluator_reads_them(answer, items):
+    assert official_items(answer) == items
 
 
 def test_perfect_answer_scores_one_up_to_the_official_smoothing():
-    scores = assert_same(['["Bill Gates", "the Beatles"]'], ['["Bill Gates", "the Beatles"]'])
+    scores = uniner_f1(['["Bill Gates", "the Beatles"]'], ['["Bill Gates", "the Beatles"]'])
     assert scores["f1"] == pytest.approx(1.0, abs=1e-9) and scores["f1"] < 1.0
     assert (scores["n_correct"], scores["n_pred"], scores["n_gold"]) == (2, 2, 2)
 
 
 def test_duplicates_after_normalisation_count_once():
-    scores = assert_same(['["The Beatles", "beatles", "Beatles."]'], ['["Beatles"]'])
+    scores = uniner_f1(['["The Beatles", "beatles", "Beatles."]'], ['["Beatles"]'])
     assert (scores["n_correct"], scores["n_pred"], scores["n_gold"]) == (1, 1, 1)
 
 
 def test_punctuation_is_deleted_not_replaced():
-    scores = assert_same(['["U.S.A.", "e-mail"]'], ['["USA", "email"]'])
+    scores = uniner_f1(['["U.S.A.", "e-mail"]'], ['["USA", "email"]'])
     assert scores["n_correct"] == 2
 
 
 def test_articles_are_ignored():
-    scores = assert_same(['["a Bayes classifier", "An Apple"]'], ['["Bayes classifier", "apple"]'])
+    scores = uniner_f1(['["a Bayes classifier", "An Apple"]'], ['["Bayes classifier", "apple"]'])
     assert scores["n_correct"] == 2
 
 
 def test_truncated_list_is_an_empty_answer():
-    scores = assert_same(['["Bill Gates", "Steve Jo'], ['["Bill Gates"]'])
+    scores = uniner_f1(['["Bill Gates", "Steve Jo'], ['["Bill Gates"]'])
     assert (scores["n_pred"], scores["n_gold"]) == (0, 1)
 
 
 def test_text_before_the_list_is_an_empty_answer():
-    scores = assert_same(['The answer is ["Bill Gates"]'], ['["Bill Gates"]'])
+    scores = uniner_f1(['The answer is ["Bill Gates"]'], ['["Bill Gates"]'])
     assert scores["n_pred"] == 0
 
 
 def test_bracket_inside_a_mention_breaks_the_answer():
-    scores = assert_same(['["f[x] notation"]'], ['["f[x] notation"]'])
+    scores = uniner_f1(['["f[x] notation"]'], ['["f[x] notation"]'])
     assert (scores["n_pred"], scores["n_gold"]) == (0, 0)
 
 
 def test_empty_answers_and_empty_strings():
-    scores = assert_same(["[]", "", "  ", "[]"], ["[]", "[]", '["x"]', ""])
+    scores = uniner_f1(["[]", "", "  ", "[]"], ["[]", "[]", '["x"]', ""])
     assert (scores["n_correct"], scores["n_pred"], scores["n_gold"]) == (0, 0, 1)
     assert scores["f1"] == 0.0
 
 
 def test_raw_generation_is_post_processed_like_the_official_inference():
     raw = 'USER: What describes person in the text? ASSISTANT:  ["Ada Lovelace"] '
-    scores = assert_same([raw], ['["Ada Lovelace"]'])
+    scores = uniner_f1([raw], ['["Ada Lovelace"]'])
     assert scores["n_correct"] == 1
 
 
 def test_single_quotes_and_newlines_score_as_empty():
-    scores = assert_same(["['Ada']", '["Ada",\n"Bob"]'], ['["Ada"]', '["Ada"]'])
+    scores = uniner_f1(["['Ada']", '["Ada",\n"Bob"]'], ['["Ada"]', '["Ada"]'])
     assert scores["n_pred"] == 0
 
 
 def test_micro_average_over_queries():
     preds = ['["a1", "b1"]', '["c1"]', "[]"]
     golds = ['["a1"]', '["c1", "d1"]', '["e1"]']
-    scores = assert_same(preds, golds)
+    scores = uniner_f1(preds, golds)
     assert scores["precision"] == pytest.approx(2 / 3) and scores["recall"] == pytest.approx(2 / 4)
 
 
@@ -125,29 +114,17 @@ _PIECES = ['"', "[", "]", ", ", " ", "The ", "a ", "an", "Bill", "Gates", "beatl
            "\n", "ASSISTANT:", "1", "null", "é", "\\", "[[", '"x"', '"The Beatles"', '"bill gates"']
 
 
-def _random_answer(rng):
-    if rng.random() < 0.5:
-        names = ["Bill Gates", "the Beatles", "Beatles", "U.S.", "US", "an apple", "Apple", "x]y", "", "A"]
-        items = [rng.choice(names) for _ in range(rng.randint(0, 4))]
-        if rng.random() < 0.1:
-            return json.dumps([items, 3] if rng.random() < 0.5 else [items])
-        text = json.dumps(items, ensure_ascii=rng.random() < 0.5)
-        cut = rng.random()
-        if cut < 0.1:
-            text = text[: rng.randint(0, len(text))]
-        elif cut < 0.2:
-            text = rng.choice(["Answer: ", " ", "ASSISTANT: ", "\n"]) + text
-        return text
-    return "".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 12)))
-
-
-def test_fuzzed_answers_agree_with_the_reference_to_the_last_digit():
+def test_fuzzed_answers_never_raise_and_scores_are_the_micro_average_of_per_query_counts():
     rng = random.Random(1234)
     for _ in range(300):
         n = rng.randint(1, 12)
-        preds = [_random_answer(rng) for _ in range(n)]
-        golds = [_random_answer(rng) for _ in range(n)]
-        assert_same(preds, golds)
+        preds = ["".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 12))) for _ in range(n)]
+        golds = [json.dumps(rng.sample(["Bill Gates", "the Beatles", "US", "x"], rng.randint(0, 3))) for _ in range(n)]
+        total = uniner_f1(preds, golds)
+        per_query = [uniner_f1([p], [g]) for p, g in zip(preds, golds)]
+        for key in ("n_correct", "n_pred", "n_gold"):
+            assert total[key] == sum(q[key] for q in per_query)
+        assert 0.0 <= total["f1"] < 1.0
 
 
 def test_partial_match_gives_half_credit_for_a_shared_word_once_per_gold():

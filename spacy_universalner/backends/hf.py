@@ -9,7 +9,7 @@ torch and transformers are imported on first use, the tokenizer separately from 
 chunking long Docs never loads the weights and a fully cached run loads nothing.
 """
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..models import cache_key, load_pretrained, load_tokenizer, position_limit
 from ..registry import uniner_backends
@@ -82,6 +82,11 @@ class HuggingFaceBackend:
         return cache_key(self.name)
 
     # -- loading -----------------------------------------------------------------------------
+    @property
+    def loaded(self) -> Tuple[str, ...]:
+        """What is in memory so far: ``"tokenizer"``, ``"model"`` (both load lazily, on first use)."""
+        return tuple(part for part, value in (("tokenizer", self._tokenizer), ("model", self._model)) if value is not None)
+
     @property
     def tokenizer(self):
         if self._tokenizer is None:

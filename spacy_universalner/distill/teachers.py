@@ -119,6 +119,13 @@ class HFTeacher:
         backend = HuggingFaceBackend(self.name, device=self.device or "auto", dtype=self.dtype)
         self._tokenizer, self._model = backend.tokenizer, backend.model
 
+    @property
+    def tokenizer(self):
+        """The teacher model's tokenizer (loads the model on first use)."""
+        if self._tokenizer is None:
+            self._load()
+        return self._tokenizer
+
     def render(self, passage: str) -> str:
         messages = teacher_messages(passage, self.prompt)
         if getattr(self._tokenizer, "chat_template", None):
