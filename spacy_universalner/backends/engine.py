@@ -351,15 +351,20 @@ class SharedPrefixEngine:
 
     @torch.inference_mode()
     def _run_batch(self, parts, queries, encoded, max_new_tokens, results) -> None:
-        device = self.model.device
-        tokenizer = self.tokenizer
         overhead = self.group_overhead_tokens
         if overhead is None:
-            overhead = 32 if device.type == "cpu" else 512
+            overhead = 32 if self.model.device.type == "cpu" else 512
         cache = _SlotCache(self._num_layers(), self._pool)
-        # 1. One prefill per chunk into a prefix block of ``p_width`` columns; chunks of similar
-        #    prefix length share a forward pass, each group padded to its own longest prefix only.
         parts = sorted(parts, key=lambda p: p[0])
+        p_width, p_mask = self._prefill_prefixes(parts, encoded, cache, overhead)
+        seq_index, logits, mask = self._prefill_suffixes(parts, encoded, cache, p_width, p_mask, max_new_tokens, overhead)
+        self._decode(queries, seq_index, logits, mask, cache, max_new_tokens, results)
+
+    def _prefill_prefixes(self, parts, encoded, cache: "_SlotCache", overhead: int) -> Tuple[int, torch.Tensor]:
+        """1. One prefill per chunk into a prefix block of ``p_width`` columns; chunks of similar prefix
+        length share a forward pass, each group padded to its own longest prefix only. Returns the
+        block's width and its attention mask (one row per chunk)."""
+        device = self.model.device
         prefixes = [encoded[members[0]][:split] for split, members in parts]
         p_width = max(len(p) for p in prefixes)
         p_mask = torch.zeros((len(parts), p_width), dtype=torch.long)
@@ -374,8 +379,14 @@ class SharedPrefixEngine:
                 g_mask = g_mask.to(device)
                 cache.set_rows(lo, hi)
                 _forward(self.model, g_ids.to(device), g_mask, (g_mask.cumsum(-1) - 1).clamp(min=0), cache)
-        # 2. Every query gets a copy of its chunk's prefix rows (no recomputation); the label
-        #    suffixes are prefilled with the queries sorted by suffix length, grouped likewise.
+        return p_width, p_mask
+
+    def _prefill_suffixes(self, parts, encoded, cache: "_SlotCache", p_width: int, p_mask: torch.Tensor,
+                          max_new_tokens: int, overhead: int) -> Tuple[List[int], torch.Tensor, torch.Tensor]:
+        """2. Every query gets a copy of its chunk's prefix rows (no recomputation); the label suffixes are
+        prefilled with the queries sorted by suffix length, grouped likewise. Returns each batch row's
+        query, the first decoding step's logits and the attention mask."""
+        device = self.model.device
         rows_info = sorted(
             ((len(encoded[i]) - split, g, i) for g, (split, members) in enumerate(parts) for i in members),
             key=lambda r: r[0],
@@ -402,11 +413,16 @@ class SharedPrefixEngine:
             g_pos = (g_mask.cumsum(-1) - 1).clamp(min=0)[:, p_width:]
             cache.set_rows(lo, hi)
             logits_parts.append(_forward(self.model, g_ids, g_mask, g_pos, cache))
-        logits = torch.cat(logits_parts) if len(logits_parts) > 1 else logits_parts[0]
         cache.set_rows(0, n)
         cache.length = p_width + s_width
+        return seq_index, (torch.cat(logits_parts) if len(logits_parts) > 1 else logits_parts[0]), mask
+
+    def _decode(self, queries, seq_index: List[int], logits: torch.Tensor, mask: torch.Tensor, cache: "_SlotCache",
+                max_new_tokens: int, results) -> None:
+        """3. Greedy decoding; finished rows leave the batch (in groups: see ``compact_fraction``)."""
+        device = self.model.device
+        n = len(seq_index)
         last_pos = mask.sum(-1) - 1
-        # 3. Greedy decoding; finished rows leave the batch (in groups: see compact_fraction).
         ids: List[List[int]] = [[] for _ in range(n)]
         logps: List[List[float]] = [[] for _ in range(n)]
         states = [None] * n
@@ -435,19 +451,12 @@ class SharedPrefixEngine:
                 if a < 0:
                     continue
                 token = choice_list[row]
-                reason = None
-                if token == self.eos_id:
-                    reason = "eos"
-                else:
+                if token != self.eos_id:
                     ids[a].append(token)
                     logps[a].append(chosen_lp[row])
                     if self.constraint is not None:
                         states[a] = constraints[a].advance(states[a], token)
-                    if (self.stop_at_list_end and "]" in self._piece(token)
-                            and list_closed(tokenizer.decode(ids[a], skip_special_tokens=True))):
-                        reason = "list_end"
-                    elif len(ids[a]) >= max_new_tokens:
-                        reason = "length"
+                reason = self._stop_reason(token, ids[a], max_new_tokens)
                 if reason is None:
                     live.append(row)
                 else:
@@ -467,6 +476,17 @@ class SharedPrefixEngine:
             last_pos = last_pos + 1
             logits = _forward(self.model, choice[:, None], mask, last_pos[:, None], cache)
             cache.length += 1
+
+    def _stop_reason(self, token: int, ids: List[int], max_new_tokens: int) -> Optional[str]:
+        """Why a query stops after ``token`` (already appended to ``ids`` unless it is EOS), or None."""
+        if token == self.eos_id:
+            return "eos"
+        if (self.stop_at_list_end and "]" in self._piece(token)
+                and list_closed(self.tokenizer.decode(ids, skip_special_tokens=True))):
+            return "list_end"
+        if len(ids) >= max_new_tokens:
+            return "length"
+        return None
 
     def _finish(self, results, index: int, ids: List[int], logps: List[float], reason: str) -> None:
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
