@@ -153,7 +153,7 @@ def run_train(
 ) -> Dict[str, Any]:
     """Train and save the student (``save_pretrained``: model + tokenizer) to ``output``."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+    from transformers import AutoConfig, AutoTokenizer, Trainer, TrainingArguments
 
     model_cfg, lora_cfg, train_cfg = config["model"], config["lora"], config["training"]
     base = base_model or model_cfg["base"]
@@ -172,6 +172,36 @@ def run_train(
 
     bf16, fp16 = _precision(train_cfg.get("precision", "auto"))
     torch.manual_seed(train_cfg["seed"])
+    model = _load_student(base, base_config, model_cfg, lora_cfg, bf16)
+    trainer = Trainer(
+        model=model,
+        args=TrainingArguments(**training_arguments(output, model_cfg, train_cfg, bf16, fp16)),
+        train_dataset=dataset,
+        data_collator=PadCollator(pad_id),
+        processing_class=tokenizer,
+    )
+    has_checkpoint = resume and any((output / "checkpoints").glob("checkpoint-*"))
+    result = trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
+    summary = {
+        "base_model": base,
+        "conversations": len(dataset),
+        "target_tokens": target_tokens,
+        "steps": result.global_step,
+        "train_loss": result.training_loss,
+        "template_separator": template.separator,
+        "lora": bool(lora_cfg.get("enabled")),
+        "precision": "bf16" if bf16 else "fp16" if fp16 else "fp32",
+    }
+    _save_student(trainer, tokenizer, output, pad_id, merge_lora=bool(lora_cfg.get("enabled")),
+                  record={"summary": summary, "config": config})
+    return summary
+
+
+def _load_student(base: str, base_config, model_cfg: Dict[str, Any], lora_cfg: Dict[str, Any], bf16: bool):
+    """The base causal LM to fine-tune, with LoRA adapters where ``[lora] enabled``."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
     # bf16 on a GPU loads the weights in bfloat16 (memory, as the paper's FSDP runs); on a CPU the weights
     # stay float32 and only the matmuls are autocast to bfloat16 (AdamW on bfloat16 weights loses small updates).
     model = AutoModelForCausalLM.from_pretrained(
@@ -193,6 +223,15 @@ def run_train(
         )
         if model_cfg.get("gradient_checkpointing"):
             model.enable_input_require_grads()
+    return model
+
+
+def training_arguments(
+    output: Path, model_cfg: Dict[str, Any], train_cfg: Dict[str, Any], bf16: bool, fp16: bool
+) -> Dict[str, Any]:
+    """``TrainingArguments`` keywords for the ``[training]`` block, across transformers 4 and 5."""
+    import torch
+    from transformers import TrainingArguments
 
     params = set(inspect.signature(TrainingArguments.__init__).parameters)
     arguments: Dict[str, Any] = dict(
@@ -235,18 +274,13 @@ def run_train(
     if train_cfg.get("fsdp"):
         arguments["fsdp"] = train_cfg["fsdp"]
         arguments["fsdp_config"] = {"transformer_layer_cls_to_wrap": [train_cfg["fsdp_layer_class"]]}
-    trainer = Trainer(
-        model=model,
-        args=TrainingArguments(**arguments),
-        train_dataset=dataset,
-        data_collator=PadCollator(pad_id),
-        processing_class=tokenizer,
-    )
-    has_checkpoint = resume and any((output / "checkpoints").glob("checkpoint-*"))
-    result = trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
+    return arguments
 
+
+def _save_student(trainer, tokenizer, output: Path, pad_id: int, merge_lora: bool, record: Dict[str, Any]) -> None:
+    """Write the trained student as a plain causal LM folder (LoRA merged), its tokenizer and ``uniner_training.json``."""
     model = trainer.model
-    if lora_cfg.get("enabled"):
+    if merge_lora:
         model = model.merge_and_unload()  # a plain causal LM, loadable without peft
     if trainer.is_world_process_zero():
         model.config.use_cache = True
@@ -257,21 +291,10 @@ def run_train(
         trainer.save_model(str(output))  # gathers the sharded weights
     elif trainer.is_world_process_zero():
         model.save_pretrained(output)
-    summary = {
-        "base_model": base,
-        "conversations": len(dataset),
-        "target_tokens": target_tokens,
-        "steps": result.global_step,
-        "train_loss": result.training_loss,
-        "template_separator": template.separator,
-        "lora": bool(lora_cfg.get("enabled")),
-        "precision": "bf16" if bf16 else "fp16" if fp16 else "fp32",
-    }
     if trainer.is_world_process_zero():
         if (output / "checkpoints").is_dir() and not any((output / "checkpoints").iterdir()):
             (output / "checkpoints").rmdir()
         tokenizer.save_pretrained(output)
         (output / "uniner_training.json").write_text(
-            json.dumps({"summary": summary, "config": config}, indent=2, default=str) + "\n", encoding="utf8"
+            json.dumps(record, indent=2, default=str) + "\n", encoding="utf8"
         )
-    return summary
