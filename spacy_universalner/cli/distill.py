@@ -34,35 +34,11 @@ def sample_command(
     )
 
 
-@app.command("annotate")
-def annotate_command(
-    passages: Path = typer.Argument(..., help="Passages JSONL from `sample`", exists=True),
-    output: Path = typer.Argument(..., help="Answers JSONL, appended to; rerun the same command to resume"),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible API root, e.g. https://api.openai.com/v1 or http://localhost:8000/v1"),
-    model: Optional[str] = typer.Option(None, "--model", help="Model name for the server (e.g. gpt-3.5-turbo)"),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key ('' for none; optional for local servers)"),
-    prompt: str = typer.Option("type", "--prompt", help="'type' (Pile-NER-type, default) or 'definition'"),
-    concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight at once"),
-    timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request (a deadline for the whole request, however slowly the server answers)"),
-    max_retries: int = typer.Option(8, "--max-retries", help="Retries on 429, 5xx, timeouts and dropped connections"),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Longest answer asked of the teacher, in tokens (default: 1024; 0: no cap) (--base-url, --hf-model)"),
-    budget: int = typer.Option(0, "--budget", help="Most passages to send to the teacher in this run (0: no limit)"),
-    hf_model: Optional[str] = typer.Option(None, "--hf-model", help="Use a local Hugging Face causal LM (hub id or path) as the teacher"),
-    spacy_llm_model: Optional[str] = typer.Option(None, "--spacy-llm-model", help="Use a spacy-llm registered model, e.g. spacy.GPT-3-5.v3"),
-    spacy_llm_settings: str = typer.Option("{}", "--spacy-llm-settings", help="JSON settings for the spacy-llm model"),
-    gold: Optional[Path] = typer.Option(None, "--gold", help="Answer from gold annotations in this JSONL (offline stand-in teacher)"),
-    teacher_config: Optional[Path] = typer.Option(None, "--teacher-config", help="A config file with a [teacher] block (@uniner_teachers)"),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
-) -> None:
-    """Ask a teacher LLM for the entities of every passage (the paper's prompt, temperature 0).
-
-    Every answer is appended to OUTPUT as it arrives; killing the run and rerunning the same
-    command resumes where it stopped, without asking about any passage twice.
-    """
-    from ..http import AuthenticationError
-    from ..distill.annotate import OutputLocked, run_annotate
-    from ..distill.teachers import build_teacher
-
+def _teacher_block(
+    *, base_url, model, api_key_env, hf_model, spacy_llm_model, spacy_llm_settings, gold, teacher_config, prompt,
+    concurrency, timeout, max_retries, max_tokens,
+) -> dict:
+    """The ``@uniner_teachers`` block the annotate options describe (exactly one teacher must be chosen)."""
     chosen = [x for x in (base_url, hf_model, spacy_llm_model, gold, teacher_config) if x]
     if len(chosen) != 1:
         _fail("Choose exactly one teacher: --base-url (with --model), --hf-model, --spacy-llm-model, --gold or --teacher-config.")
@@ -94,6 +70,43 @@ def annotate_command(
         }
     else:
         block = {"@uniner_teachers": "spacy_universalner.GoldTeacher.v1", "path": str(gold)}
+    return block
+
+
+@app.command("annotate")
+def annotate_command(
+    passages: Path = typer.Argument(..., help="Passages JSONL from `sample`", exists=True),
+    output: Path = typer.Argument(..., help="Answers JSONL, appended to; rerun the same command to resume"),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible API root, e.g. https://api.openai.com/v1 or http://localhost:8000/v1"),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name for the server (e.g. gpt-3.5-turbo)"),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key ('' for none; optional for local servers)"),
+    prompt: str = typer.Option("type", "--prompt", help="'type' (Pile-NER-type, default) or 'definition'"),
+    concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight at once"),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request (a deadline for the whole request, however slowly the server answers)"),
+    max_retries: int = typer.Option(8, "--max-retries", help="Retries on 429, 5xx, timeouts and dropped connections"),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Longest answer asked of the teacher, in tokens (default: 1024; 0: no cap) (--base-url, --hf-model)"),
+    budget: int = typer.Option(0, "--budget", help="Most passages to send to the teacher in this run (0: no limit)"),
+    hf_model: Optional[str] = typer.Option(None, "--hf-model", help="Use a local Hugging Face causal LM (hub id or path) as the teacher"),
+    spacy_llm_model: Optional[str] = typer.Option(None, "--spacy-llm-model", help="Use a spacy-llm registered model, e.g. spacy.GPT-3-5.v3"),
+    spacy_llm_settings: str = typer.Option("{}", "--spacy-llm-settings", help="JSON settings for the spacy-llm model"),
+    gold: Optional[Path] = typer.Option(None, "--gold", help="Answer from gold annotations in this JSONL (offline stand-in teacher)"),
+    teacher_config: Optional[Path] = typer.Option(None, "--teacher-config", help="A config file with a [teacher] block (@uniner_teachers)"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Ask a teacher LLM for the entities of every passage (the paper's prompt, temperature 0).
+
+    Every answer is appended to OUTPUT as it arrives; killing the run and rerunning the same
+    command resumes where it stopped, without asking about any passage twice.
+    """
+    from ..http import AuthenticationError
+    from ..distill.annotate import OutputLocked, run_annotate
+    from ..distill.teachers import build_teacher
+
+    block = _teacher_block(
+        base_url=base_url, model=model, api_key_env=api_key_env, hf_model=hf_model, spacy_llm_model=spacy_llm_model,
+        spacy_llm_settings=spacy_llm_settings, gold=gold, teacher_config=teacher_config, prompt=prompt,
+        concurrency=concurrency, timeout=timeout, max_retries=max_retries, max_tokens=max_tokens,
+    )
     try:
         teacher = build_teacher(block)  # bad settings (a timeout of 0, a base URL that is not one) fail here
         stats = run_annotate(passages, output, teacher, prompt=block.get("prompt", prompt), budget=budget, progress=progress)

@@ -147,7 +147,7 @@ def run_annotate(
             stats.skipped_by_budget = len(todo) - budget
             todo = todo[:budget]
         bar = tqdm(total=stats.total, initial=stats.already_done, unit="passage", desc="annotate", disable=not progress)
-        consecutive_failures = 0
+        failures = 0  # in a row
         window = max(1, teacher.concurrency) * 2
         queue = iter(todo)
         in_flight: Dict[Future, Dict[str, str]] = {}
@@ -163,41 +163,49 @@ def run_annotate(
                     break
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    passage = in_flight.pop(future)
-                    try:
-                        answer = future.result()
-                        if not isinstance(answer, str):  # e.g. a custom teacher's structured reply
-                            raise TypeError(f"the teacher's answer is {type(answer).__name__}, not text: {answer!r:.100}")
-                    except AuthenticationError as err:
-                        stats.stopped = str(err)
-                        continue
-                    except Exception as err:  # noqa: BLE001 - any teacher failure: record, retry next run
-                        stats.failed += 1
-                        consecutive_failures += 1
-                        logger.warning("No answer for passage %s: %s", passage["id"], err)
-                        bar.write(f"no answer for {passage['id']}: {err}")
-                        if consecutive_failures >= max_consecutive_failures and stats.stopped is None:
-                            stats.stopped = f"{consecutive_failures} failures in a row; last: {err}"
-                        continue
-                    consecutive_failures = 0
-                    parsed = parse_tuples(answer)
-                    stats.unparsed += not parsed.ok
-                    log.append(
-                        {
-                            "id": passage["id"],
-                            "teacher": teacher.name,
-                            "prompt": prompt,
-                            "text": passage["text"],
-                            "answer": answer,
-                            "entities": [list(pair) for pair in parsed.pairs],
-                            "parse": parsed.method,
-                        }
-                    )
-                    stats.answered += 1
-                    bar.update(1)
+                    failures = _settle(future, in_flight.pop(future), teacher, prompt, log, stats, bar,
+                                       failures, max_consecutive_failures)
         finally:
             for future in in_flight:
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
             bar.close()
     return stats
+
+
+def _settle(future: Future, passage: Dict[str, str], teacher: Teacher, prompt: str, log: AnnotationLog,
+            stats: AnnotateStats, bar, failures: int, max_failures: int) -> int:
+    """Record one finished teacher call: its answer appended to the log, or its failure counted (and the run
+    stopped after ``max_failures`` in a row, or at once when the key is refused). Returns the failures in a row."""
+    try:
+        answer = future.result()
+        if not isinstance(answer, str):  # e.g. a custom teacher's structured reply
+            raise TypeError(f"the teacher's answer is {type(answer).__name__}, not text: {answer!r:.100}")
+    except AuthenticationError as err:
+        stats.stopped = str(err)
+        return failures
+    except Exception as err:  # noqa: BLE001 - any teacher failure: record, retry next run
+        stats.failed += 1
+        failures += 1
+        logger.warning("No answer for passage %s: %s", passage["id"], err)
+        bar.write(f"no answer for {passage['id']}: {err}")
+        if failures >= max_failures and stats.stopped is None:
+            stats.stopped = f"{failures} failures in a row; last: {err}"
+        return failures
+    parsed = parse_tuples(answer)
+    stats.unparsed += not parsed.ok
+    log.append(
+        {
+            "id": passage["id"],
+            "teacher": teacher.name,
+            "prompt": prompt,
+            "text": passage["text"],
+            "answer": answer,
+            "entities": [list(pair) for pair in parsed.pairs],
+            "parse": parsed.method,
+        }
+    )
+    stats.answered += 1
+    bar.update(1)
+    return 0
+
