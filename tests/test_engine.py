@@ -11,7 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from spacy_universalner.backends.engine import SharedPrefixEngine, token_offsets  # noqa: E402
+from spacy_universalner.backends.engine import SharedPrefixEngine  # noqa: E402
+from spacy_universalner.backends.offsets import offsets_from_ids  # noqa: E402
 from spacy_universalner.prompt import UniNERTemplate  # noqa: E402
 
 TEXTS = [
@@ -166,7 +167,7 @@ def test_logprobs_match_generate_scores(model, tokenizer):
 def test_token_offsets_of_a_multibyte_character(tokenizer):
     ids = tokenizer("Zürich ]", add_special_tokens=False)["input_ids"]
     text = tokenizer.decode(ids)
-    offsets = token_offsets(tokenizer, ids, text)
+    offsets = offsets_from_ids(tokenizer, ids, text)
     assert offsets[-1][1] == len(text) == len("Zürich ]")
     assert all(start <= end for start, end in offsets)
 

@@ -12,9 +12,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "spacy_universalner"
 #: Bottom to top. A module may import modules of its own layer or of layers below it, never above.
 LAYERS = [
     # the floor: shared types and formats, importing nothing above
-    {"types", "registry", "parsing", "jsonl", "http", "chunking", "display", "span_weights"},
+    {"types", "registry", "parsing", "jsonl", "http", "chunking", "display", "span_weights", "backends.offsets"},
     {"prompt", "models", "alignment", "confidence", "cache"},
-    {"conversations", "templates", "annotate", "testing", "backends.tokens", "backends.offsets",
+    {"conversations", "templates", "annotate", "testing", "backends.tokens",
      "backends.constrained", "backends.fast_spans", "backends.engine"},
     {"backends.hf", "backends.gliner", "backends.openai", "backends.vllm"},
     {"backends", "component", "eval", "eval.metrics", "eval.readers", "eval.benchmarks", "eval.run", "eval.report",

@@ -32,7 +32,6 @@ suppression and the optional answer constraint (:mod:`.constrained`).
 torch is imported here at module level: this module is only imported once a model is used.
 """
 from dataclasses import dataclass
-from os.path import commonprefix
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -40,6 +39,7 @@ from transformers.cache_utils import Cache, DynamicLayer
 
 from ..parsing import parse_official, postprocess_response
 from ..types import Query, Generation
+from .offsets import offsets_from_ids
 from .tokens import encode_prompts
 
 
@@ -58,24 +58,6 @@ def list_closed(text: str) -> bool:
     return parse_official(postprocess_response(text)) is not None
 
 
-def token_offsets(tokenizer, ids: Sequence[int], text: Optional[str] = None) -> List[Tuple[int, int]]:
-    """Character ``(start, end)`` in the decoded ``text`` of each token of ``ids``.
-
-    Decodes growing prefixes (what a streaming detokenizer does) and keeps the part that agrees
-    with the full text, so byte-level tokens that split a character share that character's span.
-    """
-    if text is None:
-        text = tokenizer.decode(list(ids), skip_special_tokens=True)
-    offsets: List[Tuple[int, int]] = []
-    end = 0
-    for k in range(1, len(ids) + 1):
-        partial = tokenizer.decode(list(ids[:k]), skip_special_tokens=True)
-        new_end = max(end, len(commonprefix([partial, text])))
-        offsets.append((end, new_end))
-        end = new_end
-    return offsets
-
-
 @dataclass
 class Decoded:
     """One finished sequence: generated ids (EOS excluded), their log-probabilities, the decoded text."""
@@ -89,7 +71,7 @@ class Decoded:
         return Generation(
             text=self.text,
             token_logprobs=list(self.token_logprobs),
-            token_offsets=token_offsets(tokenizer, self.token_ids, self.text),
+            token_offsets=offsets_from_ids(tokenizer, self.token_ids, self.text),
         )
 
 

@@ -216,7 +216,7 @@ class HuggingFaceBackend:
         """Batched ``generate`` over prompts given as token ids (:func:`~.base.encode_prompts`), left-padded."""
         import torch
 
-        from .engine import token_offsets
+        from .offsets import offsets_from_ids
 
         tokenizer, model = self.tokenizer, self.model
         width = max(len(row) for row in rows)
@@ -241,7 +241,7 @@ class HuggingFaceBackend:
             n = ids.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in ids else len(ids)
             text = tokenizer.decode(ids[:n], skip_special_tokens=True)
             generations.append(
-                Generation(text=text, token_logprobs=scores[:n], token_offsets=token_offsets(tokenizer, ids[:n], text))
+                Generation(text=text, token_logprobs=scores[:n], token_offsets=offsets_from_ids(tokenizer, ids[:n], text))
             )
         return generations
 

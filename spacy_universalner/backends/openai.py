@@ -24,7 +24,7 @@ from ..types import Query, BackendError, Generation, PartialGenerations
 from ..registry import uniner_backends
 from .tokens import count_tokens_with
 from ..models import load_tokenizer
-from .offsets import token_offsets
+from .offsets import offsets_from_strings
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..http import OpenAIClient
@@ -54,7 +54,7 @@ def generation_from_choice(choice: Dict[str, Any]) -> Generation:
     tokens = logprobs.get("tokens")
     if not isinstance(values, list) or any(not isinstance(v, (int, float)) for v in values):
         return Generation(text)
-    offsets = token_offsets(text, tokens) if isinstance(tokens, list) and len(tokens) == len(values) else None
+    offsets = offsets_from_strings(text, tokens) if isinstance(tokens, list) and len(tokens) == len(values) else None
     return Generation(text, token_logprobs=[float(v) for v in values], token_offsets=offsets)
 
 

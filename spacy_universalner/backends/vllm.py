@@ -22,7 +22,7 @@ from ..types import Query, BackendError, Generation
 from ..registry import uniner_backends
 from ..models import cache_key, load_tokenizer
 from .tokens import count_tokens_with, safe_prompts
-from .offsets import token_offsets
+from .offsets import offsets_from_strings
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
 INSTALL_HINT = "pip install 'spacy-universalner[vllm]'"
@@ -157,7 +157,7 @@ class VLLMBackend:
             chosen = candidates[token_id]  # the sampled token is always among the returned ones
             values.append(float(chosen.logprob))
             pieces.append(getattr(chosen, "decoded_token", None))
-        return Generation(text, token_logprobs=values, token_offsets=token_offsets(text, pieces))
+        return Generation(text, token_logprobs=values, token_offsets=offsets_from_strings(text, pieces))
 
 
 @uniner_backends("spacy_universalner.VLLM.v1")
