@@ -121,7 +121,7 @@ def main(argv=None) -> Dict:
     if folder is not None:
         generative = universal_ner(
             {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": str(folder), "device": "cpu",
-             "batch_size": 32 * len(LABELS)}, 32, max_new_tokens=64)
+             "queries_per_batch": 32 * len(LABELS)}, 32, max_new_tokens=64)
         rows.append(timed("uniner-mini (generative)", generative, texts[: args.generative_limit], 32,
                           f"generative, {len(LABELS)} labels, max_new_tokens 64"))
     try:

@@ -260,7 +260,7 @@ def constrained_quality(model_path: str, device: str, n_docs: int, labels: Seque
     docs_text = [PASSAGES[i % len(PASSAGES)] for i in range(n_docs)]
     result = {}
     for name, constrained in (("free", False), ("constrained", True)):
-        backend = HuggingFaceBackend(model_path, device=device, constrained=constrained, batch_size=64)
+        backend = HuggingFaceBackend(model_path, device=device, constrained=constrained, queries_per_batch=64)
         pipe = UniversalNER(nlp.vocab, labels=list(labels), model=backend, max_new_tokens=32, annotate="spans")
         list(pipe.pipe([nlp.make_doc(docs_text[0])]))  # loads the model (and the constraint's token table)
         start = time.perf_counter()

@@ -10,6 +10,7 @@ component is built (as spacy-llm's ``ty.py`` validates a task and model once).
 This module imports nothing from the package.
 """
 import inspect
+import warnings
 from dataclasses import dataclass
 from typing import Any, List, Literal, Optional, Protocol, Sequence, Tuple, get_args, runtime_checkable
 
@@ -119,6 +120,13 @@ def check_backend(model: Any) -> BackendTraits:
         tokenizing=all(_has(model, attribute) for attribute in ("count_tokens", "eos_text")),
         fingerprinted=_has(model, "cache_key"),
     )
+
+
+def renamed_setting(old: str, new: str, value: Any) -> Any:
+    """``value``, given under a setting's old name: still accepted for now, with a warning naming the new one."""
+    warnings.warn(f"The setting `{old}` is now `{new}`; `{old}` will stop working in a later release.",
+                  DeprecationWarning, stacklevel=3)
+    return value
 
 
 class BackendError(RuntimeError):

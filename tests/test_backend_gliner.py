@@ -69,7 +69,7 @@ def test_each_query_gets_a_uniner_json_list_in_document_order_each_mention_once(
 
 def test_all_labels_of_a_passage_go_through_one_model_call():
     model = ScriptedSpanModel({"person": [("Bill Gates", 0.9)], "organization": [("Microsoft", 0.8)]})
-    backend = GLiNERBackend(name="scripted", device="cpu", model=model, batch_size=32)
+    backend = GLiNERBackend(name="scripted", device="cpu", model=model, passages_per_batch=32)
     nlp = pipeline(backend, ["person", "organization", "location", "date"])
     docs = list(nlp.pipe(["Bill Gates founded Microsoft.", "Microsoft is big.", "Hello there."], batch_size=8))
     assert len(model.calls) == 1
@@ -82,7 +82,7 @@ def test_all_labels_of_a_passage_go_through_one_model_call():
 
 def test_passages_are_batched_by_the_backend_batch_size():
     model = ScriptedSpanModel({})
-    backend = GLiNERBackend(name="scripted", device="cpu", model=model, batch_size=2)
+    backend = GLiNERBackend(name="scripted", device="cpu", model=model, passages_per_batch=2)
     backend([TEMPLATE.query(text, "person") for text in ("one.", "two two.", "three three three.")])
     assert [len(call["texts"]) for call in model.calls] == [2, 1]
     assert model.calls[0]["texts"] == ["three three three.", "two two."]  # longest first: less padding
@@ -130,7 +130,7 @@ def test_prompts_that_are_not_uniner_questions_are_refused_clearly():
         backend([Query("", "Translate this into French.")])
 
 
-@pytest.mark.parametrize("setting", [{"threshold": 0.0}, {"threshold": 1.5}, {"batch_size": 0}, {"device": "gpu"}, {"dtype": "half"}, {"flat_decoding": "dp"}])
+@pytest.mark.parametrize("setting", [{"threshold": 0.0}, {"threshold": 1.5}, {"passages_per_batch": 0}, {"device": "gpu"}, {"dtype": "half"}, {"flat_decoding": "dp"}])
 def test_bad_settings_fail_when_the_backend_is_built(setting):
     with pytest.raises(ValueError):
         GLiNERBackend(name="scripted", **{"device": "cpu", **setting})
@@ -162,7 +162,7 @@ def count_encoder_passes(backend):
 
 @pytest.mark.slow
 def test_a_real_span_model_answers_many_labels_in_one_encoder_pass(tiny_gliner):
-    backend = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3, batch_size=32)
+    backend = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3, passages_per_batch=32)
     passes = count_encoder_passes(backend)
     labels = ["person", "organization", "location", "date", "event", "product", "country", "city", "award", "song", "album", "field"]
     answers = backend([TEMPLATE.query("Bill Gates founded Microsoft in Albuquerque.", label) for label in labels])
@@ -311,3 +311,14 @@ def test_bfloat16_runs_the_real_model_and_is_cached_apart_from_float32(tiny_glin
     assert str(next(half.model.model.parameters()).dtype) == "torch.bfloat16"
     assert all(isinstance(json.loads(answer.text), list) for answer in answers)
     assert full.cache_key != half.cache_key
+
+
+@pytest.mark.parametrize("backend, new_name", [
+    ("spacy_universalner.GLiNER.v1", "passages_per_batch"), ("spacy_universalner.HuggingFace.v1", "queries_per_batch"),
+])
+def test_a_backends_old_batch_size_setting_still_works_with_a_warning_naming_the_new_one(backend, new_name):
+    from spacy_universalner.registry import uniner_backends
+
+    with pytest.warns(DeprecationWarning, match=new_name):
+        made = uniner_backends.get(backend)(batch_size=4)
+    assert getattr(made, new_name) == 4

@@ -95,7 +95,7 @@ def test_a_mistyped_local_folder_is_named_as_missing(tmp_path):
         backend.count_tokens(["x"])
 
 
-@pytest.mark.parametrize("kwargs,message", [({"dtype": "float8"}, "dtype"), ({"batch_size": 0}, "batch_size")])
+@pytest.mark.parametrize("kwargs,message", [({"dtype": "float8"}, "dtype"), ({"queries_per_batch": 0}, "queries_per_batch")])
 def test_bad_settings_are_refused_early(kwargs, message):
     with pytest.raises(ValueError, match=message):
         HuggingFaceBackend("any", **kwargs)
@@ -111,7 +111,7 @@ def test_answers_are_greedy_deterministic_and_in_query_order(tiny_model_path, en
     template = UniNERTemplate()
     queries = [template.query(text, label) for text in ("Short.", "A much longer passage about Bill Gates and Microsoft.")
                for label in ("person", "organization", "location")]
-    backend = HuggingFaceBackend(tiny_model_path, device="cpu", batch_size=2, engine=engine)
+    backend = HuggingFaceBackend(tiny_model_path, device="cpu", queries_per_batch=2, engine=engine)
     first = backend(queries, max_new_tokens=6)
     reversed_ = backend(queries[::-1], max_new_tokens=6)
     assert [g.text for g in first] == [g.text for g in reversed_[::-1]]
@@ -123,13 +123,13 @@ def test_answers_are_greedy_deterministic_and_in_query_order(tiny_model_path, en
 def test_running_out_of_memory_says_which_setting_to_lower(tiny_model_path, monkeypatch):
     import torch
 
-    backend = HuggingFaceBackend(tiny_model_path, device="cpu", batch_size=8)
+    backend = HuggingFaceBackend(tiny_model_path, device="cpu", queries_per_batch=8)
 
     def out_of_memory(queries, max_new_tokens):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(backend, "_run", out_of_memory)
-    with pytest.raises(BackendError, match="lower the backend's `batch_size`"):
+    with pytest.raises(BackendError, match="lower the backend's `queries_per_batch`"):
         backend([UniNERTemplate().query("text", "person")])
 
 

@@ -208,7 +208,7 @@ COMPONENT_SETTINGS = {
 HTTP_SETTINGS = {"base_url": ["http://127.0.0.1:9/v1", ["http://127.0.0.1:9/v1", "https://example.org/v1"]],
                  "timeout": [0.5, 60], "max_retries": [0, 6], "backoff_base": [0, 1.0], "max_concurrency": [1, 16],
                  "model": ["m"], "api_key_env": [None, "UNINER_API_KEY"]}
-HF_SETTINGS = {"device": ["auto", "cpu"], "dtype": ["auto", "float32"], "batch_size": [1, 64],
+HF_SETTINGS = {"device": ["auto", "cpu"], "dtype": ["auto", "float32"], "queries_per_batch": [1, 64],
                "engine": ["shared_prefix", "generate"], "constrained": [False]}
 HOSTILE_LABELS = ["a, ,b", "", " ", "${USD}", "x" * 400, "per\nson", {"A": "x", "B": "x"}, ["p", "p"], ["p", 3], [], {}]
 

@@ -303,9 +303,9 @@ def test_engine_answers_like_generate_on_smollm2_135m(smollm2_folder):
 
     max_new_tokens = 48
     started = time.perf_counter()
-    engine = HuggingFaceBackend(str(smollm2_folder), device="cpu", dtype="float32", batch_size=16,
+    engine = HuggingFaceBackend(str(smollm2_folder), device="cpu", dtype="float32", queries_per_batch=16,
                                 engine="shared_prefix", stop_at_list_end=False)
-    generate = HuggingFaceBackend(str(smollm2_folder), device="cpu", dtype="float32", batch_size=16,
+    generate = HuggingFaceBackend(str(smollm2_folder), device="cpu", dtype="float32", queries_per_batch=16,
                                   engine="generate", stop_at_list_end=False)
     assert engine.eos_text == EOS_TEXT == engine.tokenizer.convert_ids_to_tokens(engine.model.generation_config.eos_token_id)
     assert generate.model is not engine.model  # two loads of the folder, each in seconds

@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from ..models import cache_key, load_pretrained, resolve_model_name
 from ..prompt import read_query
 from ..registry import uniner_backends
-from ..types import BackendError, Dtype, FlatDecoding, Generation, Query, check_choice, choices
+from ..types import BackendError, Dtype, FlatDecoding, Generation, Query, check_choice, choices, renamed_setting
 from .tokens import count_tokens_with
 from .fast_spans import factor_span_layer
 from .hf import check_device
@@ -77,7 +77,7 @@ class GLiNERBackend:
         name: str = DEFAULT_SPAN_MODEL,
         device: str = "auto",
         threshold: Optional[float] = None,
-        batch_size: int = 32,
+        passages_per_batch: int = 32,
         flat_ner: bool = True,
         language: str = "en",
         factored_spans: bool = True,
@@ -93,15 +93,15 @@ class GLiNERBackend:
             threshold = settings.get("threshold", 0.5)
         if not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be a probability between 0 and 1 (exclusive), got {threshold!r}.")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+        if not isinstance(passages_per_batch, int) or passages_per_batch < 1:
+            raise ValueError(f"passages_per_batch must be an integer >= 1, got {passages_per_batch!r}.")
         if flat_decoding is None:
             flat_decoding = settings.get("flat_decoding", "greedy")
         check_choice("flat_decoding", flat_decoding, FlatDecoding)
         self.name = name
         self.device = device
         self.threshold = float(threshold)
-        self.batch_size = batch_size
+        self.passages_per_batch = passages_per_batch
         self.flat_ner = flat_ner
         self.flat_decoding = flat_decoding
         self.language = language
@@ -187,8 +187,8 @@ class GLiNERBackend:
         best_total = self.flat_ner and self.flat_decoding == "best_total"
         options = {"multi_label": True} if best_total else {}  # every candidate, for best_total_spans
         result: Dict[str, Dict[str, List[Tuple[str, float]]]] = {text: {} for text in texts}
-        for start in range(0, len(texts), self.batch_size):
-            batch = texts[start : start + self.batch_size]
+        for start in range(0, len(texts), self.passages_per_batch):
+            batch = texts[start : start + self.passages_per_batch]
             label_sets = [passages[text] for text in batch]
             shared = all(labels == label_sets[0] for labels in label_sets)
             try:
@@ -199,7 +199,7 @@ class GLiNERBackend:
             except RuntimeError as err:
                 if "out of memory" in str(err).lower():
                     raise BackendError(
-                        f"Out of memory running {self.name!r} on {len(batch)} passages: lower the backend's batch_size."
+                        f"Out of memory running {self.name!r} on {len(batch)} passages: lower the backend's passages_per_batch."
                     ) from err
                 raise
             for text, entities in zip(batch, predictions):
@@ -304,19 +304,20 @@ def make_gliner_backend(
     name: str = DEFAULT_SPAN_MODEL,
     device: str = "auto",
     threshold: Optional[float] = None,
-    batch_size: int = 32,
+    passages_per_batch: int = 32,
     flat_ner: bool = True,
     language: str = "en",
     factored_spans: bool = True,
     dtype: Dtype = "auto",
     flat_decoding: Optional[FlatDecoding] = None,
+    batch_size: Optional[int] = None,
 ) -> GLiNERBackend:
     """A span model (GLiNER architecture): ``name`` is a packaged model, a local folder or a hub id.
 
     ``threshold``: the span score above which a mention is kept (null: the model folder's
-    recommendation in ``uniner_settings.json``, else 0.5). ``batch_size``: passages per
-    encoder pass. ``flat_ner``: one type per word across all types asked of a passage (GLiNER's
-    default); false answers each type on its own (nested and overlapping mentions). ``language``:
+    recommendation in ``uniner_settings.json``, else 0.5). ``passages_per_batch``: passages per
+    encoder pass (``batch_size``, its old name, still works with a warning). ``flat_ner``: one type per
+    word across all types asked of a passage (GLiNER's default); false answers each type on its own (nested and overlapping mentions). ``language``:
     the spaCy tokenizer that splits passages into words. ``factored_spans``: compute span
     representations per word instead of per span (:mod:`.fast_spans`; same scores, faster).
     ``dtype``: "float32", "bfloat16", "float16", or "auto" (the folder's recommended dtype where the
@@ -325,7 +326,10 @@ def make_gliner_backend(
     "best_total" (the set with the largest total score; see :func:`best_total_spans`), or null: the model
     folder's recommendation, else "greedy" (uniner-span recommends "best_total"; its model card has both scores).
     """
+    if batch_size is not None:
+        passages_per_batch = renamed_setting("batch_size", "passages_per_batch", batch_size)
     return GLiNERBackend(
-        name=name, device=device, threshold=threshold, batch_size=batch_size, flat_ner=flat_ner, language=language,
+        name=name, device=device, threshold=threshold, passages_per_batch=passages_per_batch, flat_ner=flat_ner,
+        language=language,
         factored_spans=factored_spans, dtype=dtype, flat_decoding=flat_decoding,
     )

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..models import cache_key, load_pretrained, load_tokenizer, position_limit
 from ..registry import uniner_backends
-from ..types import BackendError, Dtype, Engine, Generation, Query, check_choice, choices
+from ..types import BackendError, Dtype, Engine, Generation, Query, check_choice, choices, renamed_setting
 from .tokens import count_tokens_with, encode_prompts
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
@@ -49,7 +49,7 @@ class HuggingFaceBackend:
         name: str = DEFAULT_MODEL,
         device: str = "auto",
         dtype: Dtype = "auto",
-        batch_size: int = 64,
+        queries_per_batch: int = 64,
         model_kwargs: Optional[Dict[str, Any]] = None,
         tokenizer_kwargs: Optional[Dict[str, Any]] = None,
         engine: Engine = "shared_prefix",
@@ -60,13 +60,13 @@ class HuggingFaceBackend:
         if constrained and engine != "shared_prefix":
             raise ValueError('constrained=True needs engine="shared_prefix".')
         check_choice("dtype", dtype, Dtype)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        if queries_per_batch < 1:
+            raise ValueError(f"queries_per_batch must be at least 1, got {queries_per_batch}.")
         check_device(device)
         self.name = name
         self.device_name = device
         self.dtype_name = dtype
-        self.batch_size = batch_size
+        self.queries_per_batch = queries_per_batch
         self.model_kwargs = dict(model_kwargs or {})
         self.tokenizer_kwargs = dict(tokenizer_kwargs or {})
         self.engine = engine
@@ -149,8 +149,8 @@ class HuggingFaceBackend:
             return self._run(queries, max_new_tokens)
         except torch.cuda.OutOfMemoryError as err:  # torch.OutOfMemoryError in torch >= 2.5
             raise BackendError(
-                f"Out of memory generating with model {self.name!r}, {self.batch_size} queries at a time: "
-                "lower the backend's `batch_size` (each query holds its own KV cache, about 0.5 MB per token "
+                f"Out of memory generating with model {self.name!r}, {self.queries_per_batch} queries at a time: "
+                "lower the backend's `queries_per_batch` (each query holds its own KV cache, about 0.5 MB per token "
                 f"for a 7B LLaMA in bfloat16), or `max_new_tokens`. ({err})"
             ) from err
 
@@ -186,8 +186,8 @@ class HuggingFaceBackend:
         results: List[Optional[Generation]] = [None] * len(encoded)
         # Similar lengths together: less padding, same greedy output.
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for start in range(0, len(order), self.queries_per_batch):
+            batch = order[start : start + self.queries_per_batch]
             for i, generation in zip(batch, self._generate([encoded[i] for i in batch], max_new_tokens)):
                 results[i] = generation
         return results  # type: ignore[return-value]
@@ -206,7 +206,7 @@ class HuggingFaceBackend:
             self._engine = SharedPrefixEngine(
                 self.model,
                 self.tokenizer,
-                batch_size=self.batch_size,
+                batch_size=self.queries_per_batch,
                 stop_at_list_end=self.stop_at_list_end,
                 constraint=constraint,
             )
@@ -251,19 +251,23 @@ def make_huggingface_backend(
     name: str = DEFAULT_MODEL,
     device: str = "auto",
     dtype: Dtype = "auto",
-    batch_size: int = 64,
+    queries_per_batch: int = 64,
     model_kwargs: Dict[str, Any] = {},
     tokenizer_kwargs: Dict[str, Any] = {},
     engine: Engine = "shared_prefix",
     constrained: bool = False,
     stop_at_list_end: bool = True,
+    batch_size: Optional[int] = None,
 ) -> HuggingFaceBackend:
-    """A local or hub causal LM run with transformers. ``batch_size`` counts queries per forward pass.
+    """A local or hub causal LM run with transformers. ``queries_per_batch``: queries decoded together
+    (``batch_size``, its old name, still works with a warning; the component's ``batch_size`` counts Docs).
 
     ``engine``: "shared_prefix" (one passage prefill per chunk, same greedy tokens) or "generate".
     ``constrained``: only JSON lists of passage substrings (off by default: faithful decoding).
     ``stop_at_list_end``: stop a query once the official parser has its list (the answer is unchanged).
     """
+    if batch_size is not None:
+        queries_per_batch = renamed_setting("batch_size", "queries_per_batch", batch_size)
     return HuggingFaceBackend(
-        name, device, dtype, batch_size, model_kwargs, tokenizer_kwargs, engine, constrained, stop_at_list_end
+        name, device, dtype, queries_per_batch, model_kwargs, tokenizer_kwargs, engine, constrained, stop_at_list_end
     )
