@@ -22,13 +22,13 @@ from spacy.training import Example
 from . import backends, templates  # noqa: F401  (register the @uniner_backends and the template; no torch)
 from .alignment import AlignmentConfig
 from .annotate import AnnotationSettings, annotate_doc
+from .cache import ResponseCache
+from .chunking import split_doc
+from .prompt import UniNERTemplate, normalize_labels
 from .types import (
     AlignmentMode, AnnotateMode, Backend, BackendError, Generation, OverlapPolicy, PartialGenerations, Query,
     check_backend,
 )
-from .cache import ResponseCache
-from .chunking import split_doc
-from .prompt import UniNERTemplate, normalize_labels
 
 
 for _name in ("uniner_responses", "uniner_unaligned"):
@@ -37,7 +37,10 @@ for _name in ("uniner_responses", "uniner_unaligned"):
 
 
 class UniversalNER(Pipe):
-    """Zero-shot NER for any entity types, by asking a UniNER model one question per type."""
+    """Zero-shot NER for any entity types, by asking a UniNER model one question per type.
+
+    The keyword defaults below are also the ``universal_ner`` factory's config defaults (:data:`DEFAULT_CONFIG`).
+    """
 
     def __init__(
         self,

@@ -2,8 +2,8 @@
 from pathlib import Path
 from typing import Any, Dict
 
-from ..types import Backend, BackendError, Generation
 from ..models import resolve_model_name
+from ..types import Backend, BackendError, Generation
 from . import gliner  # noqa: F401  (registers spacy_universalner.GLiNER.v1; imports no torch)
 from . import hf  # noqa: F401  (registers spacy_universalner.HuggingFace.v1; imports no torch)
 from . import openai  # noqa: F401  (registers spacy_universalner.OpenAICompatible.v1; imports no requests)

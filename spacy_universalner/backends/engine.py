@@ -38,7 +38,7 @@ import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
 from ..parsing import parse_official, postprocess_response
-from ..types import Query, Generation
+from ..types import Generation, Query
 from .offsets import offsets_from_ids
 from .tokens import encode_prompts
 

@@ -26,9 +26,9 @@ from ..models import cache_key, load_pretrained, resolve_model_name
 from ..prompt import read_query
 from ..registry import uniner_backends
 from ..types import BackendError, Dtype, FlatDecoding, Generation, Query, check_choice, choices, renamed_setting
-from .tokens import count_tokens_with
 from .fast_spans import factor_span_layer
 from .hf import check_device
+from .tokens import count_tokens_with
 
 DEFAULT_SPAN_MODEL = "uniner-span"
 

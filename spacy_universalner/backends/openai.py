@@ -20,11 +20,11 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
-from ..types import Query, BackendError, Generation, PartialGenerations
-from ..registry import uniner_backends
-from .tokens import count_tokens_with
 from ..models import load_tokenizer
+from ..registry import uniner_backends
+from ..types import BackendError, Generation, PartialGenerations, Query
 from .offsets import offsets_from_strings
+from .tokens import count_tokens_with
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..http import OpenAIClient

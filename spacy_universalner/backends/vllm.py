@@ -18,11 +18,11 @@ offline API that is stable from vLLM 0.5 to the current 0.x releases: ``LLM(...)
 """
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..types import Query, BackendError, Generation
-from ..registry import uniner_backends
 from ..models import cache_key, load_tokenizer
-from .tokens import count_tokens_with, safe_prompts
+from ..registry import uniner_backends
+from ..types import BackendError, Generation, Query
 from .offsets import offsets_from_strings
+from .tokens import count_tokens_with, safe_prompts
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
 INSTALL_HINT = "pip install 'spacy-universalner[vllm]'"

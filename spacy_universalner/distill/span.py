@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
 
 from ..alignment import AlignmentConfig, find_mention
-from ..parsing import parse_answer
 from ..conversations import load_conversations, read_conversation
+from ..parsing import parse_answer
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Union
 
-from ..models import train_tokenizer
 from ..conversations import load_conversations, read_conversation
+from ..models import train_tokenizer
 
 ENCODER_SPECIAL = {"<unk>": "[UNK]", "<s>": "[CLS]", "</s>": "[SEP]"}
 

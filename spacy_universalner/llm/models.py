@@ -11,8 +11,8 @@ from typing import Dict, Iterable, List, Optional
 
 from spacy_llm.registry import registry
 
-from ..types import Backend, Query
 from ..prompt import UniNERTemplate
+from ..types import Backend, Query
 
 
 def split_prompt(prompt: str, template: UniNERTemplate) -> Query:
