@@ -5,7 +5,7 @@ killed mid-write. The rule both follow: a *last* line without its newline is a w
 does not parse, and is dropped before anything is appended (what it held is asked again); one that parses
 arrived whole and gets its newline. Unreadable lines elsewhere are skipped and counted by the reader,
 never glued to. Every append is flushed and fsynced, so a crash loses at most the write in flight.
-Plain reading and writing of whole files go through srsly.
+Files written in one go (``sample``'s passages) use srsly; :func:`read_records` reads both JSON lists and JSONL.
 """
 import json
 import os
