@@ -15,9 +15,7 @@ from typing import Iterator, List, Optional, Tuple
 
 from spacy.tokens import Doc
 
-from .types import AlignmentMode, check_choice, choices
-
-ALIGNMENT_MODES = choices(AlignmentMode)
+from .types import AlignmentMode, check_choice
 
 
 @dataclass(frozen=True)

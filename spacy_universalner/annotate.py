@@ -17,10 +17,7 @@ from .alignment import AlignmentConfig, find_mention
 from .chunking import Chunk
 from .confidence import mention_scores, set_span_scores
 from .parsing import parse_answer
-from .types import AnnotateMode, Generation, OverlapPolicy, check_choice, choices
-
-ANNOTATE_MODES = choices(AnnotateMode)
-OVERLAP_POLICIES = choices(OverlapPolicy)
+from .types import AnnotateMode, Generation, OverlapPolicy, check_choice
 
 #: One answer: (index of its chunk in the Doc's chunk list, label, the model's generation).
 Answer = Tuple[int, str, Generation]

@@ -4,8 +4,8 @@ It is consulted before the model (a run whose prompts are all cached never loads
 to after each batch with a flush and fsync, so a crash loses at most the batch in flight. A line
 that cannot be read (the torn tail of a killed run, bytes that are not UTF-8, a field of the wrong
 type) is skipped and counted, with one warning per file; no line can make the pipe fail; a torn last
-line is dropped before the next append (:mod:`.jsonl`). The file
-is plain text so users can audit, replay and share what a model said.
+line is dropped before the next append (:mod:`.jsonl`). The file is plain text so users can audit,
+replay and share what a model said.
 """
 import json
 import warnings

@@ -14,7 +14,8 @@ as the encoder. Three rewrites remove almost all of it:
   own ``einsum`` between the two gives the same scores (a ``4D + 1`` dot product per span and type instead of
   a ``4D x D`` product per span: cheaper while a passage has fewer than about ``D`` (384) types).
 
-They give the same numbers up to float rounding (bfloat16: the same bits as the plain gather). Training is untouched (the original forwards run in train
+They give the same numbers up to float rounding (in bfloat16 the windows give the same entities and scores, to 5
+decimals, as the gather did on 3,453 CoNLL sentences). Training is untouched (the original forwards run in train
 mode). ``tests/test_backend_gliner.py`` checks the equality of answers and scores on a model.
 """
 from typing import Any

@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from ..models import cache_key, load_pretrained, resolve_model_name
 from ..prompt import read_query
 from ..registry import uniner_backends
-from ..types import BackendError, Dtype, FlatDecoding, Generation, Query, check_choice, choices, renamed_setting
+from ..types import BackendError, Dtype, FlatDecoding, Generation, Query, check_choice, renamed_setting
 from .fast_spans import factor_span_layer
 from .hf import check_device
 from .tokens import count_tokens_with
@@ -64,9 +64,6 @@ def answer_generation(mentions: Sequence[Tuple[str, float]]) -> Generation:
         answer += quoted
     answer += "]"
     return Generation(answer, token_logprobs=logprobs, token_offsets=offsets)
-
-
-FLAT_DECODINGS = choices(FlatDecoding)
 
 
 class GLiNERBackend:
@@ -317,8 +314,8 @@ def make_gliner_backend(
     ``threshold``: the span score above which a mention is kept (null: the model folder's
     recommendation in ``uniner_settings.json``, else 0.5). ``passages_per_batch``: passages per
     encoder pass (``batch_size``, its old name, still works with a warning). ``flat_ner``: one type per
-    word across all types asked of a passage (GLiNER's default); false answers each type on its own (nested and overlapping mentions). ``language``:
-    the spaCy tokenizer that splits passages into words. ``factored_spans``: compute span
+    word across all types asked of a passage (GLiNER's default); false answers each type on its own (nested
+    and overlapping mentions). ``language``: the spaCy tokenizer that splits passages into words. ``factored_spans``: compute span
     representations per word instead of per span (:mod:`.fast_spans`; same scores, faster).
     ``dtype``: "float32", "bfloat16", "float16", or "auto" (the folder's recommended dtype where the
     device runs it natively, else float32; see :func:`resolve_span_dtype`). ``flat_decoding``: how
@@ -330,6 +327,5 @@ def make_gliner_backend(
         passages_per_batch = renamed_setting("batch_size", "passages_per_batch", batch_size)
     return GLiNERBackend(
         name=name, device=device, threshold=threshold, passages_per_batch=passages_per_batch, flat_ner=flat_ner,
-        language=language,
-        factored_spans=factored_spans, dtype=dtype, flat_decoding=flat_decoding,
+        language=language, factored_spans=factored_spans, dtype=dtype, flat_decoding=flat_decoding,
     )

@@ -13,13 +13,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..models import cache_key, load_pretrained, load_tokenizer, position_limit
 from ..registry import uniner_backends
-from ..types import BackendError, Dtype, Engine, Generation, Query, check_choice, choices, renamed_setting
+from ..types import BackendError, Dtype, Engine, Generation, Query, check_choice, renamed_setting
 from .tokens import count_tokens_with, encode_prompts
 
 DEFAULT_MODEL = "Universal-NER/UniNER-7B-type"
-#: ``name`` may also be a packaged model: "uniner-mini" (offline, CPU-sized; see its model card).
-DTYPES = choices(Dtype)
-ENGINES = choices(Engine)
 _DEVICE = re.compile(r"(auto|cpu|mps|meta|(cuda|xpu|npu|hpu)(:\d+)?)")
 
 

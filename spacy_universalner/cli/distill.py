@@ -225,15 +225,14 @@ def export_span_command(
     flat_decoding: Optional[str] = typer.Option(None, "--flat-decoding", help="Flat decoding to recommend: greedy (GLiNER's) or best_total"),
 ) -> None:
     """Copy a span model with int8 weights (one scale per row; loaded back to float32): about a quarter of the size."""
-    from ..backends.gliner import FLAT_DECODINGS
-    from ..backends.hf import DTYPES
+    from ..types import Dtype, FlatDecoding, choices
     from ..span_weights import export_int8
 
-    dtypes = [name for name in DTYPES if name != "auto"]  # a recommendation names a dtype
+    dtypes = [name for name in choices(Dtype) if name != "auto"]  # a recommendation names a dtype
     if dtype is not None and dtype not in dtypes:
         _fail(f"--dtype must be one of {', '.join(dtypes)}, got {dtype!r}.")
-    if flat_decoding is not None and flat_decoding not in FLAT_DECODINGS:
-        _fail(f"--flat-decoding must be one of {', '.join(FLAT_DECODINGS)}, got {flat_decoding!r}.")
+    if flat_decoding is not None and flat_decoding not in choices(FlatDecoding):
+        _fail(f"--flat-decoding must be one of {', '.join(choices(FlatDecoding))}, got {flat_decoding!r}.")
     try:
         written = export_int8(source, dest, threshold=threshold, dtype=dtype, flat_decoding=flat_decoding)
     except (OSError, ValueError) as err:

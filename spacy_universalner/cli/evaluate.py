@@ -92,12 +92,12 @@ def evaluate_command(
     from ..eval.benchmarks import load_benchmarks
     from ..eval.report import write_reports
     from ..eval.run import evaluate_docs, parse_label_map, uniner_pipes
+    from ..types import BackendError
 
     # `section.key=value` without dashes is accepted too: weasel strips them from project vars.
     overrides = parse_config_overrides([a if a.startswith("-") else f"--{a}" for a in ctx.args])
     mapping = parse_label_map(label_map)
     names = [d.strip() for d in datasets.split(",") if d.strip()]
-    from ..types import BackendError
 
     try:
         benchmarks = load_benchmarks(benchmarks_config, names, data_dir, data_dir_default)

@@ -12,7 +12,7 @@ import logging
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Union
+from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 from ..http import AuthenticationError
 from ..jsonl import append_lines, encode_line, read_numbered, settle_tail, split_lines
@@ -105,19 +105,21 @@ def passage_id(value: Any, where: str) -> str:
     return str(value)
 
 
-def load_passages(path: Union[str, Path]) -> List[Dict[str, str]]:
-    """Passages ``{"id", "text"}`` in file order, each id once (as text); a bad line is an error naming it."""
-    passages, seen = [], set()
+def load_passages(path: Union[str, Path]) -> Tuple[List[Dict[str, str]], int]:
+    """Passages ``{"id", "text"}`` in file order, each id once (as text), and how many lines repeated an id;
+    a bad line is an error naming it."""
+    passages, seen, repeats = [], set(), 0
     for number, record in read_numbered(path):
         where = f"{path}:{number}"
         if not isinstance(record, dict) or not isinstance(record.get("text"), str) or "id" not in record:
             raise ValueError(f'{where}: expected a JSON object with an "id" and a "text" string, got {record!r:.200}.')
         key = passage_id(record["id"], where)
         if key in seen:
+            repeats += 1
             continue
         seen.add(key)
         passages.append({"id": key, "text": record["text"]})
-    return passages
+    return passages, repeats
 
 
 def run_annotate(
@@ -134,10 +136,8 @@ def run_annotate(
     from tqdm import tqdm
 
     stats = AnnotateStats()
-    raw_count = sum(1 for _ in read_numbered(passages_path))
-    passages = load_passages(passages_path)
+    passages, stats.duplicate_ids = load_passages(passages_path)
     stats.total = len(passages)
-    stats.duplicate_ids = raw_count - len(passages)
     with AnnotationLog(output_path) as log:
         if log.repaired_bytes:
             logger.warning("Removed a half-written last line (%d bytes) from %s", log.repaired_bytes, output_path)
@@ -208,4 +208,3 @@ def _settle(future: Future, passage: Dict[str, str], teacher: Teacher, prompt: s
     stats.answered += 1
     bar.update(1)
     return 0
-
