@@ -162,3 +162,25 @@ def test_build_accepts_a_pile_ner_type_file_and_keeps_its_negatives(tmp_path):
 def test_type_normalisation():
     assert normalize_type("  Programming_Language. ") == "programming language"
     assert normalize_type('"Restaurant  Name"', lowercase=False) == "Restaurant Name"
+
+
+def test_gold_records_keep_their_own_schema_negatives_and_never_get_drawn_ones(tmp_path):
+    """A CoNLL sentence is asked its own absent types only: "drug" (a teacher type) is unknown there, not absent."""
+    from spacy_universalner.conversations import make_conversation
+
+    conll = make_conversation("conll2003:0", "Ann visited Rome.", [("person", ["Ann"]), ("location", ["Rome"]),
+                                                                   ("organization", []), ("date", [])])
+    conll["complete"] = True
+    silver = make_conversation("multiconer2:0", "Bob joined Acme.", [("company", ["Acme"])])
+    silver["complete"] = False
+    teacher = {"id": "t", "text": "Aspirin helps Ann.", "answer": answer([("Aspirin", "drug"), ("Ann", "person")])}
+    gold_path = tmp_path / "gold.json"
+    gold_path.write_text(json.dumps([conll, silver]))
+    data, stats = build_conversations([gold_path, annotations(tmp_path, [teacher])], negatives=1, seed=0)
+    asked = {d["id"]: {q["value"]: a["value"] for q, a in zip(d["conversations"][2::2], d["conversations"][3::2])}
+             for d in data}
+    assert {q for q, a in asked["conll2003:0"].items() if a == "[]"} == {
+        "What describes organization in the text?", "What describes date in the text?"}  # all kept, none drawn
+    assert asked["multiconer2:0"] == {"What describes company in the text?": '["Acme"]'}
+    assert [d.get("complete") for d in data] == [True, False, None]  # the flag goes on to train-span
+    assert stats.negatives == 2 + 0 + 0  # the teacher passage has no other teacher type to draw

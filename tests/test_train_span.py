@@ -84,3 +84,45 @@ def test_training_goes_on_from_an_int8_export(tmp_path):
     }
     summary = run_train_span(data, tmp_path / "out", config)
     assert summary["steps"] == 1 and (tmp_path / "out" / "gliner_config.json").is_file()
+
+
+def test_gold_records_get_no_drawn_negatives_and_teacher_records_draw_only_teacher_types():
+    """A type of another schema is unknown, not absent: "company" is never a negative of a CoNLL sentence."""
+    conll = make_conversation("conll2003:0", TEXT, [("person", ["Bill Gates"]), ("location", ["Seattle"]),
+                                                     ("organization", ["Microsoft"])])
+    conll["complete"] = True
+    teacher = make_conversation("pile:1", "Aspirin treats headaches.", [("drug", ["Aspirin"]), ("symptom", [])])
+    examples = build_examples([conll, teacher], SpanDataSettings(random_negatives=5, seed=0))
+    gold_example, teacher_example = examples
+    assert sorted(gold_example["ner_labels"]) == ["location", "organization", "person"]
+    assert set(teacher_example["ner_labels"]) <= {"drug", "symptom"}  # drawn from teacher types only
+
+
+def test_partially_labelled_records_are_marked_and_keep_their_positives_first():
+    silver = make_conversation("multiconer2:0", TEXT, [("company", ["Microsoft"])])
+    silver["complete"] = False
+    (example,) = build_examples([silver], SpanDataSettings(max_types=1, random_negatives=3))
+    assert example["partial"] is True
+    assert example["ner_labels"] == ["company"]
+    assert sorted(example["ner"]) == [[3, 3, "company"], [10, 10, "company"]]
+
+
+def test_partial_negatives_are_masked_at_the_asked_rate_and_positives_never():
+    """The collator turns negative (span, type) pairs of partial examples into GLiNER's ignore index."""
+    import torch
+
+    from spacy_universalner.distill.span import PartialLabelCollator
+
+    def fake_collator(examples):
+        labels = torch.zeros(len(examples), 2000, 2)
+        labels[:, 0, 0] = 1.0  # one positive per example
+        return {"labels": labels}
+
+    batch = PartialLabelCollator(fake_collator, keep=0.25, seed=0)([{"partial": True}, {}])
+    partial, complete = batch["labels"]
+    assert partial[0, 0] == 1.0
+    ignored = (partial == -100).float().mean().item()
+    assert 0.70 < ignored < 0.80  # about 3 in 4 negatives ignored
+    assert (complete == -100).sum() == 0  # a complete example keeps every negative
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        PartialLabelCollator(fake_collator, keep=1.5)

@@ -11,6 +11,10 @@ Inputs (one or several files, merged; a passage repeated across files is kept on
 written by ``annotate``, or an existing Pile-NER-type file (a JSON list, or
 JSONL, of ``{"conversations": [...]}``), or SLIMER's one-question-per-line Pile-NER sample.
 For Pile-NER-type input the file's own ``[]`` queries are kept and count towards ``negatives``.
+
+Records written by ``gold`` carry a ``complete`` flag (does their source label its whole schema?) and
+keep it: their negatives are their own schema's absent types, all of them and nothing drawn, since a
+type from another schema ("company" for a CoNLL sentence) is unknown there, not absent.
 """
 import bisect
 import itertools
@@ -42,6 +46,8 @@ class Passage:
     text: str
     positives: Dict[str, List[str]] = field(default_factory=dict)
     given_negatives: List[str] = field(default_factory=list)
+    #: ``gold``'s flag: None for teacher data (negatives drawn), True/False for a fixed-schema source.
+    complete: Optional[bool] = None
 
 
 @dataclass
@@ -96,6 +102,8 @@ def normalize_type(label: str, lowercase: bool = True) -> str:
 def _from_conversation(index: int, record: Dict[str, Any]) -> Passage:
     text, pairs = read_conversation(record, strict=False)
     passage = Passage(str(record.get("id", index)), text)
+    if isinstance(record.get("complete"), bool):
+        passage.complete = record["complete"]
     for label, answer in pairs:
         items = answer_list(answer)
         if items == []:
@@ -224,19 +232,26 @@ def build_conversations(
             continue
         seen_texts.add(key)
         passages.append(clean_passage(passage, pairs, stats, lowercase))
-    frequency = Counter(label for p in passages for label in p.positives)
+    # Drawn negatives come from the teacher's open-type passages only (see the module docstring).
+    frequency = Counter(label for p in passages if p.complete is None for label in p.positives)
     sampler = FrequencySampler(frequency) if frequency else None
     rng = random.Random(seed)
     records = []
     for passage in passages:
         queries: List[Tuple[str, List[str]]] = list(passage.positives.items())
-        negative_types = list(passage.given_negatives[:negatives]) if negatives else []
-        if sampler is not None and len(negative_types) < negatives:
-            exclude = list(passage.positives) + negative_types
-            negative_types += sampler.sample(negatives - len(negative_types), exclude, rng)
+        if passage.complete is not None:
+            negative_types = list(passage.given_negatives)  # its own schema's absent types, nothing drawn
+        else:
+            negative_types = list(passage.given_negatives[:negatives]) if negatives else []
+            if sampler is not None and len(negative_types) < negatives:
+                exclude = list(passage.positives) + negative_types
+                negative_types += sampler.sample(negatives - len(negative_types), exclude, rng)
         queries += [(label, []) for label in negative_types]
         rng.shuffle(queries)
-        records.append(make_conversation(passage.id, passage.text, queries))
+        record = make_conversation(passage.id, passage.text, queries)
+        if passage.complete is not None:
+            record["complete"] = passage.complete
+        records.append(record)
         stats.passages += 1
         stats.negatives += len(negative_types)
         stats.queries += len(queries)

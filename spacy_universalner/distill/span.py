@@ -7,8 +7,16 @@ uses at inference, see :mod:`spacy_universalner.backends.gliner`), cut into wind
 ``max_words`` words at sentence ends (cheaper examples, more updates per CPU hour), and each
 mention string is placed on words with :func:`~spacy_universalner.alignment.find_mention`, the
 component's own alignment. An example asks about the types with a mention in its window, the
-conversation's negative types, types whose mentions all fall outside the window, and a few types
-drawn from the whole data set (GLiNER's negative sampling), at most ``max_types`` in all.
+conversation's negative types, types whose mentions all fall outside the window and, for open-type
+(teacher) conversations only, a few types drawn from the other teacher conversations (GLiNER's
+negative sampling), at most ``max_types`` in all, positives first.
+
+Negatives must be true. A conversation written by ``gold`` says whether its source labels its
+schema completely (``"complete": true``: its ``[]`` answers are the absent types of that schema,
+the only negatives it gets) or partly (``"complete": false``: silver or one-type-per-sentence
+data, asked only about the types it has). In a partial example an unlabelled span may still be a
+mention of an asked type, so its negative (span, type) pairs count with weight
+``partial_negatives`` (realised as seeded random masking in the batch, GLiNER's ignore index).
 
 Training runs on the ``gliner`` library's ``Trainer`` (transformers' Trainer with GLiNER's focal
 loss and separate learning rates for the encoder and the span/type heads): seeded, with a
@@ -38,7 +46,10 @@ class SpanDataSettings:
 
     max_words: int = 64
     max_types: int = 12
+    #: Types drawn per example from the other open-type (teacher) conversations; never for gold records.
     random_negatives: int = 2
+    #: Weight (keep probability) of negative (span, type) pairs in partially labelled examples; 1: as complete.
+    partial_negatives: float = 1.0
     seed: int = 0
 
 
@@ -67,8 +78,13 @@ def _windows(doc, word_tokens: Sequence[int], max_words: int) -> List[Tuple[int,
 def conversation_examples(
     nlp, record: Dict[str, Any], settings: SpanDataSettings, type_pool: Sequence[str], rng: random.Random
 ) -> List[Dict[str, Any]]:
-    """GLiNER examples (``tokenized_text``, ``ner`` with inclusive word ends, ``ner_labels``) for one conversation."""
+    """GLiNER examples (``tokenized_text``, ``ner`` with inclusive word ends, ``ner_labels``) for one conversation.
+
+    ``type_pool`` is what negatives may be drawn from; a gold record (one with a ``complete`` key) draws none.
+    """
     text, pairs = read_conversation(record)
+    schema_bound = "complete" in record
+    partial = record.get("complete") is False
     doc, word_tokens = passage_words(nlp, text)
     word_of_token = {token: w for w, token in enumerate(word_tokens)}
     mentions: List[Tuple[int, int, str]] = []  # (first word, last word, type)
@@ -86,15 +102,21 @@ def conversation_examples(
         crossing = {t for s, e, t in mentions if s < hi and e >= lo and not (lo <= s and e < hi)}
         positives = list(dict.fromkeys(t for _, _, t in inside))
         negatives = [t for t in asked if t not in positives and t not in crossing]
-        drawn = [t for t in rng.sample(list(type_pool), min(settings.random_negatives, len(type_pool)))
-                 if t not in positives and t not in negatives and t not in crossing]
-        labels = positives + negatives + drawn
+        drawn = [] if schema_bound else [
+            t for t in rng.sample(list(type_pool), min(settings.random_negatives, len(type_pool)))
+            if t not in positives and t not in negatives and t not in crossing
+        ]
+        others = negatives + drawn
+        rng.shuffle(others)
+        labels = (positives + others)[: settings.max_types]
         rng.shuffle(labels)
-        labels = labels[: settings.max_types]
         kept = [[s, e, t] for s, e, t in inside if t in labels]
         words = [doc[token].text for token in word_tokens[lo:hi]]
         if words and labels:
-            examples.append({"tokenized_text": words, "ner": kept, "ner_labels": labels})
+            example = {"tokenized_text": words, "ner": kept, "ner_labels": labels}
+            if partial:
+                example["partial"] = True
+            examples.append(example)
     return examples
 
 
@@ -104,12 +126,46 @@ def build_examples(records: Iterable[Dict[str, Any]], settings: SpanDataSettings
 
     records = list(records)
     nlp = spacy.blank("en")
-    type_pool = sorted({label for record in records for label, _ in read_conversation(record)[1]})
+    # Drawn negatives come from open-type (teacher) conversations only: a type of a fixed-schema set is
+    # unknown, not absent, in a passage of another set.
+    type_pool = sorted(
+        {label for record in records if "complete" not in record for label, _ in read_conversation(record)[1]}
+    )
     rng = random.Random(settings.seed)
     examples: List[Dict[str, Any]] = []
     for record in records:
         examples.extend(conversation_examples(nlp, record, settings, type_pool, rng))
     return examples
+
+
+class PartialLabelCollator:
+    """GLiNER's collator, then: in partially labelled examples, each negative (span, type) pair is ignored
+    (GLiNER's ignore index, -100) with probability ``1 - keep``, so it counts with weight ``keep`` on average."""
+
+    IGNORE = -100.0
+
+    def __init__(self, collator, keep: float, seed: int = 0):
+        import torch
+
+        if not 0.0 <= keep <= 1.0:
+            raise ValueError(f"partial_negatives must be between 0 and 1, not {keep}")
+        self.collator = collator
+        self.keep = keep
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, examples: List[Dict[str, Any]]) -> Dict[str, Any]:
+        import torch
+
+        batch = self.collator(examples)
+        labels = batch.get("labels")
+        if self.keep >= 1.0 or labels is None:
+            return batch
+        for i, example in enumerate(examples):
+            if example.get("partial"):
+                row = labels[i]
+                dropped = (row == 0) & (torch.rand(row.shape, generator=self.generator) >= self.keep)
+                row[dropped] = self.IGNORE
+        return batch
 
 
 def default_encoder() -> str:
@@ -167,7 +223,8 @@ def run_train_span(
     if not examples:
         raise ValueError(f"{data_path} gave no training examples (no passage with a question).")
     mentions = sum(len(example["ner"]) for example in examples)
-    logger.info("%d examples (%d mentions) from %s", len(examples), mentions, data_path)
+    partial = sum(1 for example in examples if example.get("partial"))
+    logger.info("%d examples (%d partially labelled, %d mentions) from %s", len(examples), partial, mentions, data_path)
     model = init_span_model(dict(config.get("model", {})))
     threads = training.pop("torch_threads", None)
     if threads:
@@ -185,6 +242,8 @@ def run_train_span(
         **training,
     )
     collator = model.data_collator_class(model.config, data_processor=model.data_processor, prepare_labels=True)
+    if data.partial_negatives < 1.0:
+        collator = PartialLabelCollator(collator, data.partial_negatives, seed=seed)
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator,
                       processing_class=model.data_processor.transformer_tokenizer)
     last = get_last_checkpoint(str(checkpoints)) if resume and checkpoints.is_dir() else None
@@ -194,6 +253,7 @@ def run_train_span(
     model.save_pretrained(str(output))
     summary = {
         "examples": len(examples),
+        "partial_examples": partial,
         "mentions": mentions,
         "steps": int(result.global_step),
         "train_loss": float(result.training_loss),
