@@ -8,12 +8,18 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy_universalner.eval.readers import (
     ANSWERS_KEY,
     GOLD_KEY,
+    ID_KEY,
     ReaderError,
     gold_answers,
+    holdout,
+    make_conll_reader,
     read_conll,
     read_docbin,
     read_instructuie,
     read_jsonl,
+    read_scirex,
+    read_slimer_sentences,
+    read_snips,
     read_uniner_conversations,
 )
 
@@ -139,3 +145,121 @@ def test_gold_answers_from_spans_are_json_lists_in_document_order(nlp, tmp_path)
     doc = Doc(nlp.vocab, words=["Bob", "and", "Ada", "and", "Bob"])
     doc.spans[GOLD_KEY] = [Span(doc, 2, 3, "person"), Span(doc, 0, 1, "person"), Span(doc, 4, 5, "person")]
     assert gold_answers(doc, ["person", "city"]) == {"person": '["Bob", "Ada", "Bob"]', "city": "[]"}
+
+
+# ---------------------------------------------------------------------------- the open-type training sources
+MULTICONER = """
+# id 11111111-aaaa\tdomain=en
+eli _ _ B-OtherPER
+lilly _ _ I-OtherPER
+founded _ _ O
+eli _ _ B-PublicCorp
+lilly _ _ I-PublicCorp
+and _ _ I-PublicCorp
+company _ _ I-PublicCorp
+
+
+# id 22222222-bbbb\tdomain=en
+# _ _ O
+one _ _ B-MusicalWork
+
+# id 33333333-cccc\tdomain=en
+paris _ _ B-HumanSettlement
+"""
+
+
+def test_conll_sentence_headers_give_ids_and_listed_ids_are_dropped(nlp, tmp_path):
+    # MultiCoNER: a `# id <uuid>\tdomain=..` header before each sentence; a token "#" is still a token.
+    path = tmp_path / "en-train.conll"
+    path.write_text(MULTICONER, encoding="utf8")
+    docs = list(read_conll(nlp, path, comment_prefix="# id ", drop_ids=["33333333-cccc"]))
+    assert [(d.user_data[ID_KEY], d.text) for d in docs] == [
+        ("11111111-aaaa", "eli lilly founded eli lilly and company"), ("22222222-bbbb", "# one")]
+    assert ents(docs[0]) == [("eli lilly", "OtherPER"), ("eli lilly and company", "PublicCorp")]
+    with pytest.raises(ReaderError, match="'domain=en' is not a BIO tag"):  # headers must be declared
+        list(read_conll(nlp, path))
+
+
+STACKOVERFLOW = (
+    "Question_ID\tO\tQuestion_ID\tO\n:\tO\t:\tO\n37985879\tO\t37985879\tO\n\t\n"
+    "I\tO\tI\tO\nuse\tO\tuse\tO\nPython\tB-Language\tPython\tB-Code_Block\n\t\n"
+    "CODE_BLOCK\tB-Code_Block\tCODE_BLOCK\tB-Code_Block\n:\tI-Code_Block\t:\tI-Code_Block\n"
+    "Q_1\tI-Code_Block\tQ_1\tI-Code_Block\n"
+)
+
+
+def test_conll_tag_column_and_skipped_sentences_as_in_stackoverflow_ner(nlp, tmp_path):
+    # Four tab-separated columns, the human label in the second; metadata and code placeholders skipped.
+    path = tmp_path / "train.txt"
+    path.write_text(STACKOVERFLOW, encoding="utf8")
+    docs = list(read_conll(nlp, path, tag_column=1, skip_pattern="^(Question_ID|CODE_BLOCK) : "))
+    assert [d.text for d in docs] == ["I use Python"]
+    assert ents(docs[0]) == [("Python", "Language")]
+    assert len(list(read_conll(nlp, path, tag_column=1))) == 3
+
+
+def test_conll_reader_reads_several_files_as_one_set(nlp, tmp_path):
+    (tmp_path / "a.txt").write_text("Ada B-per\n", encoding="utf8")
+    (tmp_path / "b.txt").write_text("Bob B-per\n", encoding="utf8")
+    reader = make_conll_reader([str(tmp_path / "a.txt"), str(tmp_path / "b.txt")])
+    assert [ents(d) for d in reader(nlp)] == [[("Ada", "per")], [("Bob", "per")]]
+
+
+def _scirex_paper(words, sentences, ner):
+    return {"doc_id": "p", "words": words, "sentences": sentences, "ner": ner, "coref": {}}
+
+
+def test_scirex_one_doc_per_sentence_with_sentence_offsets(nlp, tmp_path):
+    words = "We train ResNet on ImageNet . Accuracy rises on CIFAR - 10 and more words here".split()
+    # [0, 6) and [6, 16); the last mention crosses the sentence end and is dropped.
+    paper = _scirex_paper(words, [[0, 6], [6, 16]], [[2, 3, "Method"], [4, 5, "Material"], [6, 7, "Metric"],
+                                                     [9, 12, "Material"], [15, 17, "Task"]])
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "p.json").write_text(json.dumps(paper), encoding="utf8")
+    docs = list(read_scirex(nlp, tmp_path / "docs"))
+    assert [d.text for d in docs] == ["We train ResNet on ImageNet .", "Accuracy rises on CIFAR - 10 and more words here"]
+    assert ents(docs[0]) == [("ResNet", "Method"), ("ImageNet", "Material")]
+    assert ents(docs[1]) == [("Accuracy", "Metric"), ("CIFAR - 10", "Material")]
+    assert [d.text for d in read_scirex(nlp, tmp_path / "docs", max_words=6)] == ["We train ResNet on ImageNet ."]
+    # The release's JSONL nests sentences in sections.
+    nested = dict(paper, sentences=[[[0, 6]], [[6, 16]]])
+    (tmp_path / "release.jsonl").write_text(json.dumps(nested) + "\n", encoding="utf8")
+    assert [ents(d) for d in read_scirex(nlp, tmp_path / "release.jsonl")] == [ents(d) for d in docs]
+
+
+def test_snips_utterances_are_joined_parts_and_bad_bytes_do_not_stop_reading(nlp, tmp_path):
+    utterances = [{"data": [{"text": "play "}, {"text": "Sister Ray ", "entity": "track"}, {"text": "by "},
+                            {"text": "Lou Reed", "entity": "artist"}, {"text": " on "}, {"text": "Spotify", "entity": "service"}]},
+                  {"data": [{"text": " book "}, {"text": "Caf\u00e9 Roma", "entity": "restaurant_name"}, {"text": "\n"}]}]
+    path = tmp_path / "train_PlayMusic_full.json"
+    raw = json.dumps({"PlayMusic": utterances}, ensure_ascii=False).encode("utf8").replace("Roma".encode(), b"R\xf6ma")
+    path.write_bytes(raw)  # a Latin-1 byte inside UTF-8, as in the SNIPS files
+    first, second = read_snips(nlp, path)
+    assert first.text == "play Sister Ray by Lou Reed on Spotify"
+    assert ents(first) == [("Sister Ray", "track"), ("Lou Reed", "artist"), ("Spotify", "service")]
+    assert second.text == "book Caf\u00e9 R\ufffdma"
+    assert ents(second) == [("Caf\u00e9 R\ufffdma", "restaurant_name")]
+
+
+def test_slimer_sentences_label_every_occurrence_of_the_one_named_type(nlp, tmp_path):
+    path = tmp_path / "sentences_per_ne_type.json"
+    data = {"company": [{"sentence": "Apple sued Samsung , and Apple won .", "target_words_in_it": ["Apple"],
+                         "occurrences_count": 2}],
+            "person": [{"sentence": "Tim Cook runs Apple .", "target_words_in_it": ["Tim Cook"], "occurrences_count": 1}]}
+    path.write_text(json.dumps(data), encoding="utf8")
+    company, person = read_slimer_sentences(nlp, path)
+    assert ents(company) == [("Apple", "company"), ("Apple", "company")]  # Samsung: unlabelled, not absent
+    assert ents(person) == [("Tim Cook", "person")]  # Apple: unlabelled here
+
+
+def test_holdout_splits_any_reader_into_disjoint_train_and_dev(nlp, tmp_path):
+    path = tmp_path / "many.txt"
+    path.write_text("".join(f"w{i} O\n\n" for i in range(25)), encoding="utf8")
+    reader = make_conll_reader(str(path))
+    dev = [d.text for d in holdout(reader, split="dev", every=10)(nlp)]
+    train = [d.text for d in holdout(reader, split="train", every=10)(nlp)]
+    assert dev == ["w0", "w10", "w20"]
+    assert len(train) == 22 and not set(train) & set(dev)
+    assert train == [d.text for d in holdout(reader, split="train", every=10)(nlp)]  # deterministic
+    with pytest.raises(ValueError, match="split must be"):
+        holdout(reader, split="test")

@@ -5,9 +5,16 @@ about every type of its dataset, under a natural-language name (``PER`` -> "pers
 are described in the same format as the benchmarks (``eval/benchmarks.cfg``: a reader and a
 ``types`` table), so any file the evaluation can read can also be trained on; see
 ``configs/mini_sources.cfg`` for the train splits used by ``uniner-mini``. The output is a
-Pile-NER-type conversation file, which ``build`` reads like any other source (absent types
-become the file's own negative queries).
+Pile-NER-type conversation file, which ``build`` reads like any other source.
+
+Negatives must be true. A set that labels its schema completely is asked every type of it (an
+absent type answers ``[]``); a partially labelled one (``complete = false``: silver links, one
+type per sentence) only the types its passage has, since its unlabelled spans may be mentions.
+Where the definition states ``complete``, each record carries it (``"complete": true/false``) for
+``build`` and ``train-span``. A type with several names is asked under one of them per passage,
+drawn with the seed.
 """
+import random
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -24,12 +31,15 @@ def gold_conversations(
     seed: int = 0,
     data_dir: Union[str, Path, None] = None,
 ) -> Dict[str, List[Dict[str, Any]]]:
-    """``{set name: conversations}``; ``limit`` > 0 keeps a seeded sample of that many passages per set."""
+    """``{set name: conversations}``; ``limit`` > 0 keeps a seeded sample of that many passages per set
+    (a set's own ``limit`` replaces it)."""
     import spacy
 
     nlp = spacy.blank("en")
     result = {}
     for name, benchmark in load_benchmarks(config_path, names, data_dir=data_dir).items():
+        synonyms = {query: listed for query, listed in benchmark.names.items() if len(listed) > 1}
+        rng = random.Random(f"{seed}:{name}")
         records = []
         for index, doc in enumerate(benchmark.load(nlp, limit=limit or None, seed=seed)):
             answers: Dict[str, List[str]] = {query: [] for query in benchmark.queries}
@@ -37,7 +47,15 @@ def gold_conversations(
                 mentions = answers.setdefault(span.label_, [])
                 if span.text not in mentions:
                     mentions.append(span.text)
-            records.append(make_conversation(f"{name}:{index}", doc.text, list(answers.items())))
+            if benchmark.complete is False:  # only what the passage has: its unlabelled spans are unknown
+                answers = {query: mentions for query, mentions in answers.items() if mentions}
+                if not answers:
+                    continue  # nothing it can vouch for
+            pairs = [(rng.choice(synonyms[q]) if q in synonyms else q, mentions) for q, mentions in answers.items()]
+            record = make_conversation(f"{name}:{index}", doc.text, pairs)
+            if benchmark.complete is not None:
+                record["complete"] = benchmark.complete
+            records.append(record)
         result[name] = records
     return result
 

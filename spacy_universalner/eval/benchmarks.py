@@ -4,6 +4,16 @@ Definitions live in a confection config (``benchmarks.cfg`` beside this module, 
 ``[benchmarks.NAME]`` section each, with a ``reader`` built from ``@uniner_readers``, a ``types``
 table mapping the file's type names to UniNER's query text (``null`` drops a type, as UniNER
 drops CrossNER's ``misc``), a short ``title`` for tables and the paper's F1 in ``paper``.
+A ``types`` value may list several names people use for one type (``["organization",
+"organisation"]``): the first is canonical, the one evaluation asks; ``gold`` varies the names
+of its training questions among them.
+
+Training sets (``configs/mini_sources.cfg``) also say whether the source labels its schema
+completely (``complete = true``: human-labelled, fixed schema, so an absent type is a true
+negative) or partially (``complete = false``: silver links, one type per sentence, removed types
+tagged ``O``), and may cap their passages with ``limit`` (a seeded sample that replaces the
+caller's ``--limit`` for that set).
+
 The data directory is the ``[paths] data`` setting, overridden by the ``UNINER_DATA_DIR``
 environment variable or an explicit ``data_dir``, so the same file works wherever the benchmark
 files are.
@@ -24,22 +34,53 @@ DEFAULT_CONFIG = Path(__file__).resolve().with_name("benchmarks.cfg")  # ships w
 DATA_DIR_ENV = "UNINER_DATA_DIR"
 
 
+#: A ``types`` value: the query text, several names for one type (the first canonical), or None (dropped).
+TypeNames = Union[None, str, List[str]]
+
+
 @dataclass
 class Benchmark:
     name: str
     reader: Reader
     title: str = ""
-    types: Dict[str, Optional[str]] = field(default_factory=dict)
+    types: Dict[str, TypeNames] = field(default_factory=dict)
     group: str = ""
     paper: Dict[str, float] = field(default_factory=dict)
+    #: Does the source label every type of its schema? None: not stated (asked like a complete set).
+    complete: Optional[bool] = None
+    #: Passages to sample from this set, replacing the caller's limit (0: all).
+    limit: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        for tag, names in self.types.items():
+            if isinstance(names, list) and not (names and all(isinstance(n, str) and n for n in names)):
+                raise ValueError(f"{self.name}: types.{tag} must be a name, a non-empty list of names or null")
+
+    def query_of(self, tag: str) -> Optional[str]:
+        """The canonical query for a file's type (None: dropped)."""
+        names = self.types[tag]
+        return names[0] if isinstance(names, list) else names
 
     @property
     def queries(self) -> List[str]:
         """The types asked about every passage (for conversation files: the file's own questions)."""
-        return list(dict.fromkeys(q for q in self.types.values() if q))
+        return list(dict.fromkeys(q for q in map(self.query_of, self.types) if q))
+
+    @property
+    def names(self) -> Dict[str, List[str]]:
+        """Every name of each canonical query, the canonical one first (several tags may share a query)."""
+        result: Dict[str, List[str]] = {}
+        for names in self.types.values():
+            if names:
+                listed = names if isinstance(names, list) else [names]
+                result[listed[0]] = list(dict.fromkeys(result.get(listed[0], []) + listed))
+        return result
 
     def load(self, nlp: Language, limit: Optional[int] = None, seed: int = 0) -> List[Doc]:
-        """Gold Docs, relabelled to query text; with ``limit`` > 0, a seeded sample kept in file order."""
+        """Gold Docs, relabelled to the canonical queries; with ``limit`` > 0 (the set's own ``limit``
+        if it has one), a seeded sample kept in file order."""
+        if self.limit is not None:
+            limit = self.limit
         docs = list(self.reader(nlp))
         if limit is not None and 0 < limit < len(docs):
             keep = sorted(random.Random(seed).sample(range(len(docs)), limit))
@@ -65,13 +106,13 @@ class Benchmark:
             if span.label_ not in self.types:
                 unknown.add(span.label_)
                 continue
-            query = self.types[span.label_]
+            query = self.query_of(span.label_)
             if query:
                 spans.append(Span(doc, span.start, span.end, label=query))
         answers = doc.user_data.get(ANSWERS_KEY)
         if answers is not None:
             doc.user_data[ANSWERS_KEY] = {
-                self.types[label]: answer for label, answer in answers.items() if self.types.get(label)
+                self.query_of(label): answer for label, answer in answers.items() if label in self.types and self.query_of(label)
             }
         doc.ents = []
         set_gold(doc, spans)
@@ -121,5 +162,7 @@ def load_benchmarks(
             types=dict(section.get("types", {})),
             group=section.get("group", ""),
             paper=dict(section.get("paper", {})),
+            complete=section.get("complete"),
+            limit=section.get("limit"),
         )
     return result

@@ -9,11 +9,12 @@ the strings the official evaluator sees.
 
 A malformed line raises :class:`ReaderError` naming the file and the line.
 """
+import bisect
 import json
 import re
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
@@ -23,6 +24,8 @@ from ..conversations import answer_list, read_conversation
 from ..registry import uniner_readers
 
 GOLD_KEY = "uniner_gold"
+#: A sentence's id in its file, where the file has one (MultiCoNER's ``# id`` headers).
+ID_KEY = "uniner_id"
 ANSWERS_KEY = "uniner_gold_answers"
 DOCSTART = "-DOCSTART-"
 
@@ -72,31 +75,59 @@ def _tags_to_spans(tags: List[str]) -> List[Tuple[int, int, str]]:
 
 
 def read_conll(
-    nlp: Language, path: PathLike, columns: str = "token-tag", encoding: str = "utf8"
+    nlp: Language,
+    path: PathLike,
+    columns: str = "token-tag",
+    encoding: str = "utf8",
+    *,
+    tag_column: Optional[int] = None,
+    comment_prefix: Optional[str] = None,
+    drop_ids: Iterable[str] = (),
+    skip_pattern: Optional[str] = None,
 ) -> Iterator[Doc]:
     """Whitespace-separated columns, one token a line, blank line between sentences.
 
     ``columns="token-tag"``: token first, tag last (extra middle columns such as CoNLL-2003's POS
     and chunk tags are ignored). ``"tag-token"``: tag first, token last (the MIT corpora).
-    ``-DOCSTART-`` lines are skipped. The Doc's text is the tokens joined by single spaces, which
-    is how UniNER's own test files spell the passages.
+    ``tag_column`` reads the tag from that column instead (0-based; StackOverflowNER's human label
+    is column 1, its last column is a markdown tag). ``-DOCSTART-`` lines are skipped. The Doc's
+    text is the tokens joined by single spaces, which is how UniNER's own test files spell the
+    passages.
+
+    Lines starting with ``comment_prefix`` are sentence headers, not tokens (MultiCoNER's
+    ``# id <uuid>\tdomain=en``): the first word after the prefix is the next sentence's id, kept in
+    ``doc.user_data[ID_KEY]``, and sentences whose id is in ``drop_ids`` are not read (the
+    decontamination list in SOURCES.md). Sentences whose text ``skip_pattern`` matches
+    (``re.search``) are not read either: StackOverflowNER's metadata and code placeholders.
     """
     if columns not in ("token-tag", "tag-token"):
         raise ValueError(f"columns must be 'token-tag' or 'tag-token', not {columns!r}")
     path = Path(path)
+    drop = frozenset(drop_ids)
+    skip = re.compile(skip_pattern) if skip_pattern else None
     words: List[str] = []
     tags: List[str] = []
+    sentence_id: Optional[str] = None
 
     def flush() -> Iterator[Doc]:
-        if words:
+        nonlocal sentence_id
+        text = " ".join(words)
+        if words and sentence_id not in drop and not (skip and skip.search(text)):
             doc = Doc(nlp.vocab, words=list(words), spaces=[True] * (len(words) - 1) + [False])
+            if sentence_id is not None:
+                doc.user_data[ID_KEY] = sentence_id
             set_gold(doc, [Span(doc, s, e, label=l) for s, e, l in _tags_to_spans(tags)])
             yield doc
         words.clear()
         tags.clear()
+        sentence_id = None
 
     with path.open(encoding=encoding) as file_:
         for number, line in enumerate(file_, start=1):
+            if comment_prefix and line.startswith(comment_prefix):
+                yield from flush()
+                sentence_id = (line[len(comment_prefix) :].split() or [None])[0]
+                continue
             # Tab-separated files may have types with spaces ("B-field of study"); others split on any whitespace.
             fields = [f.strip() for f in line.rstrip("\n").split("\t")] if "\t" in line else line.split()
             fields = [f for f in fields if f]
@@ -106,9 +137,11 @@ def read_conll(
             if fields[0] == DOCSTART or (columns == "tag-token" and fields[-1] == DOCSTART):
                 yield from flush()
                 continue
-            if len(fields) < 2:
+            if len(fields) < 2 or (tag_column is not None and len(fields) <= tag_column):
                 raise ReaderError(path, number, f"expected a token and a tag, got {line.rstrip()!r}")
             token, tag = (fields[0], fields[-1]) if columns == "token-tag" else (fields[-1], fields[0])
+            if tag_column is not None:
+                tag = fields[tag_column]
             if not _TAG.match(tag):
                 raise ReaderError(path, number, f"{tag!r} is not a BIO tag (O, B-X, I-X, E-X, S-X)")
             words.append(token)
@@ -119,9 +152,9 @@ def read_conll(
 # --- JSON formats ----------------------------------------------------------------------------
 
 
-def _load_json(path: Path) -> Any:
+def _load_json(path: Path, errors: str = "strict") -> Any:
     try:
-        with path.open(encoding="utf8") as file_:
+        with path.open(encoding="utf8", errors=errors) as file_:
             return json.load(file_)
     except json.JSONDecodeError as err:
         raise ReaderError(path, err.lineno, f"invalid JSON: {err.msg}") from None
@@ -251,12 +284,128 @@ def read_docbin(nlp: Language, path: PathLike, spans_key: Optional[str] = None) 
         yield set_gold(doc, gold)
 
 
+def read_scirex(nlp: Language, path: PathLike, max_words: int = 0) -> Iterator[Doc]:
+    """SciREX papers (``words``, ``sentences`` as ``[start, end)`` word spans, ``ner`` as ``[start, end, type]``):
+    one Doc per sentence, since a paper is thousands of words.
+
+    ``path`` is a folder of per-paper JSON files (the GitHub Pages copy) or the release's JSONL.
+    ``max_words`` > 0 skips longer sentences (tables and equations flattened into one "sentence",
+    up to 2,295 words). A mention that crosses a sentence end is dropped.
+    """
+    path = Path(path)
+    if path.is_dir():
+        papers: Iterable[Tuple[Path, Optional[int], Any]] = ((f, None, _load_json(f)) for f in sorted(path.glob("*.json")))
+    else:
+        papers = ((path, n, record) for n, record in enumerate(_read_json_lines(path), start=1))
+    for source, number, paper in papers:
+        try:
+            words: List[str] = paper["words"]
+            sentences = paper["sentences"]
+            if sentences and isinstance(sentences[0][0], list):  # the release nests sentences in sections
+                sentences = [sentence for section in sentences for sentence in section]
+            mentions = sorted((int(s), int(e), str(t)) for s, e, t in paper["ner"])
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise ReaderError(source, number, f"not a SciREX paper ({err!r})") from None
+        starts = [m[0] for m in mentions]
+        for start, end in sentences:
+            if end <= start or (max_words and end - start > max_words):
+                continue
+            doc = Doc(nlp.vocab, words=words[start:end], spaces=[True] * (end - start - 1) + [False])
+            first = bisect.bisect_left(starts, start)
+            last = bisect.bisect_left(starts, end)
+            spans = [Span(doc, s - start, e - start, label=t) for s, e, t in mentions[first:last] if e <= end]
+            yield set_gold(doc, spans)
+
+
+def _read_json_lines(path: Path) -> Iterator[Any]:
+    with path.open(encoding="utf8") as file_:
+        for number, line in enumerate(file_, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ReaderError(path, number, f"invalid JSON: {err.msg}") from None
+
+
+def read_snips(nlp: Language, path: PathLike) -> Iterator[Doc]:
+    """SNIPS NLU benchmark, one intent's file: ``{intent: [{"data": [{"text", "entity"?}, ...]}]}``.
+
+    An utterance's text is its parts joined; a part with ``entity`` is a mention of that slot type.
+    The files mix Latin-1 into UTF-8, so undecodable bytes become U+FFFD rather than failing.
+    """
+    path = Path(path)
+    data = _load_json(path, errors="replace")
+    if not isinstance(data, dict):
+        raise ReaderError(path, None, "expected {intent: [utterances]}")
+    for intent, utterances in data.items():
+        for index, utterance in enumerate(utterances):
+            where = (path, index)
+            try:
+                text, offsets = "", []
+                for part in utterance["data"]:
+                    piece = str(part["text"])
+                    if "entity" in part and piece.strip():
+                        lead = len(piece) - len(piece.lstrip())
+                        start = len(text) + lead
+                        offsets.append((start, start + len(piece.strip()), str(part["entity"])))
+                    text += piece
+            except (KeyError, TypeError) as err:
+                raise ReaderError(path, index, f"utterance {index} of {intent!r} is malformed ({err!r})") from None
+            lead = len(text) - len(text.lstrip())
+            doc = nlp.make_doc(text.strip())
+            yield set_gold(doc, [_char_span(doc, s - lead, e - lead, label, where) for s, e, label in offsets])
+
+
+def read_slimer_sentences(nlp: Language, path: PathLike) -> Iterator[Doc]:
+    """SLIMER's ``sentences_per_ne_type.json``: ``{type: [{"sentence", "target_words_in_it"}]}``.
+
+    One Doc per sentence, labelled with its one type only: every token-aligned occurrence of each
+    target word (the file has no offsets). Other entities in the sentence are unlabelled.
+    """
+    path = Path(path)
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise ReaderError(path, None, "expected {type: [sentences]}")
+    for label, items in data.items():
+        for index, item in enumerate(items):
+            try:
+                doc = nlp.make_doc(item["sentence"])
+                targets = list(item["target_words_in_it"])
+            except (KeyError, TypeError) as err:
+                raise ReaderError(path, index, f"sentence {index} of {label!r} is malformed ({err!r})") from None
+            yield set_gold(doc, _align_mentions(doc, label, targets))
+
+
+def holdout(reader: Reader, split: str = "train", every: int = 10) -> Reader:
+    """Every ``every``-th Doc of ``reader`` (the 1st, the 11th, ...) is ``"dev"``, the others ``"train"``.
+
+    A fixed dev split for sets that ship none (SNIPS, SciREX's train papers), disjoint from the
+    train split by construction.
+    """
+    if split not in ("train", "dev"):
+        raise ValueError(f"split must be 'train' or 'dev', not {split!r}")
+    if every < 2:
+        raise ValueError(f"every must be at least 2, not {every}")
+    dev = split == "dev"
+    return lambda nlp: (doc for index, doc in enumerate(reader(nlp)) if (index % every == 0) == dev)
+
+
 # --- registered factories (for benchmark configs) --------------------------------------------
 
 
 @uniner_readers("spacy_universalner.conll.v1")
-def make_conll_reader(path: str, columns: str = "token-tag") -> Reader:
-    return lambda nlp: read_conll(nlp, path, columns=columns)
+def make_conll_reader(
+    path: Union[str, List[str]],
+    columns: str = "token-tag",
+    tag_column: Optional[int] = None,
+    comment_prefix: Optional[str] = None,
+    drop_ids: Sequence[str] = (),
+    skip_pattern: Optional[str] = None,
+) -> Reader:
+    """``path`` may list several files, read in order as one set (MultiCoNER II's train is split in two)."""
+    paths = [path] if isinstance(path, str) else list(path)
+    options = dict(tag_column=tag_column, comment_prefix=comment_prefix, drop_ids=drop_ids, skip_pattern=skip_pattern)
+    return lambda nlp: (doc for p in paths for doc in read_conll(nlp, p, columns=columns, **options))
 
 
 @uniner_readers("spacy_universalner.instructuie.v1")
@@ -277,6 +426,26 @@ def make_jsonl_reader(path: str) -> Reader:
 @uniner_readers("spacy_universalner.docbin.v1")
 def make_docbin_reader(path: str, spans_key: Optional[str] = None) -> Reader:
     return lambda nlp: read_docbin(nlp, path, spans_key=spans_key)
+
+
+@uniner_readers("spacy_universalner.scirex.v1")
+def make_scirex_reader(path: str, max_words: int = 0) -> Reader:
+    return lambda nlp: read_scirex(nlp, path, max_words=max_words)
+
+
+@uniner_readers("spacy_universalner.snips.v1")
+def make_snips_reader(path: str) -> Reader:
+    return lambda nlp: read_snips(nlp, path)
+
+
+@uniner_readers("spacy_universalner.slimer_sentences.v1")
+def make_slimer_sentences_reader(path: str) -> Reader:
+    return lambda nlp: read_slimer_sentences(nlp, path)
+
+
+@uniner_readers("spacy_universalner.holdout.v1")
+def make_holdout_reader(reader: Reader, split: str = "train", every: int = 10) -> Reader:
+    return holdout(reader, split=split, every=every)
 
 
 def gold_answers(doc: Doc, labels: Iterable[str]) -> Dict[str, str]:

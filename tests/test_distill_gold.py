@@ -1,0 +1,99 @@
+"""``gold`` asks only what a source can vouch for: every type of a complete schema, the present types of a
+partial one; several names of one type vary across passages; a set's own limit caps its passages."""
+import json
+from collections import Counter
+
+import pytest
+import spacy
+
+from spacy_universalner.conversations import read_conversation
+from spacy_universalner.distill.gold import gold_conversations, run_gold
+from spacy_universalner.eval.benchmarks import Benchmark, load_benchmarks
+from spacy_universalner.eval.readers import GOLD_KEY
+
+SENTENCES = ["Ada B-PER\nvisited O\nIBM B-CORP\n", "Bob B-PER\nslept O\n", "The O\nend O\n"]
+
+SETS = """
+[paths]
+data = "{data}"
+
+[benchmarks]
+
+[benchmarks.{name}]
+title = "{name}"
+{options}
+
+[benchmarks.{name}.reader]
+@uniner_readers = "spacy_universalner.conll.v1"
+path = "${{paths.data}}/train.txt"
+
+[benchmarks.{name}.types]
+PER = "person"
+CORP = ["company", "corporation", "firm"]
+"""
+
+
+def write_sets(tmp_path, options: str = "", name: str = "toy", sentences=SENTENCES):
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "train.txt").write_text("\n".join(sentences), encoding="utf8")
+    path = tmp_path / f"{name}.cfg"
+    path.write_text(SETS.format(data=tmp_path / "data", name=name, options=options), encoding="utf8")
+    return path
+
+
+def questions(record):
+    return dict(read_conversation(record)[1])
+
+
+def test_a_set_that_does_not_state_completeness_is_asked_everything_and_carries_no_flag(tmp_path):
+    records = gold_conversations(write_sets(tmp_path))["toy"]
+    assert all("complete" not in r for r in records)  # the records of sets written before the flag stay as they were
+    assert [len(questions(r)) for r in records] == [2, 2, 2]
+    assert questions(records[1])["person"] == '["Bob"]' and "[]" in questions(records[1]).values()
+
+
+def test_a_complete_set_asks_absent_types_as_true_negatives(tmp_path):
+    records = gold_conversations(write_sets(tmp_path, "complete = true"))["toy"]
+    assert [r["complete"] for r in records] == [True, True, True]
+    # "The end": no mention, and both types of the schema asked, both true negatives.
+    assert list(questions(records[2]).values()) == ["[]", "[]"]
+
+
+def test_a_partial_set_asks_only_the_types_its_passage_has(tmp_path):
+    records = gold_conversations(write_sets(tmp_path, "complete = false"))["toy"]
+    # "The end ." has nothing the source vouches for: no record; Bob's passage is asked "person" only.
+    assert [read_conversation(r)[0] for r in records] == ["Ada visited IBM", "Bob slept"]
+    assert questions(records[1]) == {"person": '["Bob"]'}
+    assert all(r["complete"] is False for r in records)
+    assert all("[]" not in questions(r).values() for r in records)
+
+
+def test_several_names_for_one_type_vary_by_passage_and_are_seeded(tmp_path):
+    sentences = [f"Co{i} B-CORP\n" for i in range(60)]
+    config = write_sets(tmp_path, sentences=sentences)
+    asked = [next(n for n in questions(r) if n != "person") for r in gold_conversations(config, seed=1)["toy"]]
+    assert set(Counter(asked)) == {"company", "corporation", "firm"}
+    again = [next(n for n in questions(r) if n != "person") for r in gold_conversations(config, seed=1)["toy"]]
+    assert asked == again
+    assert asked != [next(n for n in questions(r) if n != "person") for r in gold_conversations(config, seed=2)["toy"]]
+
+
+def test_evaluation_asks_the_canonical_name_of_a_listed_type(tmp_path):
+    bench = load_benchmarks(write_sets(tmp_path))["toy"]
+    assert bench.queries == ["person", "company"]
+    assert bench.names == {"person": ["person"], "company": ["company", "corporation", "firm"]}
+    (ada, *_) = bench.load(spacy.blank("en"))
+    assert [(s.text, s.label_) for s in ada.spans[GOLD_KEY]] == [("Ada", "person"), ("IBM", "company")]
+
+
+def test_a_sets_own_limit_replaces_the_callers(tmp_path):
+    config = write_sets(tmp_path, "limit = 1")
+    assert len(gold_conversations(config, limit=3)["toy"]) == 1
+    assert len(gold_conversations(write_sets(tmp_path, "limit = 0", name="all"), limit=1)["all"]) == 3  # 0: all
+    counts = run_gold(config, tmp_path / "gold.json")
+    assert counts == {"toy": 1} and len(json.loads((tmp_path / "gold.json").read_text())) == 1
+
+
+def test_an_empty_list_of_names_is_refused():
+    with pytest.raises(ValueError, match="types.CORP must be"):
+        Benchmark(name="bad", reader=lambda nlp: iter(()), types={"CORP": []})
