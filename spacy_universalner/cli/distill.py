@@ -26,8 +26,14 @@ def sample_command(
 ) -> None:
     """Split raw text into passages, drop duplicates and sample N of them with a seed."""
     from ..distill.sample import run_sample
+    from ..models import folder_option
+    from ..types import BackendError
 
-    stats = run_sample(source, output, n=n, max_tokens=max_tokens, tokenizer=tokenizer, text_field=text_field, seed=seed)
+    try:
+        with folder_option("--tokenizer ./my-model"):
+            stats = run_sample(source, output, n=n, max_tokens=max_tokens, tokenizer=tokenizer, text_field=text_field, seed=seed)
+    except (BackendError, ValueError) as err:  # a tokenizer that cannot be loaded; a folder without text, a bad line
+        _fail(str(err))
     typer.echo(
         f"{stats.documents} documents -> {stats.passages} passages, {stats.duplicates} duplicates dropped, "
         f"{stats.written} written to {output}"
@@ -205,7 +211,7 @@ def export_student_command(
     source: Path = typer.Argument(..., help="A student folder written by `train`", exists=True, file_okay=False),
     dest: Path = typer.Argument(..., help="Where to copy its inference files (model, config, tokenizer)"),
 ) -> None:
-    """Copy a trained student's inference files, without checkpoints (e.g. into the package as uniner-mini)."""
+    """Copy a trained generative student's inference files, without checkpoints, to ship or share it."""
     from ..distill.student import export_student
 
     try:
@@ -284,6 +290,8 @@ def train_command(
     from spacy.cli._util import parse_config_overrides
 
     from ..distill.train import load_train_config, missing_requirements, run_train
+    from ..models import folder_option
+    from ..types import BackendError
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     overrides = parse_config_overrides(ctx.args)
@@ -293,7 +301,11 @@ def train_command(
     problem = missing_requirements(lora=bool(train_config["lora"].get("enabled")))
     if problem:
         _fail(problem)
-    summary = run_train(data, output, train_config, base_model=base_model, resume=resume)
+    try:
+        with folder_option("--base-model ./my-model"):
+            summary = run_train(data, output, train_config, base_model=base_model, resume=resume)
+    except BackendError as err:  # a base model that cannot be loaded (offline hub id, missing folder)
+        _fail(str(err))
     typer.echo(
         f"Trained {summary['steps']} steps on {summary['conversations']} conversations "
         f"(loss {summary['train_loss']:.4f}, {summary['precision']}); student saved to {output}"

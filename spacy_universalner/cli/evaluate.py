@@ -1,6 +1,7 @@
 """``evaluate``: score a spaCy pipeline on UniNER benchmarks; write metrics JSON, table and plot."""
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import typer
 
@@ -37,10 +38,9 @@ def output_override(pipeline: Path, overrides: Dict[str, Any], output: Path) -> 
 _MODEL_NAME_KEYS = {"universal_ner": ("name", "model"), "llm": ("name", "backend.name")}
 
 
-def model_name(nlp) -> Optional[str]:
-    """The model that produced the pipeline's answers, for the results' row: the ``universal_ner`` backend's
-    name (or a spacy-llm model's), else the name of a packaged pipeline (``en_core_web_sm``); None if neither."""
-    names = []
+def _model_names(nlp) -> List[Tuple[str, str, str]]:
+    """``(component, key, name)`` for each component whose ``model`` block names the model that answers."""
+    found = []
     for pipe_name in nlp.pipe_names:
         keys = _MODEL_NAME_KEYS.get(nlp.get_pipe_meta(pipe_name).factory, ())
         model = nlp.get_pipe_config(pipe_name).get("model") or {}
@@ -49,8 +49,22 @@ def model_name(nlp) -> Optional[str]:
             for part in key.split("."):
                 value = value.get(part) if isinstance(value, dict) else None
             if isinstance(value, str) and value:
-                names.append(value)
+                found.append((pipe_name, key, value))
                 break
+    return found
+
+
+def model_option(nlp) -> Optional[str]:
+    """The config override that gives the pipeline's model as a local folder, for loading errors to suggest
+    (``evaluate`` has no ``--model``): e.g. ``--components.universal_ner.model.name=./my-model``."""
+    found = _model_names(nlp)
+    return f"--components.{found[0][0]}.model.{found[0][1]}=./my-model" if found else None
+
+
+def model_name(nlp) -> Optional[str]:
+    """The model that produced the pipeline's answers, for the results' row: the ``universal_ner`` backend's
+    name (or a spacy-llm model's), else the name of a packaged pipeline (``en_core_web_sm``); None if neither."""
+    names = [name for _, _, name in _model_names(nlp)]
     if names:
         return " + ".join(dict.fromkeys(names))
     if nlp.meta.get("name") and nlp.meta["name"] != "pipeline":
@@ -91,8 +105,8 @@ def evaluate_command(
 
     from ..eval.benchmarks import load_benchmarks
     from ..eval.report import write_reports
-    from ..eval.run import evaluate_docs, parse_label_map, uniner_pipes
-    from ..types import BackendError
+    from ..eval.run import parse_label_map, uniner_pipes
+    from ..models import folder_option
 
     # `section.key=value` without dashes is accepted too: weasel strips them from project vars.
     overrides = parse_config_overrides([a if a.startswith("-") else f"--{a}" for a in ctx.args])
@@ -106,10 +120,27 @@ def evaluate_command(
     except FileNotFoundError as err:
         msg.fail(str(err), exits=1)
     overrides.update(output_override(pipeline, overrides, output))
-    results: Dict[str, Dict[str, Any]] = {}
     nlp = load_pipeline(pipeline, overrides)
     row_name = name or model_name(nlp) or pipeline.stem
     reconfigure = [] if keep_labels else uniner_pipes(nlp)
+    option = model_option(nlp)
+    with folder_option(option) if option else nullcontext():  # a loading error names this command's option
+        results = _evaluate_all(nlp, benchmarks, reconfigure, mapping, spans_key, limit, seed, batch_size)
+    meta = {"pipeline": str(pipeline), "limit": limit, "seed": seed, "overrides": overrides, "label_map": mapping}
+    paths = write_reports(results, row_name, output, meta)
+    msg.info("Wrote " + ", ".join(str(p) for p in paths.values()))
+    if "plot" not in paths:
+        msg.warn("No f1.png: the bar chart needs matplotlib, the [plot] extra (pip install -e \".[plot]\").")
+
+
+def _evaluate_all(nlp, benchmarks, reconfigure, mapping, spans_key, limit, seed, batch_size) -> Dict[str, Dict[str, Any]]:
+    """Each benchmark's results, printed as they come; a missing file or a model that cannot answer ends the run."""
+    from wasabi import msg
+
+    from ..eval.run import evaluate_docs
+    from ..types import BackendError
+
+    results: Dict[str, Dict[str, Any]] = {}
     for bench_name, benchmark in benchmarks.items():
         try:
             golds = benchmark.load(nlp, limit=limit, seed=seed)
@@ -137,8 +168,4 @@ def evaluate_command(
         u = result["uniner"]
         msg.good(f"{bench_name}: F1 {100 * u['f1']:.2f} (P {100 * u['precision']:.2f}, R {100 * u['recall']:.2f}), "
                  f"span F1 {100 * result['spans']['f1']:.2f}, {result['n_docs']} docs, {result['n_queries']} queries")
-    meta = {"pipeline": str(pipeline), "limit": limit, "seed": seed, "overrides": overrides, "label_map": mapping}
-    paths = write_reports(results, row_name, output, meta)
-    msg.info("Wrote " + ", ".join(str(p) for p in paths.values()))
-    if "plot" not in paths:
-        msg.warn("No f1.png: the bar chart needs matplotlib, the [plot] extra (pip install -e \".[plot]\").")
+    return results

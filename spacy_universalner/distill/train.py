@@ -153,18 +153,21 @@ def run_train(
 ) -> Dict[str, Any]:
     """Train and save the student (``save_pretrained``: model + tokenizer) to ``output``."""
     import torch
-    from transformers import AutoConfig, AutoTokenizer, Trainer, TrainingArguments
+    from transformers import AutoConfig, Trainer, TrainingArguments
+
+    from ..models import load_pretrained, load_tokenizer
 
     model_cfg, lora_cfg, train_cfg = config["model"], config["lora"], config["training"]
     base = base_model or model_cfg["base"]
     output = Path(output)
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    # Through the package's loader: offline, a hub id fails at once in one message (not a minute of retries).
+    tokenizer = load_tokenizer(base)
     if tokenizer.eos_token is None:
         raise ValueError(f"The tokenizer of {base} has no EOS token; UniNER's template needs one.")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     template = UniNERTemplate(separator=tokenizer.eos_token)
     records = load_conversations(data_path)
-    base_config = AutoConfig.from_pretrained(base)
+    base_config = load_pretrained(AutoConfig.from_pretrained, base, "config")
     max_length = _fit_max_length(base, base_config, train_cfg["max_length"])
     dataset = [encode_conversation(tokenizer, template, *read_conversation(r), max_length=max_length) for r in records]
     target_tokens = sum(sum(1 for label in d["labels"] if label != IGNORE) for d in dataset)
@@ -202,10 +205,13 @@ def _load_student(base: str, base_config, model_cfg: Dict[str, Any], lora_cfg: D
     import torch
     from transformers import AutoModelForCausalLM
 
+    from ..models import load_pretrained
+
     # bf16 on a GPU loads the weights in bfloat16 (memory, as the paper's FSDP runs); on a CPU the weights
     # stay float32 and only the matmuls are autocast to bfloat16 (AdamW on bfloat16 weights loses small updates).
-    model = AutoModelForCausalLM.from_pretrained(
-        base, dtype=torch.bfloat16 if bf16 and torch.cuda.is_available() else torch.float32,
+    model = load_pretrained(
+        AutoModelForCausalLM.from_pretrained, base, "weights",
+        dtype=torch.bfloat16 if bf16 and torch.cuda.is_available() else torch.float32,
         **dropout_overrides(base_config, model_cfg.get("dropout")),
     )
     if model_cfg.get("gradient_checkpointing"):

@@ -6,6 +6,8 @@ position limit of a config, and the byte-level BPE tokenizer the students and te
 """
 import hashlib
 import os
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Optional
 
@@ -22,10 +24,13 @@ def is_hub_id(name: str) -> bool:
 
 
 def did_you_mean(name: str) -> Optional[str]:
-    """The packaged model whose name is close to ``name`` (a typo such as "uniner-mni"), or None."""
+    """The packaged model whose name is close to ``name`` (a typo such as "uniner-spn"), or the one that
+    replaced a model packaged before ("uniner-mini"), or None."""
     from difflib import get_close_matches
 
     typed = Path(name.rstrip("/\\")).name.lower()
+    if typed in REPLACED_MODELS:
+        return REPLACED_MODELS[typed]
     matches = get_close_matches(typed, PACKAGED_MODELS, n=1, cutoff=0.8)
     return matches[0] if matches and name not in PACKAGED_MODELS else None
 
@@ -71,6 +76,12 @@ def load_error(name: str, what: str, err: Exception, offline: Optional[str] = No
             f"Could not load the {what} of the packaged model {name!r} from {resolve_model_name(name)}: {err}\n"
             "The files ship with spacy-universalner; reinstall the package (pip install --force-reinstall)."
         )
+    if name.lower() in REPLACED_MODELS:  # old docs: no download advice, the name was never a hub id
+        return BackendError(
+            f"Could not load the {what} of model {name!r}: it was packaged with earlier versions of "
+            f"spacy-universalner and was replaced by {REPLACED_MODELS[name.lower()]!r}, which ships with the "
+            "package (the default model): pass that name, or no model at all."
+        )
     suggestion = did_you_mean(name)
     hint = f"Did you mean {suggestion!r}, a model packaged with spacy-universalner (no download)?\n" if suggestion else ""
     if _looks_like_path(name) and not Path(name).expanduser().exists():
@@ -86,10 +97,26 @@ def load_error(name: str, what: str, err: Exception, offline: Optional[str] = No
         f"Could not load the {what} of model {name!r}: {problem}\n{hint}"
         "To run offline, download the model once where the hub can be reached "
         f"(`hf download {name} --local-dir ./my-model`) and give that folder as the model name: "
-        "`--model ./my-model` on the command line, or in Python "
-        '`nlp.add_pipe("universal_ner", config={"model": {"@uniner_backends": '
-        '"spacy_universalner.HuggingFace.v1", "name": "./my-model"}})`.'
+        + (f"`{_folder_option.get()}`." if _folder_option.get() else
+           "`--model ./my-model` on the command line, or in Python "
+           '`nlp.add_pipe("universal_ner", config={"model": {"@uniner_backends": '
+           '"spacy_universalner.HuggingFace.v1", "name": "./my-model"}})`.')
     )
+
+
+_folder_option: ContextVar[Optional[str]] = ContextVar("uniner_folder_option", default=None)
+
+
+@contextmanager
+def folder_option(option: str):
+    """Within the block, loading errors tell the user to pass a downloaded folder as ``option``
+    (e.g. ``--tokenizer ./my-model``): the commands whose model option is not ``--model`` say so, since a
+    hint naming an option the command lacks only leads to a second error."""
+    token = _folder_option.set(option)
+    try:
+        yield
+    finally:
+        _folder_option.reset(token)
 
 
 def load_pretrained(loader: Callable[..., Any], name: str, what: str, **kwargs: Any) -> Any:
@@ -113,6 +140,8 @@ def load_pretrained(loader: Callable[..., Any], name: str, what: str, **kwargs: 
 #: Models shipped inside this package, loadable by name with no hub access.
 MODELS_DIR = Path(__file__).resolve().parent
 PACKAGED_MODELS = ("uniner-span",)
+#: Models packaged before, by the packaged model that replaced each: a user following old docs is told so.
+REPLACED_MODELS = {"uniner-mini": "uniner-span"}
 
 
 def resolve_model_name(name: str) -> str:
