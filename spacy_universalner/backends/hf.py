@@ -159,7 +159,7 @@ class HuggingFaceBackend:
     def _fit_context(self, queries: Sequence[Query], max_new_tokens: int) -> int:
         """``max_new_tokens``, lowered so the longest prompt plus its answer fits the model's positions.
 
-        A model with learned absolute positions (the BERT-based ``uniner-mini``: 512) fails deep in
+        A model with learned absolute positions (a BERT-based student from ``init-student``: 512) fails deep in
         torch past its limit, so the answer length is capped instead, and a prompt that alone does
         not fit is an error naming the setting to change. UniNER-7B (2,048 positions) never reaches it
         with the default 256-token chunks.

@@ -40,13 +40,14 @@ def download(url: str, dest: Path, timeout: float = 30.0, progress: bool = True)
     return dest
 
 
-@app.command("download")
+# short_help: click cuts the command's line in --help at the first full stop ("e.g.") or at 45 characters.
+@app.command("download", short_help="Fetch one file for a project step (Pile-NER-type)")
 def download_command(
     url: str = typer.Argument(..., help="http(s) URL of the file"),
     dest: Path = typer.Argument(..., help="Where to write it (kept if it already exists)"),
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for the server"),
 ) -> None:
-    """Download one file (e.g. Pile-NER-type for build-pile-ner); one line, not a traceback, if it cannot."""
+    """Download one file for a project step, such as Pile-NER-type for build-pile-ner; one line, not a traceback, if it cannot."""
     import requests
     from wasabi import msg
 

@@ -134,7 +134,8 @@ EXPORT_FILES = ("config.json", "generation_config.json", "model.safetensors", "t
 
 
 def export_student(source: Union[str, Path], dest: Union[str, Path]) -> List[Path]:
-    """Copy a trained student's inference files to ``dest`` (e.g. the packaged ``uniner-mini``).
+    """Copy a trained student's inference files to ``dest`` (a folder to ship or share; the generative
+    ``uniner-mini`` was packaged this way before the span model ``uniner-span`` replaced it).
 
     Files already in ``dest`` that are not model files (the model card) are left alone.
     """
