@@ -127,6 +127,12 @@ def main(argv: List[str] = None) -> Dict:
     import_engine_without_spacy()
     import torch
 
+    if args.device.startswith("cuda") and not torch.cuda.is_available():  # one line, not torch's traceback
+        sys.exit(f"gpu_engine.py: --device {args.device}, but torch sees no CUDA device; "
+                 "on a CPU run the same script at a tiny shape: --preset tiny --device cpu")
+    if args.json_path:  # before the run, so its figures cannot be lost for want of a folder
+        Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
+
     torch.backends.cuda.matmul.allow_tf32 = False  # float32 means float32 for the equality check
     torch.backends.cudnn.allow_tf32 = False
     t0 = time.perf_counter()
