@@ -11,7 +11,8 @@ align wherever the tokenizer splits words.
 """
 import re
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Tuple
+from functools import lru_cache
+from typing import FrozenSet, Iterator, List, Optional, Tuple
 
 from spacy.tokens import Doc
 
@@ -46,19 +47,39 @@ def _cuts_a_word(text: str, start: int, end: int) -> bool:
     return end < len(text) and text[end - 1].isalnum() and text[end].isalnum()
 
 
+#: ASCII letters and digits that only ever match themselves or their ASCII other case, also with re.IGNORECASE
+#: (i, k and s also match the dotted/dotless I, the Kelvin sign and the long s).
+_PLAIN = frozenset("abcdefghjlmnopqrtuvwxyzABCDEFGHJLMNOPQRTUVWXYZ0123456789")
+
+
+@lru_cache(maxsize=8)
+def _characters(text: str, start: int, end: int) -> FrozenSet[str]:
+    return frozenset(text[start:end])
+
+
+def _absent(mention: str, passage: FrozenSet[str]) -> bool:
+    """Whether a character of ``mention`` that every pattern must match is in no case in the passage."""
+    return any(char not in passage and char.swapcase() not in passage for char in _PLAIN.intersection(mention))
+
+
 def find_mention(
     doc: Doc, mention: str, start_char: int = 0, end_char: Optional[int] = None,
-    config: AlignmentConfig = AlignmentConfig(),
+    config: AlignmentConfig = AlignmentConfig(), text: Optional[str] = None,
 ) -> List[Tuple[int, int]]:
     """Token offsets ``(start, end)`` of every occurrence of ``mention`` in ``doc.text[start_char:end_char]``.
 
-    Returns ``[]`` when the string cannot be placed (a hallucination or a paraphrase).
+    Returns ``[]`` when the string cannot be placed (a hallucination or a paraphrase). ``text``: ``doc.text``,
+    when the caller has it (spaCy rebuilds it from the tokens on every read).
     """
     mention = mention.strip()
     if not mention:
         return []
-    text = doc.text
+    text = doc.text if text is None else text
     end_char = len(text) if end_char is None else end_char
+    if len(mention) - sum(char.isspace() for char in mention) > end_char - start_char or _absent(
+        mention, _characters(text, start_char, end_char)
+    ):
+        return []  # no pattern can match, so none is compiled (a runaway answer has thousands of strings)
     for pattern in _patterns(mention, config):
         spans: List[Tuple[int, int]] = []
         for match in pattern.finditer(text, start_char, end_char):

@@ -16,7 +16,7 @@ from spacy.util import filter_spans
 from .alignment import AlignmentConfig, find_mention
 from .chunking import Chunk
 from .confidence import mention_scores, set_span_scores
-from .parsing import parse_answer
+from .parsing import clean_answer, parse_answer
 from .types import AnnotateMode, Generation, OverlapPolicy, check_choice
 
 #: One answer: (index of its chunk in the Doc's chunk list, label, the model's generation).
@@ -55,27 +55,35 @@ class AnnotationSettings:
 def annotate_doc(doc: Doc, chunks: Sequence[Chunk], answers: Iterable[Answer], settings: AnnotationSettings) -> None:
     """Write the spans found in ``answers`` on ``doc`` (ents and/or a span group) and keep the raw answers."""
     responses, unaligned = [], []
+    doc_text = doc.text
     found: Dict[Tuple[int, int, str], Span] = {}
     scores: Dict[Tuple[int, int, str], Optional[float]] = {}
     for c, label, generation in answers:
         chunk = chunks[c]
-        responses.append(
-            {"label": label, "query": settings.label_queries[label], "chunk": c, "response": generation.text}
-        )
-        parsed = parse_answer(generation.text, lenient=settings.lenient_parsing)
+        # What is read and kept is the answer as clean_answer leaves it (capped, no lone surrogate, so the Doc
+        # can be saved); offsets into it stay valid for the confidences.
+        text = clean_answer(generation.text)
+        if text != generation.text:
+            generation = replace(generation, text=text)
+        responses.append({"label": label, "query": settings.label_queries[label], "chunk": c, "response": text})
+        parsed = parse_answer(text, lenient=settings.lenient_parsing)
+        kept: Dict[str, List[Optional[float]]] = {}  # mention -> scores of its copies; each string aligned once
         for mention, score in zip(parsed.mentions, mention_scores(generation, parsed.mentions)):
             if settings.threshold is not None and score is not None and score < settings.threshold:
                 continue
-            offsets = find_mention(doc, mention, chunk.start_char, chunk.end_char, settings.alignment)
+            kept.setdefault(mention, []).append(score)
+        for mention, copies in kept.items():
+            offsets = find_mention(doc, mention, chunk.start_char, chunk.end_char, settings.alignment, doc_text)
             if not offsets:
-                unaligned.append({"label": label, "text": mention, "chunk": c})
+                unaligned.extend({"label": label, "text": mention, "chunk": c} for _ in copies)
             for start, end in offsets:
                 span = found.setdefault((start, end, label), Span(doc, start, end, label=label))
                 key = (span.start_char, span.end_char, label)
-                if score is not None and (scores.get(key) is None or score > scores[key]):
-                    scores[key] = score  # a span found twice (overlapping chunks) keeps its best score
-                else:
-                    scores.setdefault(key, score)
+                for score in copies:
+                    if score is not None and (scores.get(key) is None or score > scores[key]):
+                        scores[key] = score  # a span found twice (overlapping chunks) keeps its best score
+                    else:
+                        scores.setdefault(key, score)
     doc._.uniner_responses = responses
     doc._.uniner_unaligned = unaligned
     order = list(settings.label_queries)

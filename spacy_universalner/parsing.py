@@ -11,7 +11,8 @@ drop every mention. :func:`parse_answer` therefore falls back, in this order, to
 3. every complete quoted string after the first ``[`` (a list cut off by ``max_new_tokens``).
 
 If the text after the last ``ASSISTANT:`` (the official post-processing) gives no mention, the
-fallback also reads the whole response: a mention may itself contain "ASSISTANT:". Only a slice of
+fallback also reads the whole response: a mention may itself contain "ASSISTANT:". An answer is read up
+to :data:`MAX_ANSWER_CHARS` characters, with lone surrogates replaced (:func:`clean_answer`). Only a slice of
 at most :data:`MAX_EVAL_CHARS` characters and :data:`MAX_EVAL_DEPTH` brackets deep is ever
 evaluated (``json.loads``, ``ast.literal_eval``): answers come from shared caches, remote servers
 and teachers, ``literal_eval`` costs about 500 times its input in memory, and deep nesting would
@@ -44,6 +45,21 @@ _OPENERS = "[({"
 MAX_EVAL_CHARS = 20_000
 #: The deepest bracket nesting evaluated: answers are lists of strings (depth 1) or of pairs (2).
 MAX_EVAL_DEPTH = 20
+#: The longest answer read, in characters: ten times a teacher's longest normal answer (1,024 tokens, about
+#: 6,000 characters) and forty times UniNER's (256 tokens). Only a runaway (a server ignoring ``max_tokens``)
+#: is longer; it is read up to here, like an answer cut by the token limit (a 10 MiB answer took 93 s and 2.5 GB).
+MAX_ANSWER_CHARS = 65_536
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_answer(text: str) -> str:
+    """``text`` as an answer is read: cut to :data:`MAX_ANSWER_CHARS`, and every lone surrogate (a code point
+    JSON can carry as ``"\\ud800"`` but UTF-8 cannot encode, so a Doc holding it cannot be saved) replaced by
+    U+FFFD. Character offsets into the answer stay valid (one character for one)."""
+    if len(text) > MAX_ANSWER_CHARS:
+        text = text[:MAX_ANSWER_CHARS]
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def evaluable(text: str, max_chars: Optional[int] = MAX_EVAL_CHARS) -> bool:
@@ -191,11 +207,12 @@ def _parse_lenient(answer: str) -> Optional[List[str]]:
 
 
 def parse_answer(response: str, lenient: bool = True) -> ParsedAnswer:
-    """Mention strings from a raw generation. Never raises."""
+    """Mention strings from a raw generation (read as :func:`clean_answer` leaves it). Never raises."""
+    response = clean_answer(response)
     answer = postprocess_response(response)
     mentions = parse_official(answer)
     if mentions is not None:
-        return ParsedAnswer(mentions, "official")
+        return ParsedAnswer(without_surrogates(mentions), "official")
     if lenient:
         mentions = _parse_lenient(answer)
         whole = response.strip()
@@ -203,5 +220,10 @@ def parse_answer(response: str, lenient: bool = True) -> ParsedAnswer:
             # "ASSISTANT:" inside a mention cut the answer short: the whole response may hold the list.
             mentions = _parse_lenient(whole) or mentions
         if mentions is not None:
-            return ParsedAnswer(mentions, "lenient")
+            return ParsedAnswer(without_surrogates(mentions), "lenient")
     return ParsedAnswer([], "failed")
+
+
+def without_surrogates(strings: List[str]) -> List[str]:
+    """``strings`` with lone surrogates replaced by U+FFFD: a JSON escape such as ``"\\ud800"`` makes one when read."""
+    return [_SURROGATE.sub("\ufffd", text) for text in strings]

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Tuple
 
-from ..parsing import QUOTED_STRING, evaluate_literal, first_reading
+from ..parsing import QUOTED_STRING, clean_answer, evaluate_literal, first_reading, without_surrogates
 
 Pair = Tuple[str, str]
 
@@ -58,13 +58,19 @@ def _unescape(double: str, single: str) -> str:
 
 
 def parse_tuples(answer: str) -> ParsedTuples:
-    """Entity/type pairs from a raw teacher answer. Never raises."""
-    text = answer.strip()
+    """Entity/type pairs from a raw teacher answer, read as :func:`~spacy_universalner.parsing.clean_answer`
+    leaves it (at most ``MAX_ANSWER_CHARS`` characters, lone surrogates replaced). Never raises."""
+    text = clean_answer(answer).strip()
     read = first_reading(text, (("literal", ast.literal_eval), ("json", json.loads)), _pairs)
     if read is not None:
         method, (pairs, bad) = read
-        return ParsedTuples(pairs, method, bad)
+        return ParsedTuples(_clean_pairs(pairs), method, bad)
     found = [(_unescape(m.group(1), m.group(2)), _unescape(m.group(3), m.group(4))) for m in _PAIR.finditer(text)]
     if found:
-        return ParsedTuples(found, "regex")
+        return ParsedTuples(_clean_pairs(found), "regex")
     return ParsedTuples([], "failed")
+
+
+def _clean_pairs(pairs: List[Pair]) -> List[Pair]:
+    """Pairs with lone surrogates (from JSON escapes such as ``"\\ud800"``) replaced, so every record can be saved."""
+    return [(mention, kind) for mention, kind in (without_surrogates(list(pair)) for pair in pairs)]
