@@ -15,7 +15,7 @@ two labels on the same words must keep their own scores).
 """
 import json
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 
@@ -40,8 +40,35 @@ def mention_scores(generation: Generation, mentions: Sequence[str]) -> List[Opti
         start, end = span
         cursor = end
         covered = [lp for lp, (a, b) in zip(logprobs, offsets) if a < end and b > start]
-        scores.append(math.exp(sum(covered)) if covered else None)
+        scores.append(probability(covered))
     return scores
+
+
+def logprob_value(value: Any) -> Optional[float]:
+    """A token log-probability as a float <= 0, or None where it is not one (NaN, infinite, positive, an
+    integer too large for a float, not a number). Values a hair above 0 (a server's rounding) read as 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    if not math.isfinite(number) or number > LOGPROB_ROUNDING:
+        return None
+    return min(number, 0.0)
+
+
+#: How far above 0 a log-probability may be and still read as 0 (servers round; 1e-3 is a probability of 1.001).
+LOGPROB_ROUNDING = 1e-3
+
+
+def probability(logprobs: Sequence[float]) -> Optional[float]:
+    """``exp`` of the summed log-probabilities, in [0, 1]; None if there are none or one is not a
+    log-probability: a bad number from a server is no score, never a crash."""
+    values = [logprob_value(value) for value in logprobs]
+    if not values or any(value is None for value in values):
+        return None
+    return math.exp(sum(values))  # type: ignore[arg-type]  # the sum is <= 0: in [0, 1] (0.0 where it underflows)
 
 
 def _locate(text: str, mention: str, cursor: int) -> Optional[Tuple[int, int]]:

@@ -5,12 +5,15 @@ runs it standalone to try ``annotate`` by hand. Each request takes the next acti
 ``script`` (then ``default``): ``ok``, ``429``, ``500``, ``timeout`` (answers late),
 ``malformed`` (a body that is not JSON), ``nonlist`` (teacher text that is not a list), ``401``, ``400``,
 ``401echo`` (a 401 whose body quotes the request's headers, key included), ``parts`` (the answer as a
-list of content parts), ``number`` (a number as the message content) and ``trickle`` (a whole answer
-sent one byte every ``late / 10`` seconds).
+list of content parts), ``number`` (a number as the message content), ``trickle`` (a whole answer
+sent one byte every ``late / 10`` seconds), ``badgzip`` (a body marked gzip that is not), ``huge`` (an answer
+of ``huge`` characters, as a server that ignores ``max_tokens`` sends) and ``gzipbomb`` (``huge`` bytes
+gzipped into a few kilobytes, sent without a length).
 With ``fail_rate``, ``ok`` requests fail at random with 429/500/timeout/malformed instead.
 The answer names every capitalised word of the passage as a ``name``.
 """
 import argparse
+import gzip
 import json
 import random
 import re
@@ -22,12 +25,13 @@ from typing import List, Optional
 
 class FakeTeacherServer:
     def __init__(self, script: Optional[List[str]] = None, default: str = "ok", fail_rate: float = 0.0,
-                 delay: float = 0.0, late: float = 1.0, seed: int = 0, port: int = 0):
+                 delay: float = 0.0, late: float = 1.0, seed: int = 0, port: int = 0, huge: int = 1 << 20):
         self.script = list(script or [])
         self.default = default
         self.fail_rate = fail_rate
         self.delay = delay
         self.late = late
+        self.huge = huge
         self.random = random.Random(seed)
         self.lock = threading.Lock()
         self.log: List[dict] = []  # one entry per request: action, passage
@@ -43,7 +47,8 @@ class FakeTeacherServer:
                 passage = user.split("Passage: ", 1)[-1]
                 action = server.next_action()
                 with server.lock:
-                    server.log.append({"action": action, "passage": passage, "body": body})
+                    server.log.append({"action": action, "passage": passage, "body": body,
+                                       "auth": self.headers.get("Authorization")})
                 if server.delay:
                     time.sleep(server.delay)
                 if action == "timeout":
@@ -64,10 +69,25 @@ class FakeTeacherServer:
                     self.end_headers()
                     self.wfile.write(b'{"error": {"message": "scripted failure"}}')
                     return
+                if action in ("badgzip", "gzipbomb"):
+                    body = b"this is not gzip" if action == "badgzip" else gzip.compress(b" " * server.huge)
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    try:
+                        self.wfile.write(body)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    self.close_connection = True
+                    return
                 if action == "malformed":
                     payload = b'{"choices": [{"message": {"content": "[(\\"Bi'
                 else:
                     content = "I could not find any entities, sorry." if action == "nonlist" else answer(passage)
+                    if action == "huge":
+                        content = '[("' + "A" * server.huge + '", "name")]'
                     if action == "parts":
                         content = [{"type": "text", "text": content[:5]}, {"type": "text", "text": content[5:]}]
                     elif action == "number":

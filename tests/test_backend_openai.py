@@ -2,7 +2,8 @@
 
 The server (127.0.0.1 only) plays a UniNER model behind vLLM / TGI / llama.cpp: it answers each
 prompt with a JSON list chosen from the entity type asked, and can be told to fail some attempts
-with 429 (Retry-After), 500, a reply slower than the client's timeout, 401 or a garbled body.
+with 429 (Retry-After), 500, a reply slower than the client's timeout, 401, a garbled body or a body
+marked gzip that is not.
 """
 import json
 import re
@@ -33,6 +34,7 @@ class FakeServer:
     def __init__(self, api_key: Optional[str] = None, delay: Callable[[str], float] = lambda prompt: 0.0):
         self.api_key = api_key
         self.delay = delay
+        self.logprob: Any = -0.25  # what every token's log-probability is said to be
         self.script: Dict[str, List[str]] = {}
         self.requests: List[Dict[str, Any]] = []  # {"path", "body", "auth", "time"}
         self.in_flight = 0
@@ -56,6 +58,13 @@ class FakeServer:
                 status, payload, headers = server.respond(self, body, attempt)
                 with server._lock:  # before replying: the client may send its next request at once
                     server.in_flight -= 1
+                if payload == "badgzip":  # a body marked gzip that is not
+                    self.send_response(200)
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Content-Length", "12")
+                    self.end_headers()
+                    self.wfile.write(b"not gzip!!!!")
+                    return
                 try:
                     server.send(self, status, payload, headers)
                 except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
@@ -84,12 +93,14 @@ class FakeServer:
             return int(action), {"error": "server trouble"}, {}
         if action == "garbled":
             return 200, {"unexpected": True}, {}
+        if action == "badgzip":
+            return 200, "badgzip", {}
         time.sleep(2.0 if action == "slow" else self.delay(prompt))
         text = answer_for(prompt)
         choice: Dict[str, Any] = {"index": 0, "text": text, "finish_reason": "stop"}
         if body.get("logprobs"):
             tokens = re.findall(r'\[|"|[^"\[\]]+|\]', text)
-            choice["logprobs"] = {"tokens": tokens, "token_logprobs": [-0.25] * len(tokens)}
+            choice["logprobs"] = {"tokens": tokens, "token_logprobs": [self.logprob] * len(tokens)}
         return 200, {"id": "cmpl-1", "object": "text_completion", "choices": [choice]}, {}
 
     @staticmethod
@@ -338,3 +349,54 @@ def test_an_unwritable_cache_fails_before_the_first_request(make_server, tmp_pat
 def test_bad_settings_are_refused_at_add_pipe(setting, value, message):
     with pytest.raises(ValueError, match=message):
         component("http://127.0.0.1:9/v1", **{setting: value})
+
+
+# --- hostile input, round 2 (issue 27) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("logprob", [1000, float("nan"), float("inf"), 10**400, "high", None])
+def test_a_server_log_probability_that_is_not_one_gives_no_score_never_a_crash(make_server, logprob):
+    # A positive log-probability (1000) raised OverflowError in confidence.py; NaN gave scores outside [0, 1].
+    server = make_server()
+    server.logprob = logprob
+    nlp = component(server.url, logprobs=True)
+    doc = nlp("Bill Gates founded Microsoft.")
+    assert [(e.text, e.label_) for e in doc.ents] == [("Bill Gates", "person"), ("Microsoft", "organization")]
+    assert doc.spans["uniner"].attrs["scores"] == [None, None]
+
+
+def test_log_probabilities_a_hair_above_zero_read_as_certainty(make_server):
+    server = make_server()
+    server.logprob = 1e-7  # a server's rounding
+    doc = component(server.url, logprobs=True)("Bill Gates founded Microsoft.")
+    assert doc.spans["uniner"].attrs["scores"] == [1.0, 1.0]
+
+
+def test_a_body_that_does_not_decode_loses_none_of_the_answers_that_arrived(make_server, tmp_path):
+    # A bad gzip body escaped as requests.ContentDecodingError; the 20 answers that had arrived were not cached.
+    server = make_server()
+    server.script = {"Doc 3 ": ["badgzip"] * 10}
+    cache = tmp_path / "cache.jsonl"
+    texts = [f"Doc {i} says Bill Gates founded Microsoft." for i in range(7)]
+    with pytest.raises(BackendError, match=r"connection error.*No answer for 1 of the 7 Docs"):
+        list(component(server.url, str(cache)).pipe(texts))
+    assert len(cache.read_text().splitlines()) == 18  # every answer but Doc 3's three
+
+
+def test_base_url_credentials_are_refused_so_they_never_reach_a_saved_config(tmp_path):
+    # nlp.to_disk wrote the password into config.cfg; the key belongs in an environment variable.
+    for url in ("http://user:s3cret@127.0.0.1:8000/v1", "http://user:s3#cr/et@127.0.0.1:8000/v1"):
+        with pytest.raises(ValueError, match="must not hold credentials.*api_key_env") as failure:
+            component(url)
+        assert "s3" not in str(failure.value)
+
+
+def test_a_key_with_a_trailing_newline_works_and_a_broken_one_is_never_printed(make_server, monkeypatch):
+    server = make_server(api_key="sk-live-0123456789abcdef")
+    monkeypatch.setenv("UNINER_TEST_KEY", "sk-live-0123456789abcdef\n")
+    doc = component(server.url, api_key_env="UNINER_TEST_KEY")("Bill Gates founded Microsoft.")
+    assert len(doc.ents) == 2
+    monkeypatch.setenv("UNINER_TEST_KEY", "sk-live-0123456789\tabcdef")
+    with pytest.raises(ValueError, match="UNINER_TEST_KEY holds a space") as failure:
+        component(server.url, api_key_env="UNINER_TEST_KEY")("Bill Gates founded Microsoft.")
+    assert "0123456789" not in str(failure.value)

@@ -1,5 +1,7 @@
 """The OpenAI-compatible client and HTTP teacher against a local server that fails on purpose."""
+import base64
 import json
+import re
 import time
 
 import pytest
@@ -9,7 +11,11 @@ from spacy_universalner.distill.annotate import run_annotate
 from spacy_universalner.distill.teachers import (
     DEFAULT_MAX_TOKENS, OpenAITeacher, SYSTEM_MESSAGE, TYPE_INSTRUCTION, build_teacher,
 )
-from spacy_universalner.http import AuthenticationError, ClientError, OpenAIClient, RetriesExhausted
+from spacy_universalner.http import (
+    MAX_RESPONSE_BYTES, AuthenticationError, ClientError, HTTPClientError, OpenAIClient, ResponseTooLarge,
+    RetriesExhausted, Unreachable,
+)
+from spacy_universalner.parsing import MAX_ANSWER_CHARS
 
 
 def client(url, **kwargs):
@@ -45,11 +51,20 @@ def test_gives_up_after_max_retries():
     assert len(server.log) == 3
 
 
-def test_connection_refused_is_retried_then_reported():
-    http, sleeps = client("http://127.0.0.1:9/v1", max_retries=1)
-    with pytest.raises(RetriesExhausted, match="connection error"):
-        http.complete("hello")
-    assert len(sleeps) == 1
+def test_a_server_that_is_not_there_fails_within_seconds_naming_the_url():
+    # Issue 24: `annotate` against nothing listening retried for 8 min 49 s; a DNS failure 9 times per passage.
+    for url, reason in [("http://127.0.0.1:9/v1", "connection refused"), ("http://no-such-host.invalid/v1", "unknown host")]:
+        http, sleeps = client(url, max_retries=8)
+        with pytest.raises(Unreachable, match=rf"{re.escape(url)}/completions cannot be reached .*{reason}.*base_url"):
+            http.complete("hello")
+        assert sleeps == [0.5, 1.0]  # two quick retries (a server restarting), never the 8 backoffs
+
+
+def test_rate_limits_and_server_errors_keep_their_backoff():
+    with FakeTeacherServer(script=["429", "500", "500"]) as server:
+        http, sleeps = client(server.url, max_retries=8, backoff_base=4.0)
+        http.chat([{"role": "user", "content": "Passage: Ada met Alan."}])
+    assert sleeps[0] == 0 and 4.0 <= sleeps[1] <= 8.0 and 8.0 <= sleeps[2] <= 16.0
 
 
 def test_authentication_error_names_the_environment_variable(monkeypatch):
@@ -208,3 +223,105 @@ def test_the_deadline_holds_through_an_http_proxy(monkeypatch):
         with pytest.raises(RetriesExhausted, match=r"no complete response within 1.0s"):
             http.chat([{"role": "user", "content": "Passage: Ada met Alan."}])
     assert time.monotonic() - started < 10 and len(proxy.log) == 1  # the request went through the proxy
+
+
+# --- hostile input, round 2 (issue 27) ---------------------------------------------------------------
+
+
+def test_a_key_with_a_trailing_newline_is_sent_stripped(monkeypatch):
+    # `export OPENAI_API_KEY=$(cat key.txt)` keeps the newline; requests refused the header and printed the key.
+    monkeypatch.setenv("UNINER_TEST_KEY", "sk-live-0123456789abcdef\n")
+    with FakeTeacherServer() as server:
+        http, _ = client(server.url, api_key_env="UNINER_TEST_KEY")
+        http.chat([{"role": "user", "content": "Passage: Ada met Alan."}])
+    assert server.log[0]["auth"] == "Bearer sk-live-0123456789abcdef"
+
+
+def test_a_key_with_a_line_break_inside_is_refused_without_printing_it(monkeypatch):
+    monkeypatch.setenv("UNINER_TEST_KEY", "sk-live-0123\n456789abcdef")
+    with pytest.raises(ValueError, match="UNINER_TEST_KEY holds a space, a line break") as failure:
+        client("http://127.0.0.1:9/v1", api_key_env="UNINER_TEST_KEY")
+    assert "0123" not in str(failure.value)
+
+
+def test_an_error_raised_by_requests_is_passed_on_with_the_key_masked(monkeypatch):
+    import requests
+
+    monkeypatch.setenv("UNINER_TEST_KEY", "sk-live-0123456789abcdef")
+    http, _ = client("http://127.0.0.1:9/v1", api_key_env="UNINER_TEST_KEY")
+
+    def refuse(*args, **kwargs):
+        raise requests.exceptions.InvalidHeader("Invalid leading whitespace in header value b'Bearer sk-live-0123456789abcdef'")
+
+    monkeypatch.setattr(http._session, "post", refuse)
+    with pytest.raises(HTTPClientError, match=r"InvalidHeader.*Bearer \*\*\*") as failure:
+        http.chat([{"role": "user", "content": "Passage: x"}])
+    assert "0123456789abcdef" not in str(failure.value)
+
+
+def test_annotate_masks_keys_in_the_failures_it_prints(tmp_path, caplog):
+    class LeakyTeacher:
+        name, concurrency = "leaky", 1
+
+        def __call__(self, passage):
+            raise RuntimeError("upstream said: Authorization: Bearer sk-live-0123456789abcdef")
+
+    passages = tmp_path / "passages.jsonl"
+    passages.write_text(json.dumps({"id": "p0", "text": "Ada met Alan."}) + "\n")
+    stats = run_annotate(passages, tmp_path / "out.jsonl", LeakyTeacher(), progress=False)
+    assert stats.failed == 1 and "Bearer ***" in caplog.text
+    assert "0123456789abcdef" not in caplog.text
+
+
+def test_a_body_that_does_not_decode_is_retried_and_the_other_answers_are_kept():
+    # A bad gzip body escaped as requests.ContentDecodingError, and the 20 answers that had arrived were lost.
+    with FakeTeacherServer(script=["badgzip"]) as server:
+        http, sleeps = client(server.url, concurrency=1)
+        answers = http.complete_many([f"Passage: Name{i} here." for i in range(21)])
+    assert len(answers) == 21 and all(answers) and len(sleeps) == 1
+    with FakeTeacherServer(default="badgzip") as server:
+        http, _ = client(server.url, max_retries=1)
+        with pytest.raises(RetriesExhausted, match="connection error"):
+            http.chat([{"role": "user", "content": "Passage: x"}])
+
+
+def test_a_response_larger_than_the_cap_is_not_read_and_not_retried():
+    # A server ignoring max_tokens sent a 20 MiB answer: annotate peaked at 3.0 GB and wrote a 42 MB line.
+    assert MAX_RESPONSE_BYTES == 4 << 20  # the documented default
+    for action in ("huge", "gzipbomb"):  # with a Content-Length, and gzipped without one
+        with FakeTeacherServer(default=action, huge=2 << 20) as server:
+            http, sleeps = client(server.url, max_response_bytes=256 << 10)
+            with pytest.raises(ResponseTooLarge, match=r"larger than max_response_bytes \(262,144 bytes\).*max_tokens"):
+                http.chat([{"role": "user", "content": "Passage: Ada."}])
+        assert len(server.log) == 1 and sleeps == []
+
+
+def test_an_answer_far_past_the_token_cap_is_stored_cut_to_the_answer_cap(tmp_path):
+    passages = tmp_path / "passages.jsonl"
+    passages.write_text(json.dumps({"id": "p0", "text": "Ada met Alan."}) + "\n")
+    with FakeTeacherServer(default="huge", huge=200_000) as server:
+        http, _ = client(server.url)
+        stats = run_annotate(passages, tmp_path / "out.jsonl", OpenAITeacher(http), progress=False)
+    [record] = map(json.loads, (tmp_path / "out.jsonl").read_text().splitlines())
+    assert stats.answered == 1 and len(record["answer"]) == MAX_ANSWER_CHARS and record["answer_chars"] > 200_000
+
+
+def test_url_credentials_never_appear_in_a_message_even_with_characters_urls_reserve():
+    # A password holding "#" or "/" made urlsplit read part of it as the port: "bad port", whole URL printed.
+    for password in ("pa#ss:w0rd", "pa/ss?w0rd", "pa#ss/w0rd"):
+        http = OpenAIClient(f"http://user:{password}@127.0.0.1:9/v1", "m", api_key_env=None)
+        assert http.base_url == "http://127.0.0.1:9/v1"  # the password is one password, not a path or port
+        with pytest.raises(ValueError, match=r"'http://127.0.0.1:port/v1' has a bad port") as failure:
+            OpenAIClient(f"http://user:{password}@127.0.0.1:port/v1", "m", api_key_env=None)
+        assert "w0rd" not in str(failure.value)
+
+
+def test_which_credential_wins_the_key_over_the_url(monkeypatch):
+    monkeypatch.setenv("UNINER_TEST_KEY", "sk-live-0123456789abcdef")
+    with FakeTeacherServer() as server:
+        url = server.url.replace("http://", "http://user:pa%23ss@")
+        client(url, api_key_env="UNINER_TEST_KEY")[0].chat([{"role": "user", "content": "Passage: x"}])
+        client(url, api_key_env=None)[0].chat([{"role": "user", "content": "Passage: x"}])
+    with_key, url_only = (entry["auth"] for entry in server.log)
+    assert with_key == "Bearer sk-live-0123456789abcdef"  # one Authorization header: the key's
+    assert url_only == "Basic " + base64.b64encode(b"user:pa#ss").decode()  # URL credentials alone: HTTP Basic

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 from ..models import load_tokenizer
 from ..registry import uniner_backends
+from ..confidence import logprob_value
 from ..types import BackendError, Generation, PartialGenerations, Query
 from .offsets import offsets_from_strings
 from .tokens import count_tokens_with
@@ -52,10 +53,13 @@ def generation_from_choice(choice: Dict[str, Any]) -> Generation:
         return Generation(text)
     values = logprobs.get("token_logprobs")
     tokens = logprobs.get("tokens")
-    if not isinstance(values, list) or any(not isinstance(v, (int, float)) for v in values):
+    if not isinstance(values, list):
+        return Generation(text)
+    read = [logprob_value(v) for v in values]
+    if any(v is None for v in read):  # a number that is no log-probability: no confidences, never a crash
         return Generation(text)
     offsets = offsets_from_strings(text, tokens) if isinstance(tokens, list) and len(tokens) == len(values) else None
-    return Generation(text, token_logprobs=[float(v) for v in values], token_offsets=offsets)
+    return Generation(text, token_logprobs=read, token_offsets=offsets)  # type: ignore[arg-type]
 
 
 class OpenAICompatibleBackend:
@@ -77,12 +81,19 @@ class OpenAICompatibleBackend:
         extra_params: Optional[Dict[str, Any]] = None,
         client_kwargs: Optional[Dict[str, Any]] = None,
     ):
-        from ..http import check_client_settings, redact_url
+        from ..http import check_client_settings, has_credentials, redact_url
 
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         if not urls or not all(isinstance(url, str) and url.strip() for url in urls):
             shown = [redact_url(url) if isinstance(url, str) else url for url in urls] if urls else base_url
             raise ValueError(f"base_url must be a URL such as 'http://localhost:8000/v1' or a list of them, got {shown!r}.")
+        if any(has_credentials(url) for url in urls):
+            # The config is saved with the pipeline (nlp.to_disk writes config.cfg) and shown in errors.
+            raise ValueError(
+                "base_url must not hold credentials (user:password@): they would be saved in the pipeline's "
+                "config.cfg. Put the key in an environment variable and name it with api_key_env "
+                f"(default {DEFAULT_API_KEY_ENV}); it is sent as 'Authorization: Bearer <key>'."
+            )
         if not model:
             raise ValueError("model must be the model name the server serves (e.g. 'Universal-NER/UniNER-7B-type').")
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
-from ..http import AuthenticationError
+from ..http import AuthenticationError, Unreachable, redact
 from ..jsonl import append_lines, encode_line, read_numbered, settle_tail, split_lines
+from ..parsing import clean_answer
 from .teachers import Teacher
 from .tuples import parse_tuples
 
@@ -181,30 +182,37 @@ def _settle(future: Future, passage: Dict[str, str], teacher: Teacher, prompt: s
         answer = future.result()
         if not isinstance(answer, str):  # e.g. a custom teacher's structured reply
             raise TypeError(f"the teacher's answer is {type(answer).__name__}, not text: {answer!r:.100}")
-    except AuthenticationError as err:
-        stats.stopped = str(err)
+    except (AuthenticationError, Unreachable) as err:  # every other passage would fail the same way
+        stats.stopped = stats.stopped or str(err)
         return failures
     except Exception as err:  # noqa: BLE001 - any teacher failure: record, retry next run
         stats.failed += 1
         failures += 1
-        logger.warning("No answer for passage %s: %s", passage["id"], err)
-        bar.write(f"no answer for {passage['id']}: {err}")
+        # Masked again here: a custom teacher's error may quote its request (a key) back.
+        message = redact(str(err), getattr(getattr(teacher, "client", None), "_secrets", ()))
+        logger.warning("No answer for passage %s: %s", passage["id"], message)
+        bar.write(f"no answer for {passage['id']}: {message}")
         if failures >= max_failures and stats.stopped is None:
-            stats.stopped = f"{failures} failures in a row; last: {err}"
+            stats.stopped = f"{failures} failures in a row; last: {message}"
         return failures
-    parsed = parse_tuples(answer)
+    # What is stored is what is read: at most MAX_ANSWER_CHARS characters, lone surrogates replaced.
+    kept = clean_answer(answer)
+    parsed = parse_tuples(kept)
     stats.unparsed += not parsed.ok
-    log.append(
-        {
-            "id": passage["id"],
-            "teacher": teacher.name,
-            "prompt": prompt,
-            "text": passage["text"],
-            "answer": answer,
-            "entities": [list(pair) for pair in parsed.pairs],
-            "parse": parsed.method,
-        }
-    )
+    record = {
+        "id": passage["id"],
+        "teacher": teacher.name,
+        "prompt": prompt,
+        "text": passage["text"],
+        "answer": kept,
+        "entities": [list(pair) for pair in parsed.pairs],
+        "parse": parsed.method,
+    }
+    if len(answer) > len(kept):  # a runaway answer (the teacher ignored max_tokens): say how long it was
+        record["answer_chars"] = len(answer)
+        logger.warning("The answer for passage %s had %d characters; the first %d were kept.", passage["id"],
+                       len(answer), len(kept))
+    log.append(record)
     stats.answered += 1
     bar.update(1)
     return 0
