@@ -2,6 +2,7 @@
 partial one; several names of one type vary across passages; a set's own limit caps its passages."""
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import spacy
@@ -97,3 +98,35 @@ def test_a_sets_own_limit_replaces_the_callers(tmp_path):
 def test_an_empty_list_of_names_is_refused():
     with pytest.raises(ValueError, match="types.CORP must be"):
         Benchmark(name="bad", reader=lambda nlp: iter(()), types={"CORP": []})
+
+
+# ---------------------------------------------------------------------------- the shipped data configs
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _sections(name: str) -> dict:
+    from confection import Config
+
+    return Config().from_disk(CONFIGS / name).interpolate()["benchmarks"]
+
+
+def test_mini_sources_never_read_a_zero_shot_test_set_and_state_completeness():
+    sections = _sections("mini_sources.cfg")
+    text = json.dumps(sections).lower()
+    assert "crossner" not in text and "mit_" not in text  # the zero-shot test sets
+    assert all(isinstance(section.get("complete"), bool) for section in sections.values())
+    assert load_benchmarks(CONFIGS / "mini_sources.cfg", ["train"]).keys() == sections.keys()
+
+
+def test_mini_dev_holds_dev_splits_of_train_sets_asking_the_same_types():
+    train, dev = _sections("mini_sources.cfg"), _sections("mini_dev.cfg")
+    assert set(dev) <= set(train) and {"conll2003", "multiconer2", "scirex", "snips_playmusic"} <= set(dev)
+    for name, section in dev.items():
+        assert section["types"] == train[name]["types"], name
+        assert section["group"] == "dev" and section.get("complete") == train[name]["complete"], name
+        if section["reader"].get("split"):  # held out of the very file the train entry reads
+            assert (section["reader"]["split"], train[name]["reader"]["split"]) == ("dev", "train")
+            assert section["reader"]["reader"] == train[name]["reader"]["reader"]
+        else:
+            train_paths = train[name]["reader"]["path"]
+            assert section["reader"]["path"] not in ([train_paths] if isinstance(train_paths, str) else train_paths)
