@@ -130,3 +130,12 @@ def test_mini_dev_holds_dev_splits_of_train_sets_asking_the_same_types():
         else:
             train_paths = train[name]["reader"]["path"]
             assert section["reader"]["path"] not in ([train_paths] if isinstance(train_paths, str) else train_paths)
+
+
+def test_evaluation_asks_a_partial_set_only_the_types_each_passage_has(tmp_path):
+    nlp = spacy.blank("en")
+    partial = load_benchmarks(write_sets(tmp_path, "complete = false", name="silver"))["silver"]
+    complete = load_benchmarks(write_sets(tmp_path, "complete = true", name="human"))["human"]
+    ada, bob, end = partial.load(nlp)
+    assert [partial.queries_for(d) for d in (ada, bob, end)] == [["person", "company"], ["person"], []]
+    assert complete.queries_for(end) == ["person", "company"]

@@ -94,9 +94,14 @@ class Benchmark:
         return docs
 
     def queries_for(self, doc: Doc) -> List[str]:
+        """The types asked about ``doc``: every query, except that a partially labelled set
+        (``complete = false``) is asked only the types the passage has, as ``gold`` asks it."""
         answers = doc.user_data.get(ANSWERS_KEY)
         if answers is not None and not self.types:
             return list(answers)
+        if self.complete is False:
+            present = {span.label_ for span in doc.spans.get(GOLD_KEY, [])}
+            return [query for query in self.queries if query in present]
         return self.queries
 
     def _relabel(self, doc: Doc) -> set:
