@@ -221,10 +221,9 @@ def test_scirex_one_doc_per_sentence_with_sentence_offsets(nlp, tmp_path):
     assert ents(docs[0]) == [("ResNet", "Method"), ("ImageNet", "Material")]
     assert ents(docs[1]) == [("Accuracy", "Metric"), ("CIFAR - 10", "Material")]
     assert [d.text for d in read_scirex(nlp, tmp_path / "docs", max_words=6)] == ["We train ResNet on ImageNet ."]
-    # The release's JSONL nests sentences in sections.
-    nested = dict(paper, sentences=[[[0, 6]], [[6, 16]]])
-    (tmp_path / "release.jsonl").write_text(json.dumps(nested) + "\n", encoding="utf8")
-    assert [ents(d) for d in read_scirex(nlp, tmp_path / "release.jsonl")] == [ents(d) for d in docs]
+    (tmp_path / "docs" / "q.json").write_text(json.dumps({"words": ["x"]}), encoding="utf8")
+    with pytest.raises(ReaderError, match=r"q\.json: not a SciREX paper"):
+        list(read_scirex(nlp, tmp_path / "docs"))
 
 
 def test_snips_utterances_are_joined_parts_and_bad_bytes_do_not_stop_reading(nlp, tmp_path):

@@ -116,9 +116,8 @@ class Benchmark:
                 spans.append(Span(doc, span.start, span.end, label=query))
         answers = doc.user_data.get(ANSWERS_KEY)
         if answers is not None:
-            doc.user_data[ANSWERS_KEY] = {
-                self.query_of(label): answer for label, answer in answers.items() if label in self.types and self.query_of(label)
-            }
+            queries = {label: self.query_of(label) for label in answers if label in self.types}
+            doc.user_data[ANSWERS_KEY] = {queries[label]: answer for label, answer in answers.items() if queries.get(label)}
         doc.ents = []
         set_gold(doc, spans)
         return unknown

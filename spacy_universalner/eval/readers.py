@@ -285,46 +285,28 @@ def read_docbin(nlp: Language, path: PathLike, spans_key: Optional[str] = None) 
 
 
 def read_scirex(nlp: Language, path: PathLike, max_words: int = 0) -> Iterator[Doc]:
-    """SciREX papers (``words``, ``sentences`` as ``[start, end)`` word spans, ``ner`` as ``[start, end, type]``):
-    one Doc per sentence, since a paper is thousands of words.
+    """A folder of SciREX papers, one JSON file each (``words``, ``sentences`` as ``[start, end)`` word
+    spans, ``ner`` as ``[start, end, type]``): one Doc per sentence, since a paper is thousands of words.
 
-    ``path`` is a folder of per-paper JSON files (the GitHub Pages copy) or the release's JSONL.
     ``max_words`` > 0 skips longer sentences (tables and equations flattened into one "sentence",
     up to 2,295 words). A mention that crosses a sentence end is dropped.
     """
-    path = Path(path)
-    if path.is_dir():
-        papers: Iterable[Tuple[Path, Optional[int], Any]] = ((f, None, _load_json(f)) for f in sorted(path.glob("*.json")))
-    else:
-        papers = ((path, n, record) for n, record in enumerate(_read_json_lines(path), start=1))
-    for source, number, paper in papers:
+    for source in sorted(Path(path).glob("*.json")):
+        paper = _load_json(source)
         try:
             words: List[str] = paper["words"]
-            sentences = paper["sentences"]
-            if sentences and isinstance(sentences[0][0], list):  # the release nests sentences in sections
-                sentences = [sentence for section in sentences for sentence in section]
+            sentences = [(int(start), int(end)) for start, end in paper["sentences"]]
             mentions = sorted((int(s), int(e), str(t)) for s, e, t in paper["ner"])
-        except (KeyError, TypeError, ValueError, IndexError) as err:
-            raise ReaderError(source, number, f"not a SciREX paper ({err!r})") from None
+        except (KeyError, TypeError, ValueError) as err:
+            raise ReaderError(source, None, f"not a SciREX paper ({err!r})") from None
         starts = [m[0] for m in mentions]
         for start, end in sentences:
             if end <= start or (max_words and end - start > max_words):
                 continue
             doc = Doc(nlp.vocab, words=words[start:end], spaces=[True] * (end - start - 1) + [False])
-            first = bisect.bisect_left(starts, start)
-            last = bisect.bisect_left(starts, end)
+            first, last = bisect.bisect_left(starts, start), bisect.bisect_left(starts, end)
             spans = [Span(doc, s - start, e - start, label=t) for s, e, t in mentions[first:last] if e <= end]
             yield set_gold(doc, spans)
-
-
-def _read_json_lines(path: Path) -> Iterator[Any]:
-    with path.open(encoding="utf8") as file_:
-        for number, line in enumerate(file_, start=1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise ReaderError(path, number, f"invalid JSON: {err.msg}") from None
 
 
 def read_snips(nlp: Language, path: PathLike) -> Iterator[Doc]:
