@@ -234,6 +234,7 @@ def test_the_readmes_misspelt_model_gets_a_did_you_mean():
 
 
 def test_the_readme_lists_every_backend_that_ships_and_the_default():
+    import spacy_universalner.backends  # noqa: F401  (registers them; `import spacy_universalner` leaves them lazy)
     from spacy_universalner.registry import uniner_backends
 
     shipped = sorted(name for name in uniner_backends.get_all() if name.startswith("spacy_universalner."))
