@@ -5,6 +5,9 @@ with a scripted stand-in model; loading, chunking, encoder passes and the int8 p
 on a tiny random GLiNER built here (no download).
 """
 import json
+import shutil
+import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -322,3 +325,75 @@ def test_a_backends_old_batch_size_setting_still_works_with_a_warning_naming_the
     with pytest.warns(DeprecationWarning, match=new_name):
         made = uniner_backends.get(backend)(batch_size=4)
     assert getattr(made, new_name) == 4
+
+
+# --- hostile model folders and labels (issue 27) --------------------------------------------------------
+
+EVIL_CODE = """
+import pathlib
+pathlib.Path({marker!r}).write_text("the model folder's own code ran")
+from transformers import BertConfig, BertModel
+class EvilModel(BertModel):
+    pass
+"""
+
+
+def folder_with_remote_code(tiny_gliner, destination, int8: bool):
+    """A copy of the tiny model whose encoder config names a module of its own (``auto_map``)."""
+    from spacy_universalner.span_weights import export_int8
+
+    if int8:
+        export_int8(tiny_gliner, destination)
+    else:
+        shutil.copytree(tiny_gliner, destination)
+    config_file = destination / "gliner_config.json"
+    config = json.loads(config_file.read_text(encoding="utf8"))
+    config["model_name"] = config["encoder_config"]["_name_or_path"] = str(destination)  # where the module is looked for
+    config["encoder_config"]["auto_map"] = {"AutoModel": "evil.EvilModel"}
+    config_file.write_text(json.dumps(config), encoding="utf8")
+    (destination / "evil.py").write_text(EVIL_CODE.format(marker=str(destination / "RAN")), encoding="utf8")
+    return destination
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("int8", [True, False], ids=["int8", "save_pretrained"])
+def test_a_model_folder_never_runs_its_own_code_unless_trusted(tiny_gliner, tmp_path, int8, monkeypatch):
+    # The gliner library passes trust_remote_code=True itself: the first Doc imported evil.py.
+    from spacy_universalner.backends import gliner as span_backend
+
+    folder = folder_with_remote_code(tiny_gliner, tmp_path / "uniner-test-remote-code", int8)
+    query = [TEMPLATE.query("Alice met Bob.", "person")]
+    with pytest.raises(BackendError, match=r"asks to run Python code .*auto_map.*trust_remote_code = true"):
+        GLiNERBackend(name=str(folder), device="cpu")(query)
+    # A hub id cannot be read before gliner fetches it: every import of a model's code is refused while loading.
+    monkeypatch.setattr(span_backend, "remote_code_in", lambda folder: None)
+    with pytest.raises(BackendError, match=r"asks to run Python code .*evil.EvilModel.*trust_remote_code = true"):
+        GLiNERBackend(name=str(folder), device="cpu")(query)
+    assert not (folder / "RAN").exists()
+    try:  # opted in: the code runs (this module is no working model; running is what is tested)
+        GLiNERBackend(name=str(folder), device="cpu", trust_remote_code=True)(query)
+    except BackendError:
+        pass
+    assert (folder / "RAN").exists()
+    from transformers.dynamic_module_utils import HF_MODULES_CACHE  # where transformers copied the module
+
+    shutil.rmtree(Path(HF_MODULES_CACHE) / "transformers_modules" / "uniner_hyphen_test_hyphen_remote_hyphen_code", ignore_errors=True)
+
+
+def test_trust_remote_code_is_off_by_default_and_must_be_a_boolean():
+    from spacy_universalner.registry import uniner_backends
+
+    assert uniner_backends.get("spacy_universalner.GLiNER.v1")().trust_remote_code is False
+    with pytest.raises(ValueError, match="trust_remote_code must be true or false"):
+        GLiNERBackend(name="scripted", device="cpu", trust_remote_code="yes")
+
+
+def test_a_missing_hub_model_gets_the_span_backends_hint_and_no_library_warning():
+    # Issue 24: the hint showed the HuggingFace.v1 block, and gliner's `resume_download` warning leaked.
+    backend = GLiNERBackend(name="someone/no-such-gliner-model", device="cpu")
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(BackendError) as failure:
+        warnings.simplefilter("always")
+        backend([TEMPLATE.query("Alice met Bob.", "person")])
+    message = str(failure.value)
+    assert '"spacy_universalner.GLiNER.v1", "name": "./my-model"' in message and "HuggingFace.v1" not in message
+    assert not [w for w in caught if "resume_download" in str(w.message)]

@@ -19,6 +19,9 @@ such as ``urchade/gliner_small-v2.1``.
 import bisect
 import json
 import math
+import threading
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -81,6 +84,7 @@ class GLiNERBackend:
         dtype: Dtype = "auto",
         model: Optional[Any] = None,
         flat_decoding: Optional[FlatDecoding] = None,
+        trust_remote_code: bool = False,
     ):
         """``model``: a GLiNER model already in memory (then ``name`` only names it in the cache)."""
         check_device(device)
@@ -104,6 +108,9 @@ class GLiNERBackend:
         self.language = language
         self.factored_spans = factored_spans
         self.dtype_name = dtype
+        if not isinstance(trust_remote_code, bool):
+            raise ValueError(f"trust_remote_code must be true or false, got {trust_remote_code!r}.")
+        self.trust_remote_code = trust_remote_code
         self._recommended_dtype: Optional[str] = settings.get("dtype")
         self._dtype: Optional[str] = None
         self._model = model
@@ -135,7 +142,7 @@ class GLiNERBackend:
     def model(self):
         if not self._prepared:
             if self._model is None:
-                self._model = load_span_model(self.name, self._torch_device())
+                self._model = load_span_model(self.name, self._torch_device(), self.trust_remote_code)
                 if self.factored_spans:
                     factor_span_layer(self._model)
             if self.compute_dtype != "float32":
@@ -272,28 +279,149 @@ def resolve_span_dtype(dtype: str, device: str, recommended: Optional[str] = Non
     return "float32"
 
 
-def load_span_model(name: str, device: str = "cpu"):
-    """A GLiNER model from a packaged name, a local folder or a hub id, in eval mode on ``device``."""
+class RemoteCodeRefused(BackendError):
+    """A span model's files ask to run Python code shipped with them, and ``trust_remote_code`` is false."""
+
+
+def remote_code_refused(name: str, where: str) -> RemoteCodeRefused:
+    return RemoteCodeRefused(
+        f"The span model {name!r} asks to run Python code shipped with its files ({where}), which is refused by "
+        "default: set `trust_remote_code = true` in the span backend's config "
+        "([components.universal_ner.model]) only if you trust where the model comes from."
+    )
+
+
+#: The config files a GLiNER folder (or the encoder folder its ``model_name`` names) is read from.
+_CONFIG_NAMES = ("gliner_config.json", "config.json", "tokenizer_config.json")
+
+
+def remote_code_in(folder: Path) -> Optional[str]:
+    """Which config file of a local GLiNER folder asks for the model's own Python code (an ``auto_map``, which
+    transformers follows because the ``gliner`` library passes ``trust_remote_code=True`` itself), or None."""
+    folders = [folder, folder / "labels_tokenizer", folder / "decoder_tokenizer"]
+    try:
+        backbone = json.loads((folder / "gliner_config.json").read_text(encoding="utf8")).get("model_name")
+    except (OSError, ValueError, AttributeError):
+        backbone = None
+    if isinstance(backbone, str) and backbone not in (".", "") and Path(backbone).expanduser().is_dir():
+        folders.append(Path(backbone).expanduser())
+    for where in folders:
+        for config in (where / name for name in _CONFIG_NAMES):
+            try:
+                values = json.loads(config.read_text(encoding="utf8"))
+            except (OSError, ValueError):
+                continue
+            if _has_key(values, "auto_map"):
+                return f"an auto_map in {config}"
+    return None
+
+
+def _has_key(value: Any, key: str) -> bool:
+    if isinstance(value, dict):
+        return key in value or any(_has_key(v, key) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_key(v, key) for v in value)
+    return False
+
+
+_guard = threading.local()
+
+
+@contextmanager
+def refusing_remote_code(name: str, trusted: bool):
+    """While loading ``name``: transformers may import a model's own code only if ``trusted``.
+
+    The ``gliner`` library asks transformers for ``trust_remote_code=True`` on its own, for local folders and
+    hub ids alike; every import of a model's code goes through ``get_class_from_dynamic_module``, which is
+    wrapped once (the wrapper does nothing outside this block, or when ``trusted``)."""
+    _install_remote_code_guard()
+    previous = getattr(_guard, "refuse", None)
+    _guard.refuse = None if trusted else name
+    try:
+        yield
+    finally:
+        _guard.refuse = previous
+
+
+def _install_remote_code_guard() -> None:
+    import sys
+
+    from transformers import dynamic_module_utils
+
+    original = dynamic_module_utils.get_class_from_dynamic_module
+    if getattr(original, "_uniner_guard", False):
+        return
+
+    def get_class_from_dynamic_module(class_reference: Any, repo: Any, *args: Any, **kwargs: Any) -> Any:
+        name = getattr(_guard, "refuse", None)
+        if name is not None:
+            raise remote_code_refused(name, f"{class_reference} from {repo}")
+        return original(class_reference, repo, *args, **kwargs)
+
+    get_class_from_dynamic_module._uniner_guard = True  # type: ignore[attr-defined]
+    for module in list(sys.modules.values()):  # the modules that imported it by name (auto classes)
+        names = getattr(module, "__dict__", {})  # not getattr: transformers' lazy modules import on every look-up
+        if str(names.get("__name__", "")).startswith("transformers") and names.get("get_class_from_dynamic_module") is original:
+            module.get_class_from_dynamic_module = get_class_from_dynamic_module  # type: ignore[attr-defined]
+
+
+def _refusal_in(err: BaseException) -> Optional[RemoteCodeRefused]:
+    while err is not None:
+        if isinstance(err, RemoteCodeRefused):
+            return err
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+    return None
+
+
+def load_span_model(name: str, device: str = "cpu", trust_remote_code: bool = False):
+    """A GLiNER model from a packaged name, a local folder or a hub id, in eval mode on ``device``.
+
+    A model whose files ask to run their own Python code (an ``auto_map``) is refused unless ``trust_remote_code``.
+    """
     from ..span_weights import INT8_WEIGHTS, load_int8_model
 
     folder = Path(resolve_model_name(name)).expanduser()
-    if (folder / INT8_WEIGHTS).is_file():
-        try:
-            model = load_int8_model(folder)
-        except Exception as err:
-            raise BackendError(f"Could not load the span model {name!r} from {folder}: {err}") from err
-    else:
-        from gliner import GLiNER
+    if not trust_remote_code and folder.is_dir():
+        where = remote_code_in(folder)
+        if where:
+            raise remote_code_refused(name, where)
+    with refusing_remote_code(name, trust_remote_code), warnings.catch_warnings():
+        # gliner passes huggingface_hub's deprecated `resume_download` on every load: not the user's to fix
+        warnings.filterwarnings("ignore", message=".*resume_download.*")
+        if (folder / INT8_WEIGHTS).is_file():
+            try:
+                model = load_int8_model(folder)
+            except Exception as err:
+                refused = _refusal_in(err)
+                if refused is not None:
+                    raise refused from None
+                raise BackendError(f"Could not load the span model {name!r} from {folder}: {err}") from err
+        else:
+            from gliner import GLiNER
 
-        def loader(source: str, local_files_only: bool = False, **kwargs: Any):
-            if Path(source).expanduser().is_dir():  # gliner treats a relative folder as a hub id
-                return GLiNER.from_pretrained(str(Path(source).expanduser().resolve()), local_files_only=True, **kwargs)
-            return GLiNER.from_pretrained(source, local_files_only=local_files_only, **kwargs)
+            def loader(source: str, local_files_only: bool = False, **kwargs: Any):
+                if Path(source).expanduser().is_dir():  # gliner treats a relative folder as a hub id
+                    return GLiNER.from_pretrained(str(Path(source).expanduser().resolve()), local_files_only=True, **kwargs)
+                return GLiNER.from_pretrained(source, local_files_only=local_files_only, **kwargs)
 
-        model = load_pretrained(loader, name, "span model (GLiNER)")
+            try:
+                model = load_pretrained(loader, name, "span model (GLiNER)")
+            except BackendError as err:
+                refused = _refusal_in(err)
+                if refused is not None:
+                    raise refused from None
+                raise span_model_hint(err) from err.__cause__
     model.to(device)
     model.eval()
     return model
+
+
+def span_model_hint(err: BackendError) -> BackendError:
+    """The shared loading error with its config example for this backend (it names the HuggingFace.v1 block,
+    which cannot load a GLiNER model) and a span model's folder contents."""
+    message = str(err).replace('"spacy_universalner.HuggingFace.v1"', '"spacy_universalner.GLiNER.v1"')
+    message = message.replace("holding config.json and the weights", "holding gliner_config.json and the weights")
+    return BackendError(message)
 
 
 @uniner_backends("spacy_universalner.GLiNER.v1")
@@ -308,6 +436,7 @@ def make_gliner_backend(
     dtype: Dtype = "auto",
     flat_decoding: Optional[FlatDecoding] = None,
     batch_size: Optional[int] = None,
+    trust_remote_code: bool = False,
 ) -> GLiNERBackend:
     """A span model (GLiNER architecture): ``name`` is a packaged model, a local folder or a hub id.
 
@@ -322,10 +451,13 @@ def make_gliner_backend(
     ``flat_ner`` picks among overlapping mentions: "greedy" (GLiNER's: the best-scoring span first),
     "best_total" (the set with the largest total score; see :func:`best_total_spans`), or null: the model
     folder's recommendation, else "greedy" (uniner-span recommends "best_total"; its model card has both scores).
+    ``trust_remote_code``: let a model whose config names its own Python code (an ``auto_map``) run it; off by
+    default, since the ``gliner`` library would otherwise run it unasked.
     """
     if batch_size is not None:
         passages_per_batch = renamed_setting("batch_size", "passages_per_batch", batch_size)
     return GLiNERBackend(
         name=name, device=device, threshold=threshold, passages_per_batch=passages_per_batch, flat_ner=flat_ner,
         language=language, factored_spans=factored_spans, dtype=dtype, flat_decoding=flat_decoding,
+        trust_remote_code=trust_remote_code,
     )
