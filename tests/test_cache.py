@@ -1,9 +1,11 @@
 """The JSONL response cache survives crashes and can be read and shared by people."""
 import json
 import warnings
+from pathlib import Path
 
 import pytest
 
+import spacy_universalner.cache as cache_module
 from spacy_universalner.cache import ResponseCache
 
 
@@ -97,15 +99,15 @@ def test_a_read_that_fails_is_retried_instead_of_leaving_a_half_loaded_cache(tmp
     path = tmp_path / "cache.jsonl"
     ResponseCache(path).add("m", [("p", '["a"]')])
     cache = ResponseCache(path)
-    real_read = type(path).read_bytes
+    real_read = cache_module._read
     failures = iter([OSError("disk went away")])
 
-    def flaky_read(self):
+    def flaky_read(path):
         for err in failures:
             raise err
-        return real_read(self)
+        return real_read(path)
 
-    monkeypatch.setattr(type(path), "read_bytes", flaky_read)
+    monkeypatch.setattr(cache_module, "_read", flaky_read)
     with pytest.raises(OSError):
         cache.get("m", "p")
     assert cache.get("m", "p") == '["a"]'  # read again, whole
@@ -127,3 +129,43 @@ def test_an_unwritable_cache_is_reported_before_the_model_is_asked(tmp_path):
     assert cache.get("m", "p") is None  # reading a cache that does not exist is fine
     with pytest.raises(CacheNotWritable, match="cannot be written.*cache = null"):
         cache.check_writable()
+
+
+def test_an_append_waits_for_another_writers_line_in_flight_instead_of_cutting_it(tmp_path):
+    # Two processes appending to one cache lost entries: the torn-tail repair cut the other's write in flight.
+    fcntl = pytest.importorskip("fcntl")
+    import threading
+    import time
+
+    from spacy_universalner.jsonl import encode_line
+
+    path = tmp_path / "cache.jsonl"
+    line = encode_line({"model": "m", "prompt": "theirs", "response": "x" * 200_000})
+    other = path.open("ab")  # another process, half-way through writing its line
+    fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+    other.write(line[:100_000])
+    other.flush()
+    mine = threading.Thread(target=lambda: ResponseCache(path).add("m", [("mine", "[]")]))
+    mine.start()
+    time.sleep(0.3)
+    assert mine.is_alive()  # waiting for the lock, not repairing the "torn" line
+    other.write(line[100_000:] + b"\n")
+    other.close()  # releases the lock
+    mine.join(10)
+    cache = ResponseCache(path)
+    assert cache.get("m", "theirs") == "x" * 200_000 and cache.get("m", "mine") == "[]"
+
+
+def test_a_cache_path_that_is_no_regular_file_is_refused_clearly(tmp_path):
+    # A folder gave a raw IsADirectoryError; /dev/zero was read until the memory ran out (23 GB).
+    import os
+
+    import spacy
+
+    paths = [tmp_path] + ([Path("/dev/zero")] if os.path.exists("/dev/zero") else [])
+    for path in paths:
+        with pytest.raises(ValueError, match=r"is (a folder|not a regular file): give the path of a JSONL file"):
+            ResponseCache(path)
+        with pytest.raises(ValueError, match="give the path of a JSONL file"):
+            spacy.blank("en").add_pipe("universal_ner", config={"labels": ["person"], "cache": str(path)})
+    assert len(ResponseCache(tmp_path / "new" / "cache.jsonl")) == 0  # a new path is fine
