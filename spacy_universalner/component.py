@@ -7,7 +7,11 @@ label) (:mod:`.prompt`), answer from the response cache or the backend (:mod:`.c
 kept on the Doc: ``doc._.uniner_responses`` (raw answers) and ``doc._.uniner_unaligned``
 (strings that could not be placed, for auditing hallucinations).
 """
+import copy
 import inspect
+import multiprocessing
+import os
+import pickle
 import warnings
 from itertools import islice
 from pathlib import Path
@@ -103,6 +107,7 @@ class UniversalNER(Pipe):
         self.cache = ResponseCache(cache) if cache else None
         self.scorer = scorer
         self._separator_checked = False
+        self._checked_pid: Optional[int] = None
         self._cache_key: Optional[str] = None
         #: Called with the number of queries answered, after the cache look-up and after each model call
         #: (``evaluate`` moves its progress bar with it: a model call can take minutes).
@@ -126,6 +131,10 @@ class UniversalNER(Pipe):
         return next(self.pipe([doc], batch_size=1))
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: Optional[int] = None) -> Iterator[Doc]:
+        if self._checked_pid != os.getpid():  # a forked worker inherits the parent's object: check per process
+            self._checked_pid = os.getpid()
+            if in_spacy_worker():
+                prepare_worker(self.model)
         batch_size = batch_size or self.batch_size
         error_handler = self.get_error_handler()
         stream = iter(stream)
@@ -254,6 +263,28 @@ class UniversalNER(Pipe):
                 "if the model was trained with it."
             )
 
+    def __reduce__(self):
+        """For ``nlp.pipe(n_process=N)`` under the spawn/forkserver start methods (macOS, Python 3.14), which pickle
+        the pipeline: a backend that cannot be pickled (a loaded span model) is refused in one clear line."""
+        state = dict(self.__dict__)
+        try:
+            state["model"] = pickle.dumps(self.model)
+        except Exception as err:
+            raise TypeError(N_PROCESS_PICKLE.format(name=getattr(self.model, "name", "?"), err=err)) from None
+        return _unpickle_component, (self.__class__, state)
+
+    def __copy__(self) -> "UniversalNER":
+        new = self.__class__.__new__(self.__class__)
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "UniversalNER":
+        """Copies go around :meth:`__getstate__` (it pickles the backend, which a copy needs not)."""
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
+
     # -- serialization: settings and labels only, never weights --------------------------------
     def _state(self) -> Dict[str, Any]:
         return {"labels": self.label_queries}
@@ -276,6 +307,65 @@ class UniversalNER(Pipe):
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "UniversalNER":
         self._set_state(srsly.read_json(Path(path) / "cfg.json"))
         return self
+
+
+# -- nlp.pipe(n_process=N): spaCy's worker processes ----------------------------------------------
+N_PROCESS_GPU = (
+    "nlp.pipe(n_process=N) runs the pipeline in worker processes, and a GPU backend ({name!r} on {device}) "
+    "does not belong there (CUDA does not survive a fork; N model copies would share one GPU). Use n_process=1 and "
+    "raise batch_size, or the Ray engine (`extract --engine ray --gpus-per-actor 1`: one process per GPU)."
+)
+
+
+N_PROCESS_PICKLE = (
+    "The universal_ner backend {name!r} cannot be pickled ({err}), as nlp.pipe(n_process=N) needs under the "
+    "spawn/forkserver start methods: start the workers before the model is first used, use the fork start method "
+    "(multiprocessing.set_start_method('fork'), Linux), or the Ray engine (each actor loads its own pipeline)."
+)
+
+
+def _unpickle_component(cls: type, state: Dict[str, Any]) -> "UniversalNER":
+    """The inverse of :meth:`UniversalNER.__reduce__` (the backend was pickled apart, so a failure is one clear error)."""
+    component = cls.__new__(cls)
+    component.__dict__.update({**state, "model": pickle.loads(state["model"])})
+    return component
+
+
+def in_spacy_worker() -> bool:
+    """Whether this process is one of the workers ``nlp.pipe(n_process=N)`` starts (fork or spawn alike)."""
+    target = getattr(multiprocessing.current_process(), "_target", None)
+    return getattr(target, "__name__", None) == "_apply_pipes" and getattr(target, "__module__", None) == "spacy.language"
+
+
+def backend_device(backend: Backend) -> Optional[str]:
+    """Where a local backend computes ("cpu", "cuda", "cuda:1"); None for one that computes elsewhere (a server)."""
+    from .backends.vllm import VLLMBackend  # imports no vllm
+
+    if isinstance(backend, VLLMBackend):
+        return "cuda"
+    device = getattr(backend, "device_name", None) or getattr(backend, "device", None)
+    if not isinstance(device, str):
+        return None
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def prepare_worker(backend: Backend) -> None:
+    """Make a backend safe in an ``n_process`` worker before it computes anything: refuse a GPU, and give
+    torch one thread. A forked child inherits torch's OpenMP pool in a state it cannot use (once the parent
+    has run the model, a second thread blocks forever in the first layer norm); one thread per worker is
+    also the right share, as ``n_process`` is the parallelism."""
+    device = backend_device(backend)
+    if device is None:
+        return
+    if not device.startswith("cpu"):
+        raise BackendError(N_PROCESS_GPU.format(name=getattr(backend, "name", type(backend).__name__), device=device))
+    import torch
+
+    torch.set_num_threads(1)
 
 
 #: The component's config: its registered blocks here, every other setting's default read from

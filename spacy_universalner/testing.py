@@ -6,7 +6,9 @@ LLaMA: ``<unk>`` 0 (also padding, as in UniNER), ``<s>`` 1, ``</s>`` 2, so the d
 template's ``</s>`` separator is the tokenizer's EOS text.
 """
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Union
+
+from .registry import uniner_backends
 
 _CORPUS = [
     "A virtual assistant answers questions from a user based on the provided text.",
@@ -256,3 +258,48 @@ def build_tiny_gliner(path: Union[str, Path], *, hidden_size: int = 32, num_laye
     model = GLiNER.from_config(GLiNERConfig(model_name=str(encoder), hidden_size=hidden_size, max_width=4, dropout=0.0))
     model.save_pretrained(str(path))
     return path
+
+
+class KeywordBackend:
+    """A fake backend for tests and benchmarks of the plumbing (streaming, processes, Ray): it answers each
+    UniNER question with the given words of that type found in the passage, in microseconds, with no model."""
+
+    def __init__(self, words: Dict[str, Sequence[str]], name: str = "keywords", delay: float = 0.0):
+        """``delay``: seconds each call takes, as a model's would (to kill a run in the middle, say)."""
+        self.words = {label: list(found) for label, found in words.items()}
+        self.name = name
+        self.delay = delay
+
+    def __call__(self, queries, max_new_tokens: int = 256):
+        import json
+        import time
+
+        if self.delay:
+            time.sleep(self.delay)
+        from .prompt import read_query
+        from .types import Generation
+
+        answers = []
+        for query in queries:
+            passage, label = read_query(query.prompt)
+            answers.append(Generation(json.dumps([word for word in self.words.get(label, []) if word in passage])))
+        return answers
+
+
+@uniner_backends("spacy_universalner.testing.Keywords.v1")
+def make_keyword_backend(words: Dict[str, List[str]], name: str = "keywords", delay: float = 0.0) -> KeywordBackend:
+    return KeywordBackend(words, name, delay)
+
+
+def keyword_pipeline(words: Dict[str, Sequence[str]], batch_size: int = 8, delay: float = 0.0):
+    """A blank English pipeline whose ``universal_ner`` answers with :class:`KeywordBackend` (a function, so it
+    can be handed to worker processes and Ray actors, e.g. as ``functools.partial(keyword_pipeline, words)``)."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={
+        "labels": list(words), "batch_size": batch_size,
+        "model": {"@uniner_backends": "spacy_universalner.testing.Keywords.v1", "words": {k: list(v) for k, v in words.items()},
+                  "delay": delay},
+    })
+    return nlp

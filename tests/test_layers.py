@@ -17,7 +17,7 @@ LAYERS = [
     {"conversations", "templates", "annotate", "testing", "backends.tokens",
      "backends.constrained", "backends.fast_spans", "backends.engine"},
     {"backends.hf", "backends.gliner", "backends.openai", "backends.vllm"},
-    {"backends", "component", "eval", "eval.metrics", "eval.readers", "eval.benchmarks", "eval.run", "eval.report",
+    {"backends", "component", "extract", "distributed", "eval", "eval.metrics", "eval.readers", "eval.benchmarks", "eval.run", "eval.report",
      "llm", "llm.models", "llm.task"},
     {"distill", "distill.tuples", "distill.teachers", "distill.annotate", "distill.build", "distill.gold",
      "distill.sample", "distill.train", "distill.student", "distill.span", "distill.gguf"},

@@ -2,39 +2,48 @@
 
 This is the README's main job: a real extraction with a model the user names (the packaged
 ``uniner-span``, a hub id or a local folder), from the command line, with no config file to write.
+With ``--output`` it streams and resumes (:mod:`..extract`); ``--engine ray`` spreads it over Ray
+actors (:mod:`..distributed`), on one machine or a cluster.
 """
-import json
 import sys
+from functools import partial
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Union
 
 import typer
 
 from .app import app
 
 
-def _read_records(path: Path, field: str) -> Iterator[Tuple[str, Dict[str, Any]]]:
-    """``(text, record)`` per non-empty line: a JSONL object is its own record (every field is written
-    back, so an ``id`` still joins), a plain line becomes ``{"text": line}``."""
-    with path.open(encoding="utf8") as file_:
-        for number, line in enumerate(file_, 1):
-            if not line.strip():
-                continue
-            if path.suffix == ".jsonl":
-                try:
-                    record = json.loads(line)
-                    text = record[field]
-                except (ValueError, KeyError, TypeError) as err:
-                    raise typer.BadParameter(f"{path}:{number}: expected a JSON object with a {field!r} field ({err}).")
-                yield text, record
-            else:
-                text = line.rstrip("\n")
-                yield text, {"text": text}
+def parse_labels(text: str) -> Union[List[str], Dict[str, str]]:
+    """``person,organization`` as a list; ``PER=person,ORG=organization`` as the config's mapping (label ->
+    type asked). A ``;`` is refused: it would silently make one label of two."""
+    if ";" in text:
+        suggestion = ",".join(part.strip() for part in text.split(";") if part.strip())
+        raise ValueError(
+            f"Labels are separated by commas, not semicolons (got {text!r}): write {suggestion!r}."
+        )
+    items = [item.strip() for item in text.split(",")]
+    if not any("=" in item for item in items):
+        return text  # type: ignore[return-value]  # normalize_labels reads (and checks) the comma list
+    mapping: Dict[str, str] = {}
+    for item in items:
+        if not item:
+            continue
+        label, _, query = (part.strip() for part in item.partition("="))
+        if not label or ("=" in item and not query):
+            raise ValueError(
+                f"Cannot read {item!r} in --labels {text!r}: write LABEL=type pairs, e.g. 'PER=person,ORG=organization'."
+            )
+        if label in mapping:
+            raise ValueError(f"Duplicate label {label!r} in `labels` (got {text!r}): name each type once.")
+        mapping[label] = query or label
+    return mapping
 
 
 def build_pipeline(
-    model: str, labels: Union[str, List[str]], base: str = "blank:en", device: str = "auto", dtype: str = "auto",
-    batch_size: int = 8, max_new_tokens: int = 256, cache: Optional[str] = None,
+    model: str, labels: Union[str, List[str], Dict[str, str]], base: str = "blank:en", device: str = "auto",
+    dtype: str = "auto", batch_size: int = 8, max_new_tokens: int = 256, cache: Optional[str] = None,
 ):
     """A pipeline with ``universal_ner`` added: on a blank language (``blank:en``) or a saved/installed pipeline."""
     import spacy
@@ -52,58 +61,118 @@ def build_pipeline(
     return nlp
 
 
+def _show(doc, msg) -> None:
+    msg.divider(doc.text[:80])
+    rows = [(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents]
+    if rows:
+        msg.table(rows, header=("entity", "label", "start", "end"))  # prints; returns None
+    else:
+        msg.text("(no entities)")
+    for item in doc._.uniner_unaligned or []:
+        msg.warn(f"unaligned {item['label']}: {item['text']!r}")
+
+
 @app.command("extract")
 def extract_command(
     texts: List[str] = typer.Argument(None, help="Texts to read; or use --input."),
     model: str = typer.Option("uniner-span", "--model", "-m", help="uniner-span (the packaged span model: offline, CPU), a UniNER checkpoint (hub id such as Universal-NER/UniNER-7B-type, or a local folder) or a GLiNER model (folder or hub id)."),
-    labels: str = typer.Option("person,organization,location", "--labels", "-l", help="Comma-separated entity types to ask for."),
-    input_path: Optional[Path] = typer.Option(None, "--input", "-i", exists=True, dir_okay=False, help="A .txt file (one text per line) or .jsonl file."),
+    labels: str = typer.Option("person,organization,location", "--labels", "-l", help="Comma-separated entity types to ask for, or LABEL=type pairs (PER=person,ORG=organization) to set other labels than the types asked."),
+    input_path: Optional[str] = typer.Option(None, "--input", "-i", help="A .txt file (one text per line) or .jsonl file, or a glob of them ('corpus/*.jsonl'); read lazily."),
     text_field: str = typer.Option("text", "--text-field", help="Field holding the text in JSONL input."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSON object per text here (JSONL)."),
+    id_field: str = typer.Option("id", "--id-field", help="Field holding each record's id (a record without one gets FILE:LINE); a rerun skips ids already in --output."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Append one JSON object per text here (JSONL; a folder of shards with --engine ray); a rerun resumes."),
     base: str = typer.Option("blank:en", "--base", help="Pipeline to add universal_ner to: blank:LANG or a spaCy pipeline name/path."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
     dtype: str = typer.Option("auto", help="auto, float32, float16 or bfloat16."),
-    batch_size: int = typer.Option(8, help="Docs per model call."),
+    batch_size: int = typer.Option(8, help="Docs per model call (and per durable append to --output)."),
     max_new_tokens: int = typer.Option(256, help="Answer length cap (UniNER: 256)."),
     cache: Optional[Path] = typer.Option(None, help="JSONL response cache to read and append to."),
+    n_process: int = typer.Option(1, "--n-process", help="Worker processes on this machine (CPU backends; one torch thread each)."),
+    engine: str = typer.Option("local", "--engine", help="local (this process, or --n-process workers) or ray (Ray Data actors: this machine or a cluster; needs the [ray] extra and --output)."),
+    actors: int = typer.Option(2, "--actors", help="--engine ray: model copies (actors), each loading its own pipeline."),
+    gpus_per_actor: float = typer.Option(0, "--gpus-per-actor", help="--engine ray: GPUs per actor (1: one model copy per GPU; 0: CPU actors, e.g. for uniner-span)."),
+    cpus_per_actor: float = typer.Option(1, "--cpus-per-actor", help="--engine ray: CPUs reserved per actor (its torch threads)."),
+    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: a running Ray cluster to join ('auto' or host:port); default: start Ray on this machine."),
 ) -> None:
     """Find entities of any types in text with a UniNER model."""
-    from tqdm import tqdm
     from wasabi import msg
 
+    from ..extract import Input, expand_inputs, extract_to_jsonl, read_inputs
+
+    texts = texts or []
     if not texts and input_path is None:
         raise typer.BadParameter("Give texts as arguments or a file with --input.")
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter(f"--engine must be local or ray, got {engine!r}.")
     try:
-        nlp = build_pipeline(model, labels, base, device, dtype, batch_size, max_new_tokens, str(cache) if cache else None)
+        parsed_labels = parse_labels(labels)
+        paths = expand_inputs([input_path]) if input_path else []
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
+    source = " and ".join([f"{len(texts)} text argument(s)"] * bool(texts) + [str(input_path)] * bool(input_path))
+    settings = dict(model=model, labels=parsed_labels, base=base, device=device, dtype=dtype, batch_size=batch_size,
+                    max_new_tokens=max_new_tokens, cache=str(cache) if cache else None)
+    if engine == "ray":
+        if output is None or texts:
+            msg.fail("--engine ray reads --input files and writes an --output folder of shards.", exits=1)
+        return _extract_with_ray(settings, paths, output, text_field, id_field, actors, gpus_per_actor,
+                                 cpus_per_actor, address, source, msg)
+    try:
+        nlp = build_pipeline(**settings)
     except ValueError as err:  # bad labels or settings: the message says what is wrong
         msg.fail(str(err), exits=1)
-    stream = [(text, {"text": text}) for text in texts or []]
-    if input_path:
-        stream += list(_read_records(input_path, text_field))
-    out = output.open("w", encoding="utf8") if output else None
+    arguments = [Input(text, {id_field: f"text:{i}", "text": text}) for i, text in enumerate(texts, 1)]
+    inputs = (item for part in (arguments, read_inputs(paths, text_field, id_field)) for item in part)
     from ..types import BackendError
 
     try:
-        docs = nlp.pipe(stream, batch_size=batch_size, as_tuples=True)
-        for doc, record in tqdm(docs, total=len(stream), disable=len(stream) < 2, file=sys.stderr):
-            ents = [{"text": e.text, "label": e.label_, "start": e.start_char, "end": e.end_char} for e in doc.ents]
-            if out:
-                # The input's fields come first and are kept; offsets refer to its text field.
-                result = {**record, "ents": ents, "unaligned": doc._.uniner_unaligned}
-                out.write(json.dumps(result, ensure_ascii=False) + "\n")
-            else:
-                msg.divider(doc.text[:80])
-                rows = [(e["text"], e["label"], e["start"], e["end"]) for e in ents]
-                if rows:
-                    msg.table(rows, header=("entity", "label", "start", "end"))  # prints; returns None
-                else:
-                    msg.text("(no entities)")
-                for item in doc._.uniner_unaligned or []:
-                    msg.warn(f"unaligned {item['label']}: {item['text']!r}")
-    except BackendError as err:
+        if output:
+            stats = _extract_to_file(nlp, inputs, output, paths, id_field, batch_size, n_process, extract_to_jsonl)
+        else:
+            shown = 0
+            stream = ((item.text, item.record) for item in inputs)
+            for doc, _ in nlp.pipe(stream, batch_size=batch_size, as_tuples=True, n_process=n_process):
+                _show(doc, msg)
+                shown += 1
+            if not shown:
+                msg.fail(f"No text in {source}: every line is blank.", exits=1)
+    except (BackendError, ValueError) as err:
         msg.fail(str(err), exits=1)
-    finally:
-        if out:
-            out.close()
     if output:
-        msg.good(f"Wrote {len(stream)} result(s) to {output}")
+        if not stats.written and not stats.skipped:
+            msg.fail(f"No text in {source}: every line is blank; nothing written to {output}.", exits=1)
+        kept = f"; skipped {stats.skipped} already there (delete {output} to start over)" if stats.skipped else ""
+        msg.good(f"Wrote {stats.written} result(s) to {output}{kept}")
+
+
+def _extract_to_file(nlp, inputs, output, paths, id_field, batch_size, n_process, extract_to_jsonl):
+    """Stream into ``output`` with a progress bar over the input's bytes (its size is known; its lines are not)."""
+    from tqdm import tqdm
+
+    total = sum(path.stat().st_size for path in paths) or None
+    with tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, disable=total is None, desc="extract") as bar:
+        def on_batch(stats, position):
+            bar.update(max(0, position - bar.n))
+            bar.set_postfix(written=stats.written, skipped=stats.skipped, refresh=False)
+
+        return extract_to_jsonl(nlp, inputs, output, id_field=id_field, batch_size=batch_size, n_process=n_process,
+                                on_batch=on_batch)
+
+
+def _extract_with_ray(settings, paths, output, text_field, id_field, actors, gpus_per_actor, cpus_per_actor,
+                      address, source, msg) -> None:
+    from ..distributed import extract_with_ray
+    from ..types import BackendError
+
+    try:
+        stats = extract_with_ray(
+            partial(build_pipeline, **settings), paths, output, text_field=text_field, id_field=id_field,
+            actors=actors, gpus_per_actor=gpus_per_actor, cpus_per_actor=cpus_per_actor,
+            batch_size=settings["batch_size"], address=address,
+        )
+    except (BackendError, ValueError, ImportError) as err:
+        msg.fail(str(err), exits=1)
+    if not stats.written and not stats.skipped:
+        msg.fail(f"No text in {source}: every line is blank; nothing written to {output}.", exits=1)
+    kept = f"; skipped {stats.skipped} already there" if stats.skipped else ""
+    msg.good(f"Wrote {stats.written} result(s) to {len(stats.shards)} shard(s) in {output}{kept}")
