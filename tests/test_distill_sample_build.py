@@ -184,3 +184,18 @@ def test_gold_records_keep_their_own_schema_negatives_and_never_get_drawn_ones(t
     assert asked["multiconer2:0"] == {"What describes company in the text?": '["Acme"]'}
     assert [d.get("complete") for d in data] == [True, False, None]  # the flag goes on to train-span
     assert stats.negatives == 2 + 0 + 0  # the teacher passage has no other teacher type to draw
+
+
+def test_gold_records_marked_drawn_get_frequency_drawn_negatives_and_keep_the_mark(tmp_path):
+    from spacy_universalner.conversations import make_conversation
+
+    pile = make_conversation("pile_ner_391:0", "Ann visited Rome.", [("person", ["Ann"])])
+    pile.update({"complete": False, "negatives": "drawn"})
+    other = make_conversation("pile_ner_391:1", "Rome is old.", [("city", ["Rome"])])
+    other.update({"complete": False, "negatives": "drawn"})
+    gold_path = tmp_path / "gold.json"
+    gold_path.write_text(json.dumps([pile, other]))
+    data, stats = build_conversations(gold_path, negatives=1, seed=0)
+    first = data[0]["conversations"]
+    assert {t["value"] for t in first[2::2]} == {"What describes person in the text?", "What describes city in the text?"}
+    assert [(d["complete"], d["negatives"]) for d in data] == [(False, "drawn")] * 2 and stats.negatives == 2

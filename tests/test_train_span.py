@@ -126,3 +126,12 @@ def test_partial_negatives_are_masked_at_the_asked_rate_and_positives_never():
     assert (complete == -100).sum() == 0  # a complete example keeps every negative
     with pytest.raises(ValueError, match="between 0 and 1"):
         PartialLabelCollator(fake_collator, keep=1.5)
+
+
+def test_pile_ner_gold_records_marked_drawn_draw_teacher_types_like_teacher_data():
+    """Pile-NER-type passages vouch for absent teacher types (ChatGPT listed every entity): they draw negatives."""
+    pile = make_conversation("pile_ner_391:0", TEXT, [("person", ["Bill Gates"])])
+    pile.update({"complete": False, "negatives": "drawn"})
+    teacher = make_conversation("pile:1", "Aspirin treats headaches.", [("drug", ["Aspirin"])])
+    pile_example, _ = build_examples([pile, teacher], SpanDataSettings(random_negatives=2, seed=0))
+    assert set(pile_example["ner_labels"]) == {"person", "drug"} and pile_example["partial"] is True

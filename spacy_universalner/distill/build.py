@@ -14,7 +14,8 @@ For Pile-NER-type input the file's own ``[]`` queries are kept and count towards
 
 Records written by ``gold`` carry a ``complete`` flag (does their source label its whole schema?) and
 keep it: their negatives are their own schema's absent types, all of them and nothing drawn, since a
-type from another schema ("company" for a CoNLL sentence) is unknown there, not absent.
+type from another schema ("company" for a CoNLL sentence) is unknown there, not absent. A gold record with
+``"negatives": "drawn"`` (Pile-NER-type passages) is treated like teacher data here.
 """
 import bisect
 import itertools
@@ -48,6 +49,13 @@ class Passage:
     given_negatives: List[str] = field(default_factory=list)
     #: ``gold``'s flag: None for teacher data (negatives drawn), True/False for a fixed-schema source.
     complete: Optional[bool] = None
+    #: ``gold``'s ``"negatives": "drawn"``: a gold source whose absent teacher types are vouched for.
+    drawn: bool = False
+
+    @property
+    def schema_bound(self) -> bool:
+        """Negatives only from its own schema (the ``[]`` answers it came with), none drawn."""
+        return self.complete is not None and not self.drawn
 
 
 @dataclass
@@ -104,6 +112,7 @@ def _from_conversation(index: int, record: Dict[str, Any]) -> Passage:
     passage = Passage(str(record.get("id", index)), text)
     if isinstance(record.get("complete"), bool):
         passage.complete = record["complete"]
+    passage.drawn = record.get("negatives") == "drawn"
     for label, answer in pairs:
         items = answer_list(answer)
         if items == []:
@@ -233,13 +242,13 @@ def build_conversations(
         seen_texts.add(key)
         passages.append(clean_passage(passage, pairs, stats, lowercase))
     # Drawn negatives come from the teacher's open-type passages only (see the module docstring).
-    frequency = Counter(label for p in passages if p.complete is None for label in p.positives)
+    frequency = Counter(label for p in passages if not p.schema_bound for label in p.positives)
     sampler = FrequencySampler(frequency) if frequency else None
     rng = random.Random(seed)
     records = []
     for passage in passages:
         queries: List[Tuple[str, List[str]]] = list(passage.positives.items())
-        if passage.complete is not None:
+        if passage.schema_bound:
             negative_types = list(passage.given_negatives)  # its own schema's absent types, nothing drawn
         else:
             negative_types = list(passage.given_negatives[:negatives]) if negatives else []
@@ -251,6 +260,8 @@ def build_conversations(
         record = make_conversation(passage.id, passage.text, queries)
         if passage.complete is not None:
             record["complete"] = passage.complete
+        if passage.drawn:
+            record["negatives"] = "drawn"
         records.append(record)
         stats.passages += 1
         stats.negatives += len(negative_types)

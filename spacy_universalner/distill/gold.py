@@ -11,7 +11,8 @@ Negatives must be true. A set that labels its schema completely is asked every t
 absent type answers ``[]``); a partially labelled one (``complete = false``: silver links, one
 type per sentence) only the types its passage has, since its unlabelled spans may be mentions.
 Where the definition states ``complete``, each record carries it (``"complete": true/false``) for
-``build`` and ``train-span``. A type with several names is asked under one of them per passage,
+``build`` and ``train-span``; ``negatives = "drawn"`` (Pile-NER-type passages, whose teacher listed every
+entity of every type) lets them draw negative types from the teacher data as well. A type with several names is asked under one of them per passage,
 drawn with the seed.
 """
 import random
@@ -55,6 +56,8 @@ def gold_conversations(
             record = make_conversation(f"{name}:{index}", doc.text, pairs)
             if benchmark.complete is not None:
                 record["complete"] = benchmark.complete
+            if benchmark.negatives:
+                record["negatives"] = benchmark.negatives
             records.append(record)
         result[name] = records
     return result

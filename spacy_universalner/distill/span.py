@@ -75,15 +75,21 @@ def _windows(doc, word_tokens: Sequence[int], max_words: int) -> List[Tuple[int,
     return windows
 
 
+def _schema_bound(record: Dict[str, Any]) -> bool:
+    """A gold record of a fixed schema: its ``[]`` answers are its only negatives."""
+    return "complete" in record and record.get("negatives") != "drawn"
+
+
 def conversation_examples(
     nlp, record: Dict[str, Any], settings: SpanDataSettings, type_pool: Sequence[str], rng: random.Random
 ) -> List[Dict[str, Any]]:
     """GLiNER examples (``tokenized_text``, ``ner`` with inclusive word ends, ``ner_labels``) for one conversation.
 
-    ``type_pool`` is what negatives may be drawn from; a gold record (one with a ``complete`` key) draws none.
+    ``type_pool`` is what negatives may be drawn from; a gold record (one with a ``complete`` key) draws none
+    unless it says ``"negatives": "drawn"``.
     """
     text, pairs = read_conversation(record)
-    schema_bound = "complete" in record
+    schema_bound = _schema_bound(record)
     partial = record.get("complete") is False
     doc, word_tokens = passage_words(nlp, text)
     word_of_token = {token: w for w, token in enumerate(word_tokens)}
@@ -129,7 +135,7 @@ def build_examples(records: Iterable[Dict[str, Any]], settings: SpanDataSettings
     # Drawn negatives come from open-type (teacher) conversations only: a type of a fixed-schema set is
     # unknown, not absent, in a passage of another set.
     type_pool = sorted(
-        {label for record in records if "complete" not in record for label, _ in read_conversation(record)[1]}
+        {label for record in records if not _schema_bound(record) for label, _ in read_conversation(record)[1]}
     )
     rng = random.Random(settings.seed)
     examples: List[Dict[str, Any]] = []

@@ -50,8 +50,13 @@ class Benchmark:
     complete: Optional[bool] = None
     #: Passages to sample from this set, replacing the caller's limit (0: all).
     limit: Optional[int] = None
+    #: "drawn": the source vouches for absent types of the open teacher schema (Pile-NER: ChatGPT listed every
+    #: entity), so training may draw negative types for it as for teacher data. None: only its own schema's.
+    negatives: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.negatives not in (None, "drawn"):
+            raise ValueError(f"{self.name}: negatives must be \"drawn\" or unset, not {self.negatives!r}")
         for tag, names in self.types.items():
             if isinstance(names, list) and not (names and all(isinstance(n, str) and n for n in names)):
                 raise ValueError(f"{self.name}: types.{tag} must be a name, a non-empty list of names or null")
@@ -168,5 +173,6 @@ def load_benchmarks(
             paper=dict(section.get("paper", {})),
             complete=section.get("complete"),
             limit=section.get("limit"),
+            negatives=section.get("negatives"),
         )
     return result
