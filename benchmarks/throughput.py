@@ -5,7 +5,7 @@ of tokens per query: EOS and every token containing ``]`` are suppressed for all
 query generates exactly ``--answer-tokens`` tokens (a random-weight model has no idea when to stop,
 and a fair comparison must not let one method stop earlier than another).
 
-    python benchmarks/throughput.py --quick --json out.json      # < 60 s on 2 busy CPU cores: a smoke run
+    python benchmarks/throughput.py --quick --json out.json      # a smoke run: < 60 s on 2 lightly loaded CPU cores
     python benchmarks/throughput.py                              # the README table
     python benchmarks/throughput.py --model ./UniNER-7B-type --device cuda --docs 64
     python benchmarks/throughput.py --model training/smollm2 --real --docs 6 --answer-tokens 32   # real answers
@@ -435,7 +435,7 @@ def main(argv=None) -> Dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     quick = args.quick
-    # Quick mode is a smoke run (well under a minute on 2 busy cores): one run per method, fewer documents.
+    # Quick mode is a smoke run (well under a minute on 2 lightly loaded cores): one run per method, fewer documents.
     args.repeats = args.repeats or (1 if quick else 3)
     n_docs = args.docs or (4 if quick else 24)
     naive_docs = args.naive_docs or (1 if quick else 6)

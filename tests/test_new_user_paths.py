@@ -158,7 +158,7 @@ def test_the_smollm2_speed_step_writes_its_figures_into_a_folder_it_makes(tmp_pa
 
 @pytest.mark.slow
 def test_quick_throughput_is_one_run_per_method_and_scales_only_the_engine(tmp_path, capsys):
-    """--quick is a smoke run (measured 25-40 s on 2 busy cores at its default model); here at a tiny shape."""
+    """--quick is a smoke run (about 4x less timed work than before; 40 s measured at load average 2); here at a tiny shape."""
     figures = _throughput_main(["--quick", "--hidden-size", "64", "--layers", "1", "--answer-tokens", "2",
                                 "--json", str(tmp_path / "new" / "quick.json")])
     assert figures["repeats"] == 1
