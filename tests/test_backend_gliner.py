@@ -34,8 +34,8 @@ class ScriptedSpanModel:
         self.calls = []
         self.data_processor = SimpleNamespace(words_splitter=None, transformer_tokenizer=None)
 
-    def inference(self, texts, labels, flat_ner=True, threshold=0.5, batch_size=8):
-        self.calls.append({"texts": list(texts), "labels": labels, "threshold": threshold})
+    def inference(self, texts, labels, flat_ner=True, threshold=0.5, batch_size=8, multi_label=False):
+        self.calls.append({"texts": list(texts), "labels": labels, "threshold": threshold, "flat_ner": flat_ner})
         results = []
         for i, text in enumerate(texts):
             asked = labels[i] if labels and isinstance(labels[0], list) else labels
@@ -397,3 +397,45 @@ def test_a_missing_hub_model_gets_the_span_backends_hint_and_no_library_warning(
     message = str(failure.value)
     assert '"spacy_universalner.GLiNER.v1", "name": "./my-model"' in message and "HuggingFace.v1" not in message
     assert not [w for w in caught if "resume_download" in str(w.message)]
+
+
+def test_a_type_holding_the_span_models_marker_text_is_refused():
+    # "<<ENT>> person" was read as two types and shifted the others: Bill Gates became a location.
+    backend = scripted_backend({"person": [("Bill Gates", 0.9)]})
+    for label in ("<<ENT>> person", "person <<SEP>>", "[ENT]"):
+        with pytest.raises(BackendError, match=r"holds '(<<ENT>>|<<SEP>>|\[ENT\])', the text a span model marks types with"):
+            backend([TEMPLATE.query("Bill Gates founded Microsoft.", label)])
+
+
+def test_types_that_do_not_fit_beside_the_passage_are_read_in_several_passes_and_decoded_together():
+    # 120+ types pushed the passage out of the encoder's 512 tokens: no entity at all, and no warning.
+    labels = ["person"] + [f"type{i}" for i in range(299)]  # 2 encoder tokens each: 600 > 512
+    model = ScriptedSpanModel({"person": [("Bill Gates", 0.9)], "type298": [("Gates", 0.95)], "type5": [("Microsoft", 0.8)]})
+    backend = GLiNERBackend(name="scripted", device="cpu", model=model)
+    answers = backend([TEMPLATE.query("Bill Gates founded Microsoft.", label) for label in labels])
+    passes = model.calls[0]["labels"] if len(model.calls) == 1 else [call["labels"] for call in model.calls]
+    assert sum(len(group) for group in passes) == 300 and len(passes) == 2
+    assert all(2 * len(group) + 3 + 5 <= 512 for group in passes)  # each pass fits beside the passage
+    by_label = dict(zip(labels, (json.loads(a.text) for a in answers)))
+    # decoded as one flat pass would: "Gates" (0.95) wins over the overlapping "Bill Gates" (0.9) of the other pass
+    assert by_label["type298"] == ["Gates"] and by_label["person"] == [] and by_label["type5"] == ["Microsoft"]
+
+
+def test_a_few_types_still_take_one_pass_with_the_libraries_own_decoding():
+    model = ScriptedSpanModel({"person": [("Bill Gates", 0.9)]})
+    GLiNERBackend(name="scripted", device="cpu", model=model)([TEMPLATE.query("Bill Gates.", l) for l in ("person", "city")])
+    assert len(model.calls) == 1 and model.calls[0]["flat_ner"] is True
+
+
+@pytest.mark.slow
+def test_passages_are_cut_by_the_span_models_words_too(tiny_gliner):
+    # 400 emoji before a sentence: one unknown token to the tokenizer, 400 words to GLiNER, which reads 384 at most.
+    backend = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3)
+    text = "😀" * 400 + " Bill Gates founded Microsoft."
+    assert backend.count_tokens([text])[0] >= 400
+    seen = []
+    original = backend.model.inference
+    backend.model.inference = lambda texts, *args, **kwargs: seen.extend(texts) or original(texts, *args, **kwargs)
+    pipeline(backend, ["person"])(text)
+    assert len(seen) > 1 and any("Bill Gates founded Microsoft." in passage for passage in seen)
+    assert max(sum(1 for _ in backend._splitter()(passage)) for passage in seen) <= 256

@@ -160,8 +160,22 @@ class GLiNERBackend:
         return "cuda" if torch.cuda.is_available() else "cpu"
 
     def count_tokens(self, texts: Sequence[str]) -> List[int]:
-        """Encoder tokens per passage (the type prompt comes on top), for chunking long Docs."""
-        return count_tokens_with(self.model.data_processor.transformer_tokenizer, texts)
+        """What a passage costs the encoder (the type prompt comes on top), for chunking long Docs: its subword
+        tokens as GLiNER reads them (word by word), and at least its number of words, since GLiNER also cuts
+        a passage at ``max_len`` words (400 emoji are 400 words but, as one string, one unknown token)."""
+        words = [[word for word, _, _ in self._splitter()(text)] for text in texts]
+        tokenizer = self.model.data_processor.transformer_tokenizer
+        if tokenizer is None or not texts:
+            return [len(w) for w in words]
+        counts = [len(ids) if w else 0 for ids, w in zip(
+            tokenizer([w or ["."] for w in words], is_split_into_words=True, add_special_tokens=False)["input_ids"], words
+        )]
+        return [max(count, len(w)) for count, w in zip(counts, words)]
+
+    def _splitter(self) -> "SpacyWords":
+        if self._words is None:
+            self._words = SpacyWords(self.language)
+        return self._words
 
     def __call__(self, queries: Sequence[Query], max_new_tokens: int = 256) -> List[Generation]:
         """One answer per query; ``max_new_tokens`` does not apply (answers are never cut)."""
@@ -176,42 +190,126 @@ class GLiNERBackend:
             text, label = parsed
             labels = passages.setdefault(text, [])
             if label not in labels:
+                check_span_label(label)
                 labels.append(label)
             asked.append(parsed)
         found = self._predict(passages)
         return [answer_generation(found[text].get(label, [])) for text, label in asked]
 
-    def _predict(self, passages: Dict[str, List[str]]) -> Dict[str, Dict[str, List[Tuple[str, float]]]]:
-        """``{passage: {type: [(mention, score), ...] in document order}}``, longest passages batched together."""
-        model = self.model
-        if self._words is None:
-            self._words = SpacyWords(self.language)
-            model.data_processor.words_splitter = self._words
-        texts = sorted(passages, key=len, reverse=True)  # less padding per batch
-        best_total = self.flat_ner and self.flat_decoding == "best_total"
-        options = {"multi_label": True} if best_total else {}  # every candidate, for best_total_spans
-        result: Dict[str, Dict[str, List[Tuple[str, float]]]] = {text: {} for text in texts}
-        for start in range(0, len(texts), self.passages_per_batch):
-            batch = texts[start : start + self.passages_per_batch]
-            label_sets = [passages[text] for text in batch]
-            shared = all(labels == label_sets[0] for labels in label_sets)
-            try:
-                predictions = model.inference(
-                    batch, label_sets[0] if shared else label_sets, flat_ner=self.flat_ner and not best_total,
-                    threshold=self.threshold, batch_size=len(batch), **options,
+    def _label_groups(self, passages: Dict[str, List[str]]) -> Dict[str, List[List[str]]]:
+        """The types of each passage in groups that fit the encoder beside it (one group unless there are many
+        types: 120 types used to push the passage out of the encoder's 512 tokens and give no entity at all)."""
+        tokenizer = self.model.data_processor.transformer_tokenizer
+        limit = getattr(tokenizer, "model_max_length", None)
+        if tokenizer is None or not isinstance(limit, int) or limit > 100_000:
+            limit = DEFAULT_ENCODER_TOKENS
+        texts = list(passages)
+        passage_tokens = dict(zip(texts, self.count_tokens(texts)))
+        max_words = getattr(getattr(self.model, "config", None), "max_len", None)
+        for text in texts:
+            words = sum(1 for _ in self._splitter()(text))
+            if isinstance(max_words, int) and words > max_words:  # GLiNER would cut it there without a word
+                raise BackendError(
+                    f"A passage of {words} words is longer than the {max_words} words {self.name!r} reads: "
+                    "lower max_chunk_tokens."
                 )
-            except RuntimeError as err:
-                if "out of memory" in str(err).lower():
+        labels = sorted({label for asked in passages.values() for label in asked})
+        costs = {  # <<ENT>> and the type's own tokens
+            label: 1 + (len(ids) if tokenizer is not None else len(label.split()))
+            for label, ids in zip(labels, tokenizer(labels, add_special_tokens=False)["input_ids"] if tokenizer is not None and labels else [[] for _ in labels])
+        }
+        groups: Dict[str, List[List[str]]] = {}
+        for text, asked in passages.items():
+            budget = limit - passage_tokens[text] - 3  # <<SEP>>, and the encoder's own two special tokens
+            groups[text] = [[]]
+            used = 0
+            for label in asked:
+                if costs[label] > budget:
                     raise BackendError(
-                        f"Out of memory running {self.name!r} on {len(batch)} passages: lower the backend's passages_per_batch."
-                    ) from err
-                raise
-            for text, entities in zip(batch, predictions):
-                if best_total:
-                    entities = best_total_spans(entities)
-                for entity in sorted(entities, key=lambda e: e["start"]):
-                    result[text].setdefault(entity["label"], []).append((entity["text"], float(entity["score"])))
+                        f"A passage of {passage_tokens[text]} encoder tokens leaves no room for the type {label!r} in the "
+                        f"encoder's {limit} tokens of {self.name!r}: lower max_chunk_tokens, or shorten the type."
+                    )
+                if used + costs[label] > budget:
+                    groups[text].append([])
+                    used = 0
+                groups[text][-1].append(label)
+                used += costs[label]
+        return groups
+
+    def _predict(self, passages: Dict[str, List[str]]) -> Dict[str, Dict[str, List[Tuple[str, float]]]]:
+        """``{passage: {type: [(mention, score), ...] in document order}}``, longest passages batched together.
+
+        A passage asked more types than fit the encoder beside it is read once per group of types
+        (:meth:`_label_groups`); the groups' candidates are then decoded together, as one pass would (types
+        are encoded together, so scores can differ slightly from a single pass that does not fit anyway)."""
+        model = self.model
+        if model.data_processor.words_splitter is not self._splitter():
+            model.data_processor.words_splitter = self._splitter()
+        groups = self._label_groups(passages)
+        # (passage, types, candidates): a passage split over several passes keeps every candidate until merged
+        jobs = [(text, group, len(groups[text]) > 1) for text in passages for group in groups[text]]
+        jobs.sort(key=lambda job: len(job[0]), reverse=True)  # less padding per batch
+        best_total = self.flat_ner and self.flat_decoding == "best_total"
+        found: Dict[str, List[Dict[str, Any]]] = {text: [] for text in passages}
+        for start in range(0, len(jobs), self.passages_per_batch):
+            batch = jobs[start : start + self.passages_per_batch]
+            for candidates in (False, True):
+                members = [job for job in batch if job[2] is candidates]
+                if not members:
+                    continue
+                texts, label_sets = [job[0] for job in members], [job[1] for job in members]
+                shared = all(labels == label_sets[0] for labels in label_sets)
+                every = best_total or candidates  # every candidate, for best_total_spans or the merge
+                try:
+                    predictions = model.inference(
+                        texts, label_sets[0] if shared else label_sets, flat_ner=self.flat_ner and not every,
+                        threshold=self.threshold, batch_size=len(texts), **({"multi_label": True} if every else {}),
+                    )
+                except RuntimeError as err:
+                    if "out of memory" in str(err).lower():
+                        raise BackendError(
+                            f"Out of memory running {self.name!r} on {len(texts)} passages: lower the backend's passages_per_batch."
+                        ) from err
+                    raise
+                for text, entities in zip(texts, predictions):
+                    found[text].extend(entities)
+        result: Dict[str, Dict[str, List[Tuple[str, float]]]] = {}
+        for text, entities in found.items():
+            if best_total:
+                entities = best_total_spans(entities)
+            elif self.flat_ner and len(groups[text]) > 1:
+                entities = greedy_flat_spans(entities)
+            result[text] = {}
+            for entity in sorted(entities, key=lambda e: e["start"]):
+                result[text].setdefault(entity["label"], []).append((entity["text"], float(entity["score"])))
         return result
+
+
+#: The encoder length assumed when its tokenizer does not say (GLiNER's DeBERTa and BERT encoders take 512).
+DEFAULT_ENCODER_TOKENS = 512
+#: Text GLiNER's prompt is built from: a type holding it would be read as several types (Bill Gates -> location).
+MARKER_TEXTS = ("<<ENT>>", "<<SEP>>", "[ENT]", "[SEP]")
+
+
+def check_span_label(label: str) -> None:
+    """Refuse a type holding GLiNER's marker text, which would shift every type after it."""
+    for marker in MARKER_TEXTS:
+        if marker in label:
+            raise BackendError(
+                f"The entity type {label!r} holds {marker!r}, the text a span model marks types with: it would be read "
+                "as two types and shift the others. Ask with other words (labels can map to any query text, "
+                'e.g. labels = {"PER": "person"}).'
+            )
+
+
+def greedy_flat_spans(entities: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """GLiNER's flat decoding over candidates from several passes: the best-scoring span first, then every
+    span that overlaps no span already kept (one type per word)."""
+    kept: List[Dict[str, Any]] = []
+    for entity in sorted(entities, key=lambda e: -float(e["score"])):
+        if all(entity["end"] <= other["start"] or other["end"] <= entity["start"] for other in kept):
+            kept.append(entity)
+    return kept
 
 
 def best_total_spans(entities: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
