@@ -108,3 +108,14 @@ def test_scores_survive_doc_serialization(nlp):
 def test_threshold_must_be_a_probability(nlp):
     with pytest.raises(ValueError, match="threshold"):
         _pipe(nlp, ANSWER, threshold=2.0)
+
+
+def test_a_number_that_is_no_log_probability_gives_no_score():
+    # A server's positive log-probability (1000) raised OverflowError; NaN gave scores outside [0, 1].
+    from spacy_universalner.confidence import probability
+
+    for bad in (1000.0, float("nan"), float("inf"), float("-inf"), 10**400, True, None, "x"):
+        assert probability([-0.1, bad]) is None
+    assert probability([]) is None
+    assert probability([1e-7, 0.0]) == 1.0  # a server's rounding above 0 reads as certainty
+    assert probability([-1e308, -1e308]) == 0.0  # underflow is a probability of 0, not an error

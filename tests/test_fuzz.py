@@ -3,9 +3,11 @@
 Three properties, each over a few thousand seeded cases (the whole file runs in well under 30 s):
 
 1. **Answers.** Random and adversarial model answers (deep nesting, huge literals, "ASSISTANT:" inside a
-   mention, lone surrogates, special-token text, mentions that overlap existing entities) go through
+   mention, lone surrogates, special-token text, mentions that overlap existing entities), half of them with
+   a server's token log-probabilities (NaN, infinite, positive, huge integers among them), go through
    ``nlp.pipe`` under random settings: no exception escapes, every Doc keeps each entity it already had
-   (``overwrite_ents = false``), and every span lies on the Doc's tokens.
+   (``overwrite_ents = false``), every span lies on the Doc's tokens, every score is in [0, 1] or None,
+   and every Doc can be saved (``DocBin`` with user data).
 2. **Cache files.** Valid entries mixed with torn lines, bytes that are not UTF-8, fields of the wrong
    type and deep nesting: every valid entry is read back, a pipe whose prompts are all cached never
    calls the model, and answers appended afterwards are read back together with the old ones.
@@ -18,8 +20,9 @@ from typing import Callable
 
 import pytest
 import spacy
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, DocBin, Span
 
+from spacy_universalner.backends.openai import generation_from_choice
 from spacy_universalner.types import Generation
 from spacy_universalner.cache import ResponseCache
 from spacy_universalner.distill.tuples import parse_tuples
@@ -67,7 +70,24 @@ class FuzzBackend:
         if self.forbidden:
             raise AssertionError("the model was asked although the cache holds every prompt")
         self.calls += 1
-        return [Generation(self.answer(self.rng, query.prompt)) for query in queries]
+        return [server_generation(self.rng, self.answer(self.rng, query.prompt)) for query in queries]
+
+
+#: Token log-probabilities a server may send: ordinary ones, and numbers that are none (issue 27: 1000 crashed).
+LOGPROBS = [-0.01, -0.7, -3.0, 0.0, -0.0, 1e-7, -1e308, 1000, 1e308, float("nan"), float("inf"), float("-inf"),
+            10**400, -(10**400), True, None, "x", [1]]
+
+
+def server_generation(rng: random.Random, answer: str) -> Generation:
+    """``answer`` as a completions server returns it, read by the OpenAI-compatible backend: half the time with
+    random token log-probabilities (a random mix of ordinary and hostile numbers) on random token cuts."""
+    if rng.random() < 0.5 or not answer:
+        return Generation(answer)
+    cuts = sorted({0, len(answer), *(rng.randrange(len(answer)) for _ in range(rng.randint(0, 8)))})
+    tokens = [answer[a:b] for a, b in zip(cuts, cuts[1:])]
+    pool = LOGPROBS if rng.random() < 0.5 else LOGPROBS[:3]
+    choice = {"text": answer, "logprobs": {"tokens": tokens, "token_logprobs": [rng.choice(pool) for _ in tokens]}}
+    return generation_from_choice(choice)
 
 
 @uniner_backends("test.Fuzz.v1")
@@ -108,7 +128,7 @@ def random_doc(nlp, rng: random.Random) -> Doc:
 def test_random_and_adversarial_answers_never_crash_and_keep_existing_entities():
     rng = random.Random(SEED)
     nlp = spacy.blank("en")  # one, reused: building a Language is the slow part
-    answers = 0
+    answers = scored = surrogates = 0
     for batch in range(40):
         if nlp.has_pipe("universal_ner"):
             nlp.remove_pipe("universal_ner")
@@ -125,13 +145,18 @@ def test_random_and_adversarial_answers_never_crash_and_keep_existing_entities()
         })
         docs = [random_doc(nlp, rng) for _ in range(50)]
         before = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
-        for doc, kept in zip(nlp.pipe(docs), before):
+        for doc, kept in zip(nlp.pipe(docs), before):  # nlp.pipe fills the Docs in place
             after = {(e.start, e.end, e.label_) for e in doc.ents}
             assert set(kept) <= after, (doc.text, kept, after)
             for span in doc.spans.get("uniner", []):
                 assert 0 <= span.start < span.end <= len(doc)
+                assert span._.uniner_score is None or 0.0 <= span._.uniner_score <= 1.0
+                scored += span._.uniner_score is not None
             answers += len(doc._.uniner_responses or [])
-    assert answers > 3000
+            # a lone surrogate fed in is kept as U+FFFD; the JSON escape "\\ud800" is kept as written
+            surrogates += any("\ufffd" in r["response"] or "\\ud800" in r["response"] for r in doc._.uniner_responses or [])
+        DocBin(store_user_data=True, docs=docs).to_bytes()  # savable whatever the answers held (lone surrogates too)
+    assert answers > 3000 and scored > 100 and surrogates > 50
 
 
 def test_the_parsers_never_raise_on_random_text():
