@@ -168,3 +168,23 @@ def test_every_project_asset_is_a_benchmark_copy_with_a_checksum():
     commands = {command["name"]: command for command in project["commands"]}
     assert "assets/pile-ner-type.json" in commands["pile-ner"]["outputs"]
     assert "assets/pile-ner-type.json" in commands["build-pile-ner"]["deps"]
+
+
+def test_the_default_configs_ship_in_the_package_and_init_config_writes_a_copy(tmp_path):
+    """gold, train and train-span work outside a checkout: their configs are package data, copied out on request."""
+    from typer.testing import CliRunner
+
+    from spacy_universalner.cli import app
+    from spacy_universalner.cli.distill import CONFIG_NAMES, DEFAULT_CONFIGS
+    from spacy_universalner.distill.train import load_train_config
+
+    assert DEFAULT_CONFIGS.parent.name == "spacy_universalner"
+    assert all((DEFAULT_CONFIGS / name).is_file() for name in CONFIG_NAMES.values())
+    runner = CliRunner()
+    done = runner.invoke(app, ["init-config", "train-span", str(tmp_path / "span.cfg")])
+    assert done.exit_code == 0, done.output
+    assert load_train_config(tmp_path / "span.cfg", {})["training"]["max_steps"] > 0
+    again = runner.invoke(app, ["init-config", "train-span", str(tmp_path / "span.cfg")])
+    assert again.exit_code == 1 and "exists" in again.output
+    unknown = runner.invoke(app, ["init-config", "trian", str(tmp_path / "x.cfg")])
+    assert unknown.exit_code == 1 and "train-span" in unknown.output

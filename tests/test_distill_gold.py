@@ -101,7 +101,7 @@ def test_an_empty_list_of_names_is_refused():
 
 
 # ---------------------------------------------------------------------------- the shipped data configs
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "spacy_universalner" / "configs"
 
 
 def _sections(name: str) -> dict:

@@ -11,6 +11,7 @@ from spacy_universalner.distill.train import (
 from spacy_universalner.prompt import UniNERTemplate
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+PACKAGED = Path(__file__).resolve().parents[1] / "spacy_universalner" / "configs"
 TEXT = "Bill Gates founded Microsoft in Albuquerque."
 RECORD = {"id": "a", "conversations": [
     {"from": "human", "value": f"Text: {TEXT}"},
@@ -69,7 +70,7 @@ def test_collator_pads_right_and_ignores_padding():
 
 
 def test_training_defaults_are_the_papers():
-    config = load_train_config(CONFIGS / "train.cfg")
+    config = load_train_config(PACKAGED / "train.cfg")
     training = config["training"]
     assert (training["learning_rate"], training["epochs"], training["warmup_ratio"]) == (2e-5, 3, 0.04)
     assert (training["lr_scheduler"], training["max_length"], training["weight_decay"]) == ("cosine", 1024, 0.0)

@@ -162,7 +162,7 @@ def _check_optional_parts(command: str, help_args: List[str]):
     for part in optional_parts(command):
         option = part.split()[0]
         if option.count(".") == 1 and option.startswith("--training."):  # train's config overrides
-            assert option[len("--training."):] in (ROOT / "configs" / "train.cfg").read_text(), option
+            assert option[len("--training."):] in (ROOT / "spacy_universalner" / "configs" / "train.cfg").read_text(), option
         else:
             assert option in listing, (command, option)
 

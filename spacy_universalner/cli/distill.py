@@ -8,6 +8,11 @@ import typer
 
 from .app import app
 
+#: Default configs of ``gold``, ``train`` and ``train-span``, shipped in the package so the commands work outside
+#: a checkout; ``init-config`` writes a copy to edit.
+DEFAULT_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_NAMES = {"train": "train.cfg", "train-span": "train-span.cfg", "sources": "mini_sources.cfg", "dev": "mini_dev.cfg"}
+
 
 def _fail(message: str) -> None:
     typer.secho(message, fg="red", err=True)
@@ -167,7 +172,7 @@ def build_command(
 @app.command("gold")
 def gold_command(
     output: Path = typer.Argument(..., help="Conversations JSON (Pile-NER-type format), for `build`"),
-    sets: Path = typer.Option(Path("configs/mini_sources.cfg"), "--sets", help="Labelled sets, in the benchmarks format (reader + types)", exists=True),
+    sets: Path = typer.Option(DEFAULT_CONFIGS / "mini_sources.cfg", "--sets", help="Labelled sets, in the benchmarks format (reader + types); default: uniner-span's", exists=True),
     names: Optional[str] = typer.Option(None, "--names", help="Comma-separated set names (default: all in --sets)"),
     limit: int = typer.Option(0, "--limit", help="Passages per set, a seeded sample (0: all)"),
     seed: int = typer.Option(0, "--seed"),
@@ -276,7 +281,7 @@ def train_command(
     ctx: typer.Context,
     data: Path = typer.Argument(..., help="Conversations from `build` (or any Pile-NER-type file)", exists=True),
     output: Path = typer.Argument(..., help="Folder for the student (model + tokenizer, loadable by universal_ner)"),
-    config: Path = typer.Option(Path("configs/train.cfg"), "--config", help="Training config", exists=True),
+    config: Path = typer.Option(DEFAULT_CONFIGS / "train.cfg", "--config", help="Training config (default: the packaged one; init-config train FILE writes a copy)", exists=True),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="Overrides [model] base"),
     lora: Optional[bool] = typer.Option(None, "--lora/--full", help="Overrides [lora] enabled"),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUTPUT/checkpoints"),
@@ -317,7 +322,7 @@ def train_span_command(
     ctx: typer.Context,
     data: Path = typer.Argument(..., help="Conversations from `build` or `gold` (Pile-NER-type format)", exists=True),
     output: Path = typer.Argument(..., help="Folder for the span model (loadable by spacy_universalner.GLiNER.v1)"),
-    config: Path = typer.Option(Path("configs/train-span.cfg"), "--config", help="Training config", exists=True),
+    config: Path = typer.Option(DEFAULT_CONFIGS / "train-span.cfg", "--config", help="Training config (default: the packaged one; init-config train-span FILE writes a copy)", exists=True),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUTPUT/checkpoints"),
 ) -> None:
     """Distil UniNER conversations into an extractive span model (GLiNER architecture).
@@ -343,3 +348,18 @@ def train_span_command(
 
 
 __all__: List[str] = ["sample_command", "annotate_command", "build_command", "gold_command", "init_student_command", "export_student_command", "train_command", "train_span_command", "export_span_command", "convert_gguf_command"]
+
+
+@app.command("init-config")
+def init_config_command(
+    name: str = typer.Argument(..., help=f"Which default: {', '.join(CONFIG_NAMES)}"),
+    output: Path = typer.Argument(..., help="Where to write it (an existing file is not overwritten)"),
+) -> None:
+    """Write a copy of a default config (train, train-span, the labelled sources or their dev splits) to edit."""
+    if name not in CONFIG_NAMES:
+        _fail(f"No default config {name!r}; choose one of: {', '.join(CONFIG_NAMES)}")
+    if output.exists():
+        _fail(f"{output} exists; choose another path or remove it first")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text((DEFAULT_CONFIGS / CONFIG_NAMES[name]).read_text(encoding="utf8"), encoding="utf8")
+    typer.echo(f"Wrote the default {name} config to {output}")

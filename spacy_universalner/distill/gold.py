@@ -4,7 +4,7 @@ UniNER's supervised variant adds human-labelled sets to the distilled data, aski
 about every type of its dataset, under a natural-language name (``PER`` -> "person"). The sets
 are described in the same format as the benchmarks (``eval/benchmarks.cfg``: a reader and a
 ``types`` table), so any file the evaluation can read can also be trained on; see
-``configs/mini_sources.cfg`` for the train splits used by ``uniner-mini``. The output is a
+``spacy_universalner/configs/mini_sources.cfg`` for the sets ``uniner-span`` is trained on. The output is a
 Pile-NER-type conversation file, which ``build`` reads like any other source.
 
 Negatives must be true. A set that labels its schema completely is asked every type of it (an

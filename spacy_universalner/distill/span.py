@@ -42,7 +42,7 @@ _SENTENCE_END = frozenset(".!?")
 
 @dataclass
 class SpanDataSettings:
-    """How conversations become GLiNER examples (the ``[data]`` block of ``configs/train-span.cfg``)."""
+    """How conversations become GLiNER examples (the ``[data]`` block of ``spacy_universalner/configs/train-span.cfg``)."""
 
     max_words: int = 64
     max_types: int = 12

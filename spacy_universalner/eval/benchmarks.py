@@ -8,7 +8,7 @@ A ``types`` value may list several names people use for one type (``["organizati
 "organisation"]``): the first is canonical, the one evaluation asks; ``gold`` varies the names
 of its training questions among them.
 
-Training sets (``configs/mini_sources.cfg``) also say whether the source labels its schema
+Training sets (``spacy_universalner/configs/mini_sources.cfg``) also say whether the source labels its schema
 completely (``complete = true``: human-labelled, fixed schema, so an absent type is a true
 negative) or partially (``complete = false``: silver links, one type per sentence, removed types
 tagged ``O``), and may cap their passages with ``limit`` (a seeded sample that replaces the
