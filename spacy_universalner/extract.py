@@ -13,7 +13,7 @@ import glob
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 from .jsonl import append_lines, encode_line, read_records, settle_tail
 
@@ -50,15 +50,23 @@ def derived_id(path: Path, line: int) -> str:
     return f"{path.name}:{line}"
 
 
-def read_lines(path: PathLike, text_field: str = "text", id_field: str = "id", start: int = 0) -> Iterator[Input]:
+def read_lines(
+    path: PathLike, text_field: str = "text", id_field: str = "id", start: int = 0,
+    span: Optional[Tuple[int, int, int]] = None,
+) -> Iterator[Input]:
     """The records of one file, lazily: a ``.jsonl`` line is its own record, any other line becomes
     ``{"text": line}``; a record without ``id_field`` gets :func:`derived_id`. Blank lines are skipped
-    (and still counted, so ids stay put)."""
+    (and still counted, so ids stay put). ``span``: ``(first byte, end byte, number of the first line)``
+    of a part of the file (see :func:`plan_parts`); ``start``: the position the file begins at."""
     path = Path(path)
     is_jsonl = path.suffix == ".jsonl"
-    position = start
+    offset, end, first = span or (0, None, 1)
+    position = start + offset
     with path.open("rb") as file_:
-        for number, raw in enumerate(file_, 1):
+        file_.seek(offset)
+        for number, raw in enumerate(file_, first):
+            if end is not None and position >= start + end:
+                return
             position += len(raw)
             try:
                 line = raw.decode("utf8")
@@ -82,6 +90,21 @@ def read_lines(path: PathLike, text_field: str = "text", id_field: str = "id", s
             elif not isinstance(record[id_field], (str, int)) or isinstance(record[id_field], bool):
                 raise ValueError(f"{path}:{number}: the {id_field!r} field must be a string or an integer, got {record[id_field]!r}.")
             yield Input(text, record, position)
+
+
+def plan_parts(path: PathLike, lines_per_part: int) -> Iterator[Tuple[int, int, int]]:
+    """``(first byte, end byte, number of the first line)`` of consecutive parts of ``lines_per_part`` lines,
+    for reading one file in parallel with the ids :func:`read_lines` gives it whole (one pass, no record kept)."""
+    offset, first, number = 0, 1, 0
+    with Path(path).open("rb") as file_:
+        position = 0
+        for number, raw in enumerate(file_, 1):
+            position += len(raw)
+            if number - first + 1 >= lines_per_part:
+                yield offset, position, first
+                offset, first = position, number + 1
+    if number >= first:
+        yield offset, position, first
 
 
 def read_inputs(paths: Sequence[PathLike], text_field: str = "text", id_field: str = "id") -> Iterator[Input]:
