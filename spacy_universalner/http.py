@@ -487,7 +487,7 @@ class OpenAIClient:
                 if connect_failures >= CONNECT_RETRIES or attempt == self.max_retries:
                     raise Unreachable(
                         f"{url} cannot be reached (connection error: {err.reason}): check that the server is "
-                        "running and that base_url is right."
+                        "running and that base_url is right"
                     ) from None
                 self._sleep(CONNECT_RETRY_DELAY * 2**connect_failures)
                 connect_failures += 1
