@@ -80,7 +80,10 @@ def equality(model, tokenizer, docs: int, cap: int, batch_size: int) -> Dict:
     first = None
     if differ:
         a, b = expected[differ[0]], got[differ[0]]
-        first = {"query": differ[0], "position": next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))}
+        first = {
+            "query": differ[0],
+            "position": next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b))),
+        }
     return {"queries": len(queries), "equal": len(queries) - len(differ), "first_difference": first,
             "answer_tokens_mean": sum(map(len, expected)) / len(expected), "seconds": time.perf_counter() - start}
 
@@ -142,7 +145,10 @@ def main(argv: List[str] = None) -> Dict:
         "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
         "build_seconds": time.perf_counter() - t0,
     }
-    print(f"built {args.preset}: {figures['parameters'] / 1e6:,.1f}M parameters in {figures['build_seconds']:.0f} s", flush=True)
+    print(
+        f"built {args.preset}: {figures['parameters'] / 1e6:,.1f}M parameters in {figures['build_seconds']:.0f} s",
+        flush=True,
+    )
     figures["equality_float32"] = equality(model, tokenizer, args.equal_docs, args.equal_tokens, args.batch_size)
     e = figures["equality_float32"]
     print(f"float32: {e['equal']}/{e['queries']} engine answers equal generate's "

@@ -104,11 +104,16 @@ def main(argv=None) -> Dict:
     parser.add_argument("--span-model", default="uniner-span")
     parser.add_argument("--generative-model", default="training/uniner-mini-generative",
                         help="folder of the generative student (restored from git history when missing)")
-    parser.add_argument("--generative-limit", type=int, default=200, help="sentences for the generative row (0: skip it)")
+    parser.add_argument(
+        "--generative-limit", type=int, default=200, help="sentences for the generative row (0: skip it)"
+    )
     parser.add_argument("--limit", type=int, default=0, help="sentences for the other rows (0: all 3,453)")
     parser.add_argument("--batch-size", type=int, default=64, help="Docs per pipe batch")
-    parser.add_argument("--span-dtypes", default="float32,auto",
-                        help="a span row per dtype (auto: the model's recommended dtype where the CPU runs it natively)")
+    parser.add_argument(
+        "--span-dtypes",
+        default="float32,auto",
+        help="a span row per dtype (auto: the model's recommended dtype where the CPU runs it natively)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the target is for 2 cores)")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per row (median, min and max reported)")
     parser.add_argument("--json", default="", help="also write the figures here")

@@ -340,9 +340,11 @@ def real_answers(model, tokenizer, args) -> Dict:
     cap = args.answer_tokens
     engine_answers(model, tokenizer, queries[:2], 2, args.batch_size)  # warm-up
     rows, answers = {}, {}
-    for name, run, qs in (("naive", lambda q: generate_answers(model, tokenizer, q, cap, 1), naive_queries),
-                          ("hf-batched", lambda q: generate_answers(model, tokenizer, q, cap, args.batch_size), queries),
-                          ("engine", lambda q: engine_answers(model, tokenizer, q, cap, args.batch_size), queries)):
+    for name, run, qs in (
+        ("naive", lambda q: generate_answers(model, tokenizer, q, cap, 1), naive_queries),
+        ("hf-batched", lambda q: generate_answers(model, tokenizer, q, cap, args.batch_size), queries),
+        ("engine", lambda q: engine_answers(model, tokenizer, q, cap, args.batch_size), queries),
+    ):
         start = time.perf_counter()
         answers[name] = run(qs)
         seconds = time.perf_counter() - start
@@ -375,20 +377,28 @@ def report_real(f: Dict) -> str:
     t = r["tokens"]
     lines = [
         f"model: {f['model']} ({f['parameters'] / 1e6:.1f}M parameters, {r['non_embedding_parameters'] / 1e6:.1f}M "
-        f"non-embedding), device {f['device']}, {f['torch_threads']} threads; {r['docs']} passages x {r['labels']} labels, "
-        f"answers to EOS (cap {r['answer_cap']} tokens; {r['answers_capped']} of {r['queries']} hit it), batch {f['batch_size']}",
-        "", "| method | docs/s | vs naive |", "|---|---|---|",
+        f"non-embedding), device {f['device']}, {f['torch_threads']} threads; {r['docs']} passages x "
+        f"{r['labels']} labels, "
+        f"answers to EOS (cap {r['answer_cap']} tokens; {r['answers_capped']} of {r['queries']} hit it), batch "
+        f"{f['batch_size']}",
+        "",
+        "| method | docs/s | vs naive |",
+        "|---|---|---|",
     ]
     for name, row in r["methods"].items():
-        lines.append(f"| {name} | {row['docs_per_s']:.3f} | {row['docs_per_s'] / r['methods']['naive']['docs_per_s']:.1f}x |")
+        lines.append(
+            f"| {name} | {row['docs_per_s']:.3f} | {row['docs_per_s'] / r['methods']['naive']['docs_per_s']:.1f}x |"
+        )
     lines += [
         "",
         f"answers equal to the naive loop's: engine {r['engine_equal_to_naive']}/{r['compared_with_naive']}, "
         f"hf-batched {r['hf_batched_equal_to_naive']}/{r['compared_with_naive']}; "
         f"engine vs hf-batched {r['engine_equal_to_hf_batched']}/{r['queries']}",
-        f"compute bound of the engine's work: {t['prefix'] + t['suffix'] + t['answer']:,} tokens ({t['prefix']} prefix, "
+        f"compute bound of the engine's work: {t['prefix'] + t['suffix'] + t['answer']:,} tokens ({t['prefix']} "
+        f"prefix, "
         f"{t['suffix']} suffix, {t['answer']} answer) x 2 x {r['non_embedding_parameters'] / 1e6:.1f}M parameters at "
-        f"{r['matmul_flops'] / 1e9:.0f} GFLOP/s (float32 2048^3 matmul, this run) = {r['compute_bound_seconds']:.1f} s; "
+        f"{r['matmul_flops'] / 1e9:.0f} GFLOP/s (float32 2048^3 matmul, this run) = "
+        f"{r['compute_bound_seconds']:.1f} s; "
         f"the engine took {r['methods']['engine']['seconds']:.1f} s, {r['engine_over_bound']:.1f}x the bound",
         f"speedup (engine over naive): {r['speedup']:.1f}x",
     ]
@@ -429,7 +439,10 @@ def main(argv=None) -> Dict:
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        sys.exit(f"throughput.py: --device {args.device}, but torch sees no CUDA device (leave --device out to run on the CPU)")
+        sys.exit(
+            f"throughput.py: --device {args.device}, but torch sees no CUDA device (leave --device out to run "
+            f"on the CPU)"
+        )
     if args.json_path:
         Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
     if args.threads:
@@ -456,7 +469,9 @@ def main(argv=None) -> Dict:
     cfg = model.config
     prompt_tokens = max(len(tokenizer(q.prompt)["input_ids"]) for q in queries_for(len(PASSAGES), LABELS))
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-    kv_per_token = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * head_dim * next(model.parameters()).element_size()
+    kv_per_token = (
+        2 * cfg.num_hidden_layers * cfg.num_key_value_heads * head_dim * next(model.parameters()).element_size()
+    )
     kv_batch = kv_per_token * args.batch_size * (prompt_tokens + args.answer_tokens)
 
     labels10 = LABELS[:10]
@@ -477,7 +492,9 @@ def main(argv=None) -> Dict:
             scaling[name][k] = timings[name]["seconds"] / scale_docs[name]
     for name in scale_methods:
         scaling[name] = {k: scaling[name][k] for k in (1, 5, 10, 20)}
-        print(f"  scaling {name}: " + ", ".join(f"{k}: {v:.3f}s/doc" for k, v in scaling[name].items()), file=sys.stderr)
+        print(
+            f"  scaling {name}: " + ", ".join(f"{k}: {v:.3f}s/doc" for k, v in scaling[name].items()), file=sys.stderr
+        )
     counts = token_counts(tokenizer, n_docs, LABELS)
     per_label = counts["suffix"] + args.answer_tokens
     compute_bound = (counts["prefix"] + 20 * per_label) / (counts["prefix"] + per_label)
@@ -537,7 +554,9 @@ def report(f: Dict) -> str:
     lines += ["| labels | " + " | ".join(f"{m} s/doc" for m in f["label_scaling_seconds_per_doc"]) + " |",
               "|---|" + "---|" * len(f["label_scaling_seconds_per_doc"])]
     for k in (1, 5, 10, 20):
-        lines.append(f"| {k} | " + " | ".join(f"{s[k]:.3f}" for s in f["label_scaling_seconds_per_doc"].values()) + " |")
+        lines.append(
+            f"| {k} | " + " | ".join(f"{s[k]:.3f}" for s in f["label_scaling_seconds_per_doc"].values()) + " |"
+        )
     lines.append("| 20 vs 1 | " + " | ".join(f"{v:.1f}x" for v in f["label_scaling_20_over_1"].values()) + " |")
     target = f["label_scaling_target"]
     lines.append("| 20 vs 1 within target (<= %.0fx)? | " % target + " | ".join(

@@ -20,7 +20,7 @@ _LAZY = {
     "displacy_colors": ".display",
 }
 
-__all__ = [*_LAZY, "__version__"]
+__all__ = list(_LAZY) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -16,15 +16,14 @@ from spacy.util import filter_spans
 from .alignment import AlignmentConfig, find_mention
 from .chunking import Chunk
 from .confidence import mention_scores, set_span_scores
+from .extensions import install_extensions
 from .parsing import clean_answer, parse_answer
 from .types import AnnotateMode, Generation, OverlapPolicy, check_choice
 
 #: One answer: (index of its chunk in the Doc's chunk list, label, the model's generation).
 Answer = Tuple[int, str, Generation]
 
-for _name in ("uniner_responses", "uniner_unaligned"):
-    if not Doc.has_extension(_name):
-        Doc.set_extension(_name, default=None)
+install_extensions()
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,9 @@ def annotate_doc(doc: Doc, chunks: Sequence[Chunk], answers: Iterable[Answer], s
     set_span_scores(doc, scores)
     if settings.annotate in ("spans", "both"):
         doc.spans[settings.spans_key] = spans
-        doc.spans[settings.spans_key].attrs["scores"] = [scores.get((s.start_char, s.end_char, s.label_)) for s in spans]
+        doc.spans[settings.spans_key].attrs["scores"] = [
+            scores.get((s.start_char, s.end_char, s.label_)) for s in spans
+        ]
     if settings.annotate in ("ents", "both"):
         doc.ents = resolve_ents(doc, spans, settings)
 

@@ -30,14 +30,16 @@ from .cache import ResponseCache
 from .chunking import split_doc
 from .prompt import UniNERTemplate, normalize_labels
 from .types import (
-    AlignmentMode, AnnotateMode, Backend, BackendError, Generation, OverlapPolicy, PartialGenerations, Query,
+    AlignmentMode,
+    AnnotateMode,
+    Backend,
+    BackendError,
+    Generation,
+    OverlapPolicy,
+    PartialGenerations,
+    Query,
     check_backend,
 )
-
-
-for _name in ("uniner_responses", "uniner_unaligned"):
-    if not Doc.has_extension(_name):
-        Doc.set_extension(_name, default=None)
 
 
 class UniversalNER(Pipe):
@@ -147,16 +149,21 @@ class UniversalNER(Pipe):
             except Exception as err:
                 error_handler(self.name, self, docs, err)
 
-    def initialize(self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *, nlp=None, labels=None) -> None:
+    def initialize(
+        self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *, nlp=None, labels=None
+    ) -> None:
         """Nothing to train; ``labels`` (e.g. from ``[initialize.components]``) replaces the configured ones."""
         if labels is not None:
             self.label_queries = normalize_labels(labels)
 
     def add_label(self, label: str, query: Optional[str] = None) -> int:
+        """Add ``label`` (asked as ``query``, default the label): 1 if it is new, 0 if the component had it (spaCy's
+        contract). Either way the label is asked as ``query or label`` from now on."""
+        had = set(self.label_queries)
         labels = dict(self.label_queries)
         labels[label] = query or label
         self.label_queries = normalize_labels(labels)
-        return 1
+        return 0 if set(self.label_queries) == had else 1
 
     # -- the work -----------------------------------------------------------------------------
     def _count_tokens(self, texts: Sequence[str]) -> List[int]:
@@ -238,7 +245,9 @@ class UniversalNER(Pipe):
                 except PartialGenerations as err:
                     generations, partial = err.generations, partial or err
                 if self.cache is not None:
-                    self.cache.add(self.cache_key, [(q.prompt, g.text) for q, g in zip(unique, generations) if g is not None])
+                    self.cache.add(
+                        self.cache_key, [(q.prompt, g.text) for q, g in zip(unique, generations) if g is not None]
+                    )
                 for indices, generation in zip(batch, generations):
                     for i in indices:
                         results[i] = generation
@@ -325,7 +334,8 @@ N_PROCESS_PICKLE = (
 
 
 def _unpickle_component(cls: type, state: Dict[str, Any]) -> "UniversalNER":
-    """The inverse of :meth:`UniversalNER.__reduce__` (the backend was pickled apart, so a failure is one clear error)."""
+    """The inverse of :meth:`UniversalNER.__reduce__` (the backend was pickled apart, so a failure is one clear error).
+    """
     component = cls.__new__(cls)
     component.__dict__.update({**state, "model": pickle.loads(state["model"])})
     return component
@@ -334,7 +344,9 @@ def _unpickle_component(cls: type, state: Dict[str, Any]) -> "UniversalNER":
 def in_spacy_worker() -> bool:
     """Whether this process is one of the workers ``nlp.pipe(n_process=N)`` starts (fork or spawn alike)."""
     target = getattr(multiprocessing.current_process(), "_target", None)
-    return getattr(target, "__name__", None) == "_apply_pipes" and getattr(target, "__module__", None) == "spacy.language"
+    return (
+        getattr(target, "__name__", None) == "_apply_pipes" and getattr(target, "__module__", None) == "spacy.language"
+    )
 
 
 def backend_device(backend: Backend) -> Optional[str]:

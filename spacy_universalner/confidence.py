@@ -94,6 +94,3 @@ def get_span_score(span: Span) -> Optional[float]:
     table = span.doc.user_data.get(USER_DATA_KEY) or {}
     return table.get(_key(span.start_char, span.end_char, span.label_))
 
-
-if not Span.has_extension("uniner_score"):
-    Span.set_extension("uniner_score", getter=get_span_score)

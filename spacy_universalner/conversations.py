@@ -4,7 +4,8 @@ A record holds one passage and the questions asked about it::
 
     {"id": "...", "conversations": [
         {"from": "human", "value": "Text: <passage>"}, {"from": "gpt", "value": "I've read this text."},
-        {"from": "human", "value": "What describes <type> in the text?"}, {"from": "gpt", "value": "[\\"mention\\", ...]"},
+        {"from": "human", "value": "What describes <type> in the text?"},
+        {"from": "gpt", "value": "[\\"mention\\", ...]"},
         ...]}
 
 An answer ``[]`` makes the type a negative. Files are a JSON list (the released Pile-NER-type file, UniNER's

@@ -130,7 +130,9 @@ def extract_with_ray(
     if actors < 1:
         raise ValueError(f"actors must be at least 1, got {actors}.")
     if gpus_per_actor < 0 or cpus_per_actor <= 0:
-        raise ValueError(f"gpus_per_actor must be >= 0 and cpus_per_actor > 0, got {gpus_per_actor} and {cpus_per_actor}.")
+        raise ValueError(
+            f"gpus_per_actor must be >= 0 and cpus_per_actor > 0, got {gpus_per_actor} and {cpus_per_actor}."
+        )
     ray = import_ray()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -151,7 +153,9 @@ def extract_with_ray(
         if not parts:
             return stats
         records = ray.data.from_items(parts, override_num_blocks=len(parts)).map_batches(
-            _read_part, batch_size=1, fn_kwargs={"text_field": text_field, "id_field": id_field, "done_ref": ray.put(done)},
+            _read_part,
+            batch_size=1,
+            fn_kwargs={"text_field": text_field, "id_field": id_field, "done_ref": ray.put(done)},
         )
         results = records.map_batches(
             ExtractActor, batch_size=batch_size, concurrency=actors, num_cpus=cpus_per_actor,

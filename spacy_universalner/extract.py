@@ -81,14 +81,18 @@ def read_lines(
                     if not isinstance(text, str):
                         raise TypeError(f"{text_field!r} is {type(text).__name__}, not a string")
                 except (ValueError, KeyError, TypeError) as err:
-                    raise ValueError(f"{path}:{number}: expected a JSON object with a {text_field!r} string field ({err}).") from None
+                    raise ValueError(
+                        f"{path}:{number}: expected a JSON object with a {text_field!r} string field ({err})."
+                    ) from None
             else:
                 text = line.rstrip("\r\n")
                 record = {"text": text}
             if id_field not in record:
                 record = {id_field: derived_id(path, number), **record}
             elif not isinstance(record[id_field], (str, int)) or isinstance(record[id_field], bool):
-                raise ValueError(f"{path}:{number}: the {id_field!r} field must be a string or an integer, got {record[id_field]!r}.")
+                raise ValueError(
+                    f"{path}:{number}: the {id_field!r} field must be a string or an integer, got {record[id_field]!r}."
+                )
             yield Input(text, record, position)
 
 

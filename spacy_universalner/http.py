@@ -117,7 +117,9 @@ def check_client_settings(
             bound = "greater than 0" if strict else "at least 0"
             raise ValueError(f"{setting} must be a number of seconds {bound}, got {value!r}.")
     for setting, value, minimum in (
-        ("max_retries", max_retries, 0), ("concurrency", concurrency, 1), ("max_response_bytes", max_response_bytes, 1024),
+        ("max_retries", max_retries, 0),
+        ("concurrency", concurrency, 1),
+        ("max_response_bytes", max_response_bytes, 1024),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"{setting} must be an integer >= {minimum}, got {value!r}.")
@@ -160,7 +162,9 @@ def redact_url(url: str) -> str:
 
 _USERINFO = re.compile(r"://[^@\s'\"]*@")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}")
-_KEY_FIELD = re.compile(r"""(?i)\b(api[_-]?key|access[_-]?token|token|key)(["']?\s*[:=]\s*["']?)[A-Za-z0-9._~+/-]{8,}""")
+_KEY_FIELD = re.compile(
+    r"""(?i)\b(api[_-]?key|access[_-]?token|token|key)(["']?\s*[:=]\s*["']?)[A-Za-z0-9._~+/-]{8,}"""
+)
 _KEY_LIKE = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_-]{16,}|\bhf_[A-Za-z0-9]{16,}")
 
 
@@ -184,7 +188,9 @@ def message_text(message: Mapping[str, Any]) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        texts = [part if isinstance(part, str) else part.get("text") if isinstance(part, dict) else None for part in content]
+        texts = [
+            part if isinstance(part, str) else part.get("text") if isinstance(part, dict) else None for part in content
+        ]
         if all(isinstance(text, str) for text in texts):
             return "".join(texts)  # type: ignore[arg-type]
     raise HTTPClientError(f"The chat answer's content is not text: {content!r:.200}")
@@ -422,7 +428,9 @@ class OpenAIClient:
         return self._map(lambda prompt: self.complete(prompt, **params), prompts)
 
     def complete_responses(self, prompts: Sequence[str], **params: Any) -> List[Dict[str, Any]]:
-        """``complete_response`` for each prompt (full JSON, e.g. with ``logprobs``), ``concurrency`` at a time, in order."""
+        """``complete_response`` for each prompt (full JSON, e.g. with ``logprobs``), ``concurrency`` at a time, in
+        order.
+        """
         return self._map(lambda prompt: self.complete_response(prompt, **params), prompts)  # type: ignore[arg-type, return-value]
 
     # ------------------------------------------------------------------ internals
@@ -452,7 +460,9 @@ class OpenAIClient:
             if len(errors) == len(items):
                 raise first
             raise PartialFailure(
-                f"{len(errors)} of {len(items)} requests to {self.base_url} failed; first error: {first}", results, errors
+                f"{len(errors)} of {len(items)} requests to {self.base_url} failed; first error: {first}",
+                results,
+                errors,
             ) from first
         return results
 
@@ -552,7 +562,11 @@ class OpenAIClient:
     def _read_body(self, url: str, response: requests.Response) -> bytes:
         """The (decoded) body, at most ``max_response_bytes``: more is :class:`ResponseTooLarge`, not read."""
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_response_bytes and "Content-Encoding" not in response.headers:
+        if (
+            declared.isdigit()
+            and int(declared) > self.max_response_bytes
+            and "Content-Encoding" not in response.headers
+        ):
             response.close()
             raise self._too_large(url)
         chunks, size = [], 0
@@ -567,7 +581,8 @@ class OpenAIClient:
     def _too_large(self, url: str) -> ResponseTooLarge:
         return ResponseTooLarge(
             f"{url} sent a response larger than max_response_bytes ({self.max_response_bytes:,} bytes), so it was not "
-            "read: the server seems to ignore max_tokens. Cap the answer length on the server, or raise max_response_bytes."
+            "read: the server seems to ignore max_tokens. Cap the answer length on the server, or raise "
+            "max_response_bytes."
         )
 
     def _redact(self, text: str) -> str:

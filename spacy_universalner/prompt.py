@@ -130,7 +130,8 @@ def normalize_labels(labels: Union[Sequence[str], Dict[str, str]]) -> Dict[str, 
                 )
             if "${" in value:
                 raise ValueError(
-                    f'The entity {what} {value!r} contains "${{", which spaCy\'s config reads as a reference to another '
+                    f'The entity {what} {value!r} contains "${{", which spaCy\'s config reads as a reference to '
+                    f'another '
                     "setting: the pipeline could not be saved and loaded (spaCy writes it back unescaped). Spell the "
                     'type without "${" (e.g. "$ {").'
                 )

@@ -16,7 +16,14 @@ _SCALE = ".__scale__"
 #: Tensors with fewer elements than this stay float32 (their bytes do not matter).
 MIN_QUANTIZED = 4096
 #: What a GLiNER folder needs besides its weights.
-_CONFIG_FILES = ("uniner_settings.json", "gliner_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+_CONFIG_FILES = (
+    "uniner_settings.json",
+    "gliner_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+)
 
 
 def quantize_state_dict(state_dict) -> Dict[str, "object"]:

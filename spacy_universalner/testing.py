@@ -79,7 +79,8 @@ def build_tiny_llama(
 #: SmolLM2's special tokens, at SmolLM2's ids: unknown 0, BOS 1, EOS (end of a chat turn) 2.
 CHATML_SPECIAL = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 CHATML_TEMPLATE = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+    "'<|im_end|>' + '\\n' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
@@ -156,7 +157,11 @@ def build_tiny_smollm2(
 
 def _llama_cpp_permute(weights, n_head: int):
     """llama.cpp's reordering of q/k projection rows for its RoPE layout (transformers undoes it on load)."""
-    return weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:]).swapaxes(1, 2).reshape(weights.shape)
+    return (
+        weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weights.shape)
+    )
 
 
 def write_llama_gguf(model_path: Union[str, Path], gguf_path: Union[str, Path], name: str = "tiny-smollm2") -> Path:
@@ -202,7 +207,9 @@ def write_llama_gguf(model_path: Union[str, Path], gguf_path: Union[str, Path], 
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre("smollm")
     writer.add_token_list(tokens)
-    writer.add_token_types([gguf.TokenType.CONTROL if i in special else gguf.TokenType.NORMAL for i in range(len(tokens))])
+    writer.add_token_types(
+        [gguf.TokenType.CONTROL if i in special else gguf.TokenType.NORMAL for i in range(len(tokens))]
+    )
     writer.add_token_merges(merges)
     writer.add_bos_token_id(tokenizer.bos_token_id)
     writer.add_eos_token_id(tokenizer.eos_token_id)
@@ -297,9 +304,16 @@ def keyword_pipeline(words: Dict[str, Sequence[str]], batch_size: int = 8, delay
     import spacy
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={
-        "labels": list(words), "batch_size": batch_size,
-        "model": {"@uniner_backends": "spacy_universalner.testing.Keywords.v1", "words": {k: list(v) for k, v in words.items()},
-                  "delay": delay},
-    })
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": list(words),
+            "batch_size": batch_size,
+            "model": {
+                "@uniner_backends": "spacy_universalner.testing.Keywords.v1",
+                "words": {k: list(v) for k, v in words.items()},
+                "delay": delay,
+            },
+        },
+    )
     return nlp

@@ -14,7 +14,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, List, Literal, Optional, Protocol, Sequence, Tuple, get_args, runtime_checkable
 
-
 #: Enumerated settings. As types in factory and registered-function signatures, spaCy's config validation
 #: refuses any other value before anything is built; :func:`check_choice` does the same for Python callers.
 AnnotateMode = Literal["ents", "spans", "both"]

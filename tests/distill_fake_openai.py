@@ -155,7 +155,9 @@ if __name__ == "__main__":
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--late", type=float, default=3.0)
     options = parser.parse_args()
-    with FakeTeacherServer(fail_rate=options.fail_rate, delay=options.delay, late=options.late, port=options.port) as fake:
+    with FakeTeacherServer(
+        fail_rate=options.fail_rate, delay=options.delay, late=options.late, port=options.port
+    ) as fake:
         print(f"serving on {fake.url}", flush=True)
         try:
             while True:

@@ -16,12 +16,14 @@ import spacy
 pytest.importorskip("gliner")
 
 from spacy_universalner.backends import backend_config, is_span_model  # noqa: E402
-from spacy_universalner.types import BackendError  # noqa: E402
 from spacy_universalner.backends.gliner import GLiNERBackend, answer_generation  # noqa: E402
 from spacy_universalner.confidence import mention_scores  # noqa: E402
 from spacy_universalner.parsing import parse_answer  # noqa: E402
 from spacy_universalner.prompt import UniNERTemplate  # noqa: E402
-from spacy_universalner.types import Query
+from spacy_universalner.types import (
+    BackendError,  # noqa: E402
+    Query,
+)
 
 TEMPLATE = UniNERTemplate()
 
@@ -44,7 +46,9 @@ class ScriptedSpanModel:
                 for string, score in self.script.get(label, []):
                     start = text.find(string)
                     while start >= 0 and score >= threshold:
-                        found.append({"start": start, "end": start + len(string), "text": string, "label": label, "score": score})
+                        found.append(
+                            {"start": start, "end": start + len(string), "text": string, "label": label, "score": score}
+                        )
                         start = text.find(string, start + 1)
             results.append(sorted(found, key=lambda e: -e["score"]))  # GLiNER does not sort by position
         return results
@@ -76,7 +80,9 @@ def test_all_labels_of_a_passage_go_through_one_model_call():
     nlp = pipeline(backend, ["person", "organization", "location", "date"])
     docs = list(nlp.pipe(["Bill Gates founded Microsoft.", "Microsoft is big.", "Hello there."], batch_size=8))
     assert len(model.calls) == 1
-    assert sorted(model.calls[0]["texts"]) == sorted(["Bill Gates founded Microsoft.", "Microsoft is big.", "Hello there."])
+    assert sorted(model.calls[0]["texts"]) == sorted(
+        ["Bill Gates founded Microsoft.", "Microsoft is big.", "Hello there."]
+    )
     assert model.calls[0]["labels"] == ["person", "organization", "location", "date"]
     assert [(e.text, e.label_) for e in docs[0].ents] == [("Bill Gates", "person"), ("Microsoft", "organization")]
     assert [(e.text, e.label_) for e in docs[1].ents] == [("Microsoft", "organization")]
@@ -133,7 +139,17 @@ def test_prompts_that_are_not_uniner_questions_are_refused_clearly():
         backend([Query("", "Translate this into French.")])
 
 
-@pytest.mark.parametrize("setting", [{"threshold": 0.0}, {"threshold": 1.5}, {"passages_per_batch": 0}, {"device": "gpu"}, {"dtype": "half"}, {"flat_decoding": "dp"}])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"threshold": 0.0},
+        {"threshold": 1.5},
+        {"passages_per_batch": 0},
+        {"device": "gpu"},
+        {"dtype": "half"},
+        {"flat_decoding": "dp"},
+    ],
+)
 def test_bad_settings_fail_when_the_backend_is_built(setting):
     with pytest.raises(ValueError):
         GLiNERBackend(name="scripted", **{"device": "cpu", **setting})
@@ -167,7 +183,20 @@ def count_encoder_passes(backend):
 def test_a_real_span_model_answers_many_labels_in_one_encoder_pass(tiny_gliner):
     backend = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3, passages_per_batch=32)
     passes = count_encoder_passes(backend)
-    labels = ["person", "organization", "location", "date", "event", "product", "country", "city", "award", "song", "album", "field"]
+    labels = [
+        "person",
+        "organization",
+        "location",
+        "date",
+        "event",
+        "product",
+        "country",
+        "city",
+        "award",
+        "song",
+        "album",
+        "field",
+    ]
     answers = backend([TEMPLATE.query("Bill Gates founded Microsoft in Albuquerque.", label) for label in labels])
     assert len(passes) == 1
     assert len(answers) == len(labels)
@@ -218,13 +247,27 @@ def test_export_span_records_the_recommended_threshold_and_dtype(tiny_gliner, tm
     from spacy_universalner.cli import app
 
     dest = tmp_path / "int8"
-    result = CliRunner().invoke(app, ["export-span", tiny_gliner, str(dest), "--threshold", "0.3", "--dtype", "bfloat16",
-                                      "--flat-decoding", "best_total"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "export-span",
+            tiny_gliner,
+            str(dest),
+            "--threshold",
+            "0.3",
+            "--dtype",
+            "bfloat16",
+            "--flat-decoding",
+            "best_total",
+        ],
+    )
     assert result.exit_code == 0, result.output
     settings = {"threshold": 0.3, "dtype": "bfloat16", "flat_decoding": "best_total"}
     assert json.loads((dest / "uniner_settings.json").read_text()) == settings
     assert GLiNERBackend(name=str(dest), device="cpu").flat_decoding == "best_total"
-    assert GLiNERBackend(name=str(dest), device="cpu", flat_decoding="greedy").flat_decoding == "greedy"  # a setting wins
+    assert (
+        GLiNERBackend(name=str(dest), device="cpu", flat_decoding="greedy").flat_decoding == "greedy"
+    )  # a setting wins
     assert GLiNERBackend(name=tiny_gliner, device="cpu").flat_decoding == "greedy"  # GLiNER's own
     refused = CliRunner().invoke(app, ["export-span", tiny_gliner, str(tmp_path / "other"), "--dtype", "half"])
     assert refused.exit_code != 0 and "--dtype must be" in refused.output
@@ -233,7 +276,10 @@ def test_export_span_records_the_recommended_threshold_and_dtype(tiny_gliner, tm
 
 @pytest.mark.slow
 def test_factored_and_folded_span_head_gives_the_same_answers_and_scores(tiny_gliner):
-    texts = ["Bill Gates founded Microsoft in Albuquerque.", "Guido van Rossum created Python while at CWI in Amsterdam."]
+    texts = [
+        "Bill Gates founded Microsoft in Albuquerque.",
+        "Guido van Rossum created Python while at CWI in Amsterdam.",
+    ]
     queries = [TEMPLATE.query(text, label) for text in texts for label in ("person", "organization", "location")]
     plain = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3, factored_spans=False)
     factored = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3)
@@ -280,7 +326,10 @@ def test_best_total_decoding_keeps_the_non_overlapping_mentions_with_the_largest
     parts = [span(19, 28, "location", 0.46), span(32, 43, "location", 0.49)]
     person = span(0, 10, "person", 0.83)
     assert best_total_spans([person, merged, *parts]) == [person, *parts]  # 0.95 beats 0.51; greedy keeps merged
-    assert best_total_spans([person, span(19, 43, "location", 0.99), *parts]) == [person, span(19, 43, "location", 0.99)]
+    assert best_total_spans([person, span(19, 43, "location", 0.99), *parts]) == [
+        person,
+        span(19, 43, "location", 0.99),
+    ]
     same_span = [span(0, 10, "person", 0.6), span(0, 10, "organization", 0.7)]
     assert best_total_spans(same_span) == [same_span[1]]  # one type per mention
     assert best_total_spans([]) == []
@@ -348,7 +397,9 @@ def folder_with_remote_code(tiny_gliner, destination, int8: bool):
         shutil.copytree(tiny_gliner, destination)
     config_file = destination / "gliner_config.json"
     config = json.loads(config_file.read_text(encoding="utf8"))
-    config["model_name"] = config["encoder_config"]["_name_or_path"] = str(destination)  # where the module is looked for
+    config["model_name"] = config["encoder_config"]["_name_or_path"] = str(
+        destination
+    )  # where the module is looked for
     config["encoder_config"]["auto_map"] = {"AutoModel": "evil.EvilModel"}
     config_file.write_text(json.dumps(config), encoding="utf8")
     (destination / "evil.py").write_text(EVIL_CODE.format(marker=str(destination / "RAN")), encoding="utf8")
@@ -377,7 +428,10 @@ def test_a_model_folder_never_runs_its_own_code_unless_trusted(tiny_gliner, tmp_
     assert (folder / "RAN").exists()
     from transformers.dynamic_module_utils import HF_MODULES_CACHE  # where transformers copied the module
 
-    shutil.rmtree(Path(HF_MODULES_CACHE) / "transformers_modules" / "uniner_hyphen_test_hyphen_remote_hyphen_code", ignore_errors=True)
+    shutil.rmtree(
+        Path(HF_MODULES_CACHE) / "transformers_modules" / "uniner_hyphen_test_hyphen_remote_hyphen_code",
+        ignore_errors=True,
+    )
 
 
 def test_trust_remote_code_is_off_by_default_and_must_be_a_boolean():
@@ -403,14 +457,18 @@ def test_a_type_holding_the_span_models_marker_text_is_refused():
     # "<<ENT>> person" was read as two types and shifted the others: Bill Gates became a location.
     backend = scripted_backend({"person": [("Bill Gates", 0.9)]})
     for label in ("<<ENT>> person", "person <<SEP>>", "[ENT]"):
-        with pytest.raises(BackendError, match=r"holds '(<<ENT>>|<<SEP>>|\[ENT\])', the text a span model marks types with"):
+        with pytest.raises(
+            BackendError, match=r"holds '(<<ENT>>|<<SEP>>|\[ENT\])', the text a span model marks types with"
+        ):
             backend([TEMPLATE.query("Bill Gates founded Microsoft.", label)])
 
 
 def test_types_that_do_not_fit_beside_the_passage_are_read_in_several_passes_and_decoded_together():
     # 120+ types pushed the passage out of the encoder's 512 tokens: no entity at all, and no warning.
     labels = ["person"] + [f"type{i}" for i in range(299)]  # 2 encoder tokens each: 600 > 512
-    model = ScriptedSpanModel({"person": [("Bill Gates", 0.9)], "type298": [("Gates", 0.95)], "type5": [("Microsoft", 0.8)]})
+    model = ScriptedSpanModel(
+        {"person": [("Bill Gates", 0.9)], "type298": [("Gates", 0.95)], "type5": [("Microsoft", 0.8)]}
+    )
     backend = GLiNERBackend(name="scripted", device="cpu", model=model)
     answers = backend([TEMPLATE.query("Bill Gates founded Microsoft.", label) for label in labels])
     passes = model.calls[0]["labels"] if len(model.calls) == 1 else [call["labels"] for call in model.calls]
@@ -423,7 +481,9 @@ def test_types_that_do_not_fit_beside_the_passage_are_read_in_several_passes_and
 
 def test_a_few_types_still_take_one_pass_with_the_libraries_own_decoding():
     model = ScriptedSpanModel({"person": [("Bill Gates", 0.9)]})
-    GLiNERBackend(name="scripted", device="cpu", model=model)([TEMPLATE.query("Bill Gates.", l) for l in ("person", "city")])
+    GLiNERBackend(name="scripted", device="cpu", model=model)(
+        [TEMPLATE.query("Bill Gates.", lab) for lab in ("person", "city")]
+    )
     assert len(model.calls) == 1 and model.calls[0]["flat_ner"] is True
 
 

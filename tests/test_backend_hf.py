@@ -2,15 +2,18 @@
 import pytest
 
 from spacy_universalner import models
-from spacy_universalner.types import BackendError
 from spacy_universalner.backends.hf import HuggingFaceBackend
 from spacy_universalner.prompt import UniNERTemplate
+from spacy_universalner.types import BackendError
 
 
 def test_nothing_is_loaded_until_needed(tiny_model_path):
     backend = HuggingFaceBackend(tiny_model_path, device="cpu")
     assert backend.loaded == ()
-    assert backend.count_tokens(["Bill Gates", ""]) == [len(backend.tokenizer("Bill Gates", add_special_tokens=False).input_ids), 0]
+    assert backend.count_tokens(["Bill Gates", ""]) == [
+        len(backend.tokenizer("Bill Gates", add_special_tokens=False).input_ids),
+        0,
+    ]
     assert backend.loaded == ("tokenizer",)  # counting tokens needs only the tokenizer
     assert backend.eos_text == "</s>"
 
@@ -70,7 +73,10 @@ def test_local_folders_and_packaged_models_never_ask_the_hub(online_by_settings,
         raise AssertionError("the hub was asked")
 
     monkeypatch.setattr(requests, "head", no_request)
-    assert models.load_pretrained(lambda name, **kwargs: (name, kwargs), str(tmp_path), "weights") == (str(tmp_path), {})
+    assert models.load_pretrained(lambda name, **kwargs: (name, kwargs), str(tmp_path), "weights") == (
+        str(tmp_path),
+        {},
+    )
     assert models.load_pretrained(lambda name, **kwargs: kwargs, "uniner-span", "weights") == {}
 
 
@@ -95,7 +101,9 @@ def test_a_mistyped_local_folder_is_named_as_missing(tmp_path):
         backend.count_tokens(["x"])
 
 
-@pytest.mark.parametrize("kwargs,message", [({"dtype": "float8"}, "dtype"), ({"queries_per_batch": 0}, "queries_per_batch")])
+@pytest.mark.parametrize(
+    "kwargs,message", [({"dtype": "float8"}, "dtype"), ({"queries_per_batch": 0}, "queries_per_batch")]
+)
 def test_bad_settings_are_refused_early(kwargs, message):
     with pytest.raises(ValueError, match=message):
         HuggingFaceBackend("any", **kwargs)
@@ -109,8 +117,11 @@ def test_an_unknown_device_is_a_clear_error(tiny_model_path):
 @pytest.mark.parametrize("engine", ["generate", "shared_prefix"])
 def test_answers_are_greedy_deterministic_and_in_query_order(tiny_model_path, engine):
     template = UniNERTemplate()
-    queries = [template.query(text, label) for text in ("Short.", "A much longer passage about Bill Gates and Microsoft.")
-               for label in ("person", "organization", "location")]
+    queries = [
+        template.query(text, label)
+        for text in ("Short.", "A much longer passage about Bill Gates and Microsoft.")
+        for label in ("person", "organization", "location")
+    ]
     backend = HuggingFaceBackend(tiny_model_path, device="cpu", queries_per_batch=2, engine=engine)
     first = backend(queries, max_new_tokens=6)
     reversed_ = backend(queries[::-1], max_new_tokens=6)
@@ -148,7 +159,9 @@ def test_a_literal_eos_in_a_passage_or_label_is_read_as_plain_text(tiny_model_pa
     assert injected_ids.count(tokenizer.eos_token_id) == 1  # only the template's own separator
     assert tokenizer.decode(injected_ids) == tokenizer.bos_token + injected.prompt  # every character still there
     assert clean_ids == tokenizer(clean.prompt)["input_ids"]  # other prompts: exactly the official tokenization
-    assert backend.count_tokens(["a</s>b"]) == [len(tokenizer("a</s>b", add_special_tokens=False, split_special_tokens=True)["input_ids"])]
+    assert backend.count_tokens(["a</s>b"]) == [
+        len(tokenizer("a</s>b", add_special_tokens=False, split_special_tokens=True)["input_ids"])
+    ]
     answers = [HuggingFaceBackend(tiny_model_path, device="cpu", engine=engine)([injected, clean], max_new_tokens=6)
                for engine in ("generate", "shared_prefix")]
     assert [g.text for g in answers[0]] == [g.text for g in answers[1]]  # both engines read the same tokens

@@ -15,9 +15,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import pytest
 import spacy
 
-from spacy_universalner.types import BackendError
 from spacy_universalner.backends.openai import OpenAICompatibleBackend
 from spacy_universalner.prompt import UniNERTemplate
+from spacy_universalner.types import BackendError
 
 TEMPLATE = UniNERTemplate()
 ANSWERS = {"person": '["Bill Gates"]', "organization": '["Microsoft"]', "location": "[]"}
@@ -51,7 +51,12 @@ class FakeServer:
                 with server._lock:
                     attempt = sum(r["body"].get("prompt") == body.get("prompt") for r in server.requests)
                     server.requests.append(
-                        {"path": self.path, "body": body, "auth": self.headers.get("Authorization"), "time": time.monotonic()}
+                        {
+                            "path": self.path,
+                            "body": body,
+                            "auth": self.headers.get("Authorization"),
+                            "time": time.monotonic(),
+                        }
                     )
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
@@ -81,7 +86,9 @@ class FakeServer:
                 return actions[attempt] if attempt < len(actions) else "ok"
         return "ok"
 
-    def respond(self, handler: BaseHTTPRequestHandler, body: Dict[str, Any], attempt: int) -> Tuple[int, Dict[str, Any], Dict[str, str]]:
+    def respond(
+        self, handler: BaseHTTPRequestHandler, body: Dict[str, Any], attempt: int
+    ) -> Tuple[int, Dict[str, Any], Dict[str, str]]:
         """``(status, JSON body, headers)`` for one request."""
         prompt = body.get("prompt", "")
         if self.api_key and handler.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -156,8 +163,9 @@ def test_sends_the_exact_prompt_greedily_to_the_completions_endpoint(make_server
     assert request["auth"] == "Bearer sk-local"
     assert request["body"] == {
         "model": "uniner-test",
-        "prompt": "A virtual assistant answers questions from a user based on the provided text. USER: Text: Bill Gates "
-        "founded Microsoft. ASSISTANT: I've read this text.</s>USER: What describes person in the text? ASSISTANT:",
+        "prompt": "A virtual assistant answers questions from a user based on the provided text. USER: Text: "
+        "Bill Gates founded Microsoft. ASSISTANT: I've read this text.</s>"
+        "USER: What describes person in the text? ASSISTANT:",
         "temperature": 0,
         "max_tokens": 17,
         "stop": ["</s>"],
@@ -167,7 +175,9 @@ def test_sends_the_exact_prompt_greedily_to_the_completions_endpoint(make_server
 def test_answers_keep_query_order_with_bounded_concurrency(make_server):
     # Later prompts are answered faster, so responses arrive out of order.
     labels = [f"type {i}" for i in range(12)] + ["person", "organization"]
-    server = make_server(delay=lambda prompt: 0.3 - 0.02 * next(i for i, l in enumerate(labels) if f" {l} in" in prompt))
+    server = make_server(
+        delay=lambda prompt: 0.3 - 0.02 * next(i for i, lab in enumerate(labels) if f" {lab} in" in prompt)
+    )
 
     generations = backend(server.url, max_concurrency=4)(queries("Bill Gates founded Microsoft.", labels))
 
@@ -306,7 +316,9 @@ def test_one_doc_that_always_fails_loses_no_other_answer(make_server, tmp_path):
     cache = tmp_path / "cache.jsonl"
     texts = [f"Doc {i} says Bill Gates founded Microsoft." for i in range(64)]
 
-    with pytest.raises(BackendError, match=r"No answer for 1 of the 64 Docs of this batch \(positions 13; .*'Doc 13 says"):
+    with pytest.raises(
+        BackendError, match=r"No answer for 1 of the 64 Docs of this batch \(positions 13; .*'Doc 13 says"
+    ):
         list(component(server.url, str(cache)).pipe(texts))
 
     cached = {json.loads(line)["prompt"] for line in cache.read_text().splitlines()}

@@ -15,9 +15,9 @@ from typing import Any, Dict, List, Optional
 import pytest
 import spacy
 
-from spacy_universalner.types import BackendError
 from spacy_universalner.backends.vllm import VLLMBackend
 from spacy_universalner.prompt import UniNERTemplate
+from spacy_universalner.types import BackendError
 
 TEMPLATE = UniNERTemplate()
 EOS_ID = 2
@@ -189,7 +189,9 @@ def test_engine_failures_are_reported_with_the_settings_tried(fake_vllm):
         raise ValueError("No available memory for the cache blocks.")
 
     fake_vllm.LLM = out_of_memory
-    with pytest.raises(BackendError, match=r"'m' \(tensor_parallel_size=2, gpu_memory_utilization=0.9\).*No available memory"):
+    with pytest.raises(
+        BackendError, match=r"'m' \(tensor_parallel_size=2, gpu_memory_utilization=0.9\).*No available memory"
+    ):
         VLLMBackend("m", tensor_parallel_size=2)(queries("Bill Gates.", ["person"]))
 
 
@@ -210,7 +212,11 @@ def test_universal_ner_component_end_to_end_on_vllm(fake_vllm, tokenizer_dir):
         "universal_ner",
         config={
             "labels": ["person", "organization"],
-            "model": {"@uniner_backends": "spacy_universalner.VLLM.v1", "name": tokenizer_dir, "tensor_parallel_size": 2},
+            "model": {
+                "@uniner_backends": "spacy_universalner.VLLM.v1",
+                "name": tokenizer_dir,
+                "tensor_parallel_size": 2,
+            },
         },
     )
 
@@ -220,7 +226,9 @@ def test_universal_ner_component_end_to_end_on_vllm(fake_vllm, tokenizer_dir):
     assert fake_vllm.engines[0].kwargs["tensor_parallel_size"] == 2
 
 
-def test_a_passage_holding_the_eos_text_goes_in_as_token_ids_so_it_stays_plain_text(fake_vllm, tokenizer_dir, monkeypatch):
+def test_a_passage_holding_the_eos_text_goes_in_as_token_ids_so_it_stays_plain_text(
+    fake_vllm, tokenizer_dir, monkeypatch
+):
     # vLLM reads "</s>" in a prompt string as EOS: a passage could end its own turn and ask its own question.
     from transformers import AutoTokenizer
 
@@ -260,5 +268,7 @@ def test_real_vllm_generates_greedily(tiny_model_path):
 
     assert len(first) == 2 and all(isinstance(g.text, str) for g in first)
     assert [g.text for g in first] == [g.text for g in again]  # greedy: the same answer every time
-    assert backend.count_tokens(["Bill Gates"]) == [len(backend.tokenizer("Bill Gates", add_special_tokens=False)["input_ids"])]
+    assert backend.count_tokens(["Bill Gates"]) == [
+        len(backend.tokenizer("Bill Gates", add_special_tokens=False)["input_ids"])
+    ]
     assert json.dumps([g.token_logprobs is not None for g in first]) == "[true, true]"

@@ -26,9 +26,20 @@ def test_build_imports_neither_spacy_nor_torch(tmp_path):
     import json
 
     source = tmp_path / "pile.json"
-    source.write_text(json.dumps([{"conversations": [
-        {"from": "human", "value": "Text: Bill Gates founded Microsoft."}, {"from": "gpt", "value": "I've read this text."},
-        {"from": "human", "value": "What describes person in the text?"}, {"from": "gpt", "value": '["Bill Gates"]'}]}]))
+    source.write_text(
+        json.dumps(
+            [
+                {
+                    "conversations": [
+                        {"from": "human", "value": "Text: Bill Gates founded Microsoft."},
+                        {"from": "gpt", "value": "I've read this text."},
+                        {"from": "human", "value": "What describes person in the text?"},
+                        {"from": "gpt", "value": '["Bill Gates"]'},
+                    ]
+                }
+            ]
+        )
+    )
     args = ["build", str(source), str(tmp_path / "train.json"), "--negatives", "0"]
     code = (
         "import sys\nfrom spacy_universalner.cli import app\n"
@@ -59,7 +70,9 @@ def _cache(tmp_path, answers):
 
     path = tmp_path / "responses.jsonl"
     template = UniNERTemplate()
-    ResponseCache(path).add(CACHED_MODEL, [(template.prompt(text, label), answer) for (text, label), answer in answers.items()])
+    ResponseCache(path).add(
+        CACHED_MODEL, [(template.prompt(text, label), answer) for (text, label), answer in answers.items()]
+    )
     return path
 
 
@@ -71,7 +84,9 @@ def test_extract_jsonl_output_keeps_every_input_field(tmp_path):
     cache = _cache(tmp_path, {(records[0]["text"], "person"): '["Bill Gates"]', (records[1]["text"], "person"): "[]"})
     source, target = tmp_path / "notes.jsonl", tmp_path / "entities.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf8")
-    result = _extract("--model", CACHED_MODEL, "--labels", "person", "--cache", cache, "--input", source, "--output", target)
+    result = _extract(
+        "--model", CACHED_MODEL, "--labels", "person", "--cache", cache, "--input", source, "--output", target
+    )
     assert result.exit_code == 0, result.output
     written = [json.loads(line) for line in target.read_text(encoding="utf8").splitlines()]
     assert [{k: v for k, v in w.items() if k not in ("ents", "unaligned")} for w in written] == records
@@ -122,7 +137,9 @@ def test_download_of_an_unreachable_url_fails_in_one_line_and_leaves_no_file(tmp
     dest = tmp_path / "assets" / "pile-ner-type.json"
     result = CliRunner().invoke(app, ["download", f"http://127.0.0.1:{port}/train.json", str(dest), "--timeout", "5"])
     assert result.exit_code == 1
-    assert f"Could not download {dest}: 127.0.0.1:{port} cannot be reached (ConnectionError)" in " ".join(result.output.split())
+    assert f"Could not download {dest}: 127.0.0.1:{port} cannot be reached (ConnectionError)" in " ".join(
+        result.output.split()
+    )
     assert "Traceback" not in result.output
     assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
 

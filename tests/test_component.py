@@ -10,9 +10,9 @@ import spacy
 from spacy import displacy
 from spacy.training import Example
 
-from spacy_universalner.types import Generation
 from spacy_universalner.prompt import UniNERTemplate
 from spacy_universalner.registry import uniner_backends
+from spacy_universalner.types import Generation
 
 TEXT = "Bill Gates founded Microsoft in Albuquerque."
 _QUESTION = re.compile(r"What describes (.*) in the text\? ASSISTANT:$")
@@ -130,6 +130,16 @@ def test_bad_labels_are_clear_errors(labels, message):
         nlp.add_pipe("universal_ner", config={"labels": labels, "model": rules()})
 
 
+def test_add_label_returns_1_for_a_new_label_and_0_for_one_it_has():
+    nlp = spacy.blank("en")
+    ner = nlp.add_pipe("universal_ner", config={"labels": ["person"], "model": rules(organization=["Microsoft"])})
+    assert ner.add_label("organization") == 1
+    assert ner.add_label("organization") == 0
+    assert ner.add_label("person") == 0
+    assert ner.labels == ("person", "organization")
+    assert ents(nlp(TEXT)) == [("Microsoft", "organization")]
+
+
 def test_labels_can_be_a_comma_separated_string():
     nlp = spacy.blank("en")
     nlp.add_pipe("universal_ner", config={"labels": "person, organization", "model": rules()})
@@ -145,8 +155,13 @@ def test_labels_with_quotes_are_asked_verbatim():
 
 def test_overlapping_entities_go_to_spans_and_the_longest_to_ents():
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={"labels": ["organization", "location"],
-                                          "model": rules(organization=["University of Cambridge"], location=["Cambridge"])})
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["organization", "location"],
+            "model": rules(organization=["University of Cambridge"], location=["Cambridge"]),
+        },
+    )
     doc = nlp("The University of Cambridge is in Cambridge.")
     assert ents(doc) == [("University of Cambridge", "organization"), ("Cambridge", "location")]
     assert [(s.text, s.label_) for s in doc.spans["uniner"]] == [
@@ -155,13 +170,21 @@ def test_overlapping_entities_go_to_spans_and_the_longest_to_ents():
 
 def test_label_order_policy_prefers_earlier_labels():
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={"labels": ["location", "organization"], "overlap_policy": "label_order",
-                                          "model": rules(organization=["University of Cambridge"], location=["Cambridge"])})
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["location", "organization"],
+            "overlap_policy": "label_order",
+            "model": rules(organization=["University of Cambridge"], location=["Cambridge"]),
+        },
+    )
     doc = nlp("The University of Cambridge is in Cambridge.")
     assert ents(doc) == [("Cambridge", "location"), ("Cambridge", "location")]
 
 
-@pytest.mark.parametrize("annotate,has_ents,has_spans", [("ents", True, False), ("spans", False, True), ("both", True, True)])
+@pytest.mark.parametrize(
+    "annotate,has_ents,has_spans", [("ents", True, False), ("spans", False, True), ("both", True, True)]
+)
 def test_annotate_chooses_ents_spans_or_both(annotate, has_ents, has_spans):
     nlp = spacy.blank("en")
     nlp.add_pipe("universal_ner", config={"labels": ["person"], "annotate": annotate, "spans_key": "mine",
@@ -205,7 +228,9 @@ def test_unaligned_strings_are_kept_for_auditing():
         {"label": "person", "query": "person", "chunk": 0, "response": '["Bill Gates", "Steve Jobs"]'}]
 
 
-@pytest.mark.parametrize("garbage", ["", "I cannot help with that.", "[[[", '["Bill', "]" * 1000, "\x00\ud7ff", "[1, null, true]"])
+@pytest.mark.parametrize(
+    "garbage", ["", "I cannot help with that.", "[[[", '["Bill', "]" * 1000, "\x00\ud7ff", "[1, null, true]"]
+)
 def test_garbage_answers_never_crash(garbage):
     nlp = spacy.blank("en")
     nlp.add_pipe("universal_ner", config={"labels": ["person"],

@@ -5,9 +5,9 @@ import pytest
 import spacy
 from spacy.tokens import Doc
 
-from spacy_universalner.types import Generation
 from spacy_universalner.component import UniversalNER
 from spacy_universalner.confidence import mention_scores
+from spacy_universalner.types import Generation
 
 
 def _generation(pieces_and_logprobs):

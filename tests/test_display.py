@@ -5,9 +5,9 @@ import spacy
 from spacy import displacy
 
 from spacy_universalner import displacy_colors
-from spacy_universalner.types import Generation
 from spacy_universalner.component import UniversalNER
 from spacy_universalner.prompt import UniNERTemplate
+from spacy_universalner.types import Generation
 
 TEXT = "Guido van Rossum created Python at CWI in Amsterdam."
 ANSWERS = {"person": '["Guido van Rossum"]', "programming language": '["Python"]',

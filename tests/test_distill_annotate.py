@@ -8,11 +8,16 @@ import time
 from pathlib import Path
 
 import pytest
-
 from distill_fake_openai import FakeTeacherServer
+
 from spacy_universalner.distill.annotate import AnnotationLog, OutputLocked, run_annotate
 from spacy_universalner.distill.teachers import (
-    DEFINITION_INSTRUCTION, SYSTEM_MESSAGE, TYPE_INSTRUCTION, GoldTeacher, build_teacher, teacher_messages,
+    DEFINITION_INSTRUCTION,
+    SYSTEM_MESSAGE,
+    TYPE_INSTRUCTION,
+    GoldTeacher,
+    build_teacher,
+    teacher_messages,
 )
 
 
@@ -143,8 +148,12 @@ def test_a_second_writer_is_refused(tmp_path):
 def test_gold_teacher_answers_in_the_teachers_tuple_format(tmp_path):
     labelled = tmp_path / "gold.jsonl"
     labelled.write_text(
-        json.dumps({"text": "Ada Lovelace met Charles Babbage. They built nothing.",
-                    "entities": [{"text": "Ada Lovelace", "type": "person"}, {"start": 17, "end": 32, "type": "person"}]})
+        json.dumps(
+            {
+                "text": "Ada Lovelace met Charles Babbage. They built nothing.",
+                "entities": [{"text": "Ada Lovelace", "type": "person"}, {"start": 17, "end": 32, "type": "person"}],
+            }
+        )
         + "\n"
     )
     teacher = build_teacher({"@uniner_teachers": "spacy_universalner.GoldTeacher.v1", "path": str(labelled)})
@@ -183,7 +192,9 @@ def test_killed_cli_run_against_a_flaky_server_resumes_to_exactly_once(tmp_path)
 def test_passage_ids_are_compared_as_text_so_1_and_quoted_1_are_one_passage(tmp_path):
     # Used to abort with "Passage 1 is already in ...", and a rerun then skipped the second silently.
     passages = tmp_path / "passages.jsonl"
-    passages.write_text(json.dumps({"id": 1, "text": "One here."}) + "\n" + json.dumps({"id": "1", "text": "Other."}) + "\n")
+    passages.write_text(
+        json.dumps({"id": 1, "text": "One here."}) + "\n" + json.dumps({"id": "1", "text": "Other."}) + "\n"
+    )
     output = tmp_path / "out.jsonl"
     teacher = CountingTeacher()
     stats = run_annotate(passages, output, teacher, progress=False)
@@ -206,7 +217,9 @@ def test_a_bad_passage_line_is_an_error_naming_the_file_and_line(tmp_path, line,
 
 def test_an_output_line_with_a_list_id_is_an_error_naming_the_file_and_line(tmp_path):
     output = tmp_path / "out.jsonl"
-    output.write_text(json.dumps({"id": "p0", "answer": "[]"}) + "\n" + json.dumps({"id": ["p1"], "answer": "[]"}) + "\n")
+    output.write_text(
+        json.dumps({"id": "p0", "answer": "[]"}) + "\n" + json.dumps({"id": ["p1"], "answer": "[]"}) + "\n"
+    )
     with pytest.raises(ValueError, match="out.jsonl:2: a passage id must be a string or an integer"):
         run_annotate(write_passages(tmp_path / "passages.jsonl", 2), output, CountingTeacher(), progress=False)
 

@@ -5,15 +5,25 @@ import re
 import time
 
 import pytest
-
 from distill_fake_openai import FakeTeacherServer
+
 from spacy_universalner.distill.annotate import run_annotate
 from spacy_universalner.distill.teachers import (
-    DEFAULT_MAX_TOKENS, OpenAITeacher, SYSTEM_MESSAGE, TYPE_INSTRUCTION, build_teacher,
+    DEFAULT_MAX_TOKENS,
+    SYSTEM_MESSAGE,
+    TYPE_INSTRUCTION,
+    OpenAITeacher,
+    build_teacher,
 )
 from spacy_universalner.http import (
-    MAX_RESPONSE_BYTES, AuthenticationError, ClientError, HTTPClientError, OpenAIClient, ResponseTooLarge,
-    RetriesExhausted, Unreachable,
+    MAX_RESPONSE_BYTES,
+    AuthenticationError,
+    ClientError,
+    HTTPClientError,
+    OpenAIClient,
+    ResponseTooLarge,
+    RetriesExhausted,
+    Unreachable,
 )
 from spacy_universalner.parsing import MAX_ANSWER_CHARS
 
@@ -53,7 +63,10 @@ def test_gives_up_after_max_retries():
 
 def test_a_server_that_is_not_there_fails_within_seconds_naming_the_url():
     # Issue 24: `annotate` against nothing listening retried for 8 min 49 s; a DNS failure 9 times per passage.
-    for url, reason in [("http://127.0.0.1:9/v1", "connection refused"), ("http://no-such-host.invalid/v1", "unknown host")]:
+    for url, reason in [
+        ("http://127.0.0.1:9/v1", "connection refused"),
+        ("http://no-such-host.invalid/v1", "unknown host"),
+    ]:
         http, sleeps = client(url, max_retries=8)
         with pytest.raises(Unreachable, match=rf"{re.escape(url)}/completions cannot be reached .*{reason}.*base_url"):
             http.complete("hello")
@@ -251,7 +264,9 @@ def test_an_error_raised_by_requests_is_passed_on_with_the_key_masked(monkeypatc
     http, _ = client("http://127.0.0.1:9/v1", api_key_env="UNINER_TEST_KEY")
 
     def refuse(*args, **kwargs):
-        raise requests.exceptions.InvalidHeader("Invalid leading whitespace in header value b'Bearer sk-live-0123456789abcdef'")
+        raise requests.exceptions.InvalidHeader(
+            "Invalid leading whitespace in header value b'Bearer sk-live-0123456789abcdef'"
+        )
 
     monkeypatch.setattr(http._session, "post", refuse)
     with pytest.raises(HTTPClientError, match=r"InvalidHeader.*Bearer \*\*\*") as failure:

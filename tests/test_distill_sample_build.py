@@ -118,7 +118,9 @@ def test_negatives_follow_type_frequency_and_exclude_positive_types():
     rng = random.Random(0)
     drawn = Counter(sampler.sample(1, ["organization"], rng)[0] for _ in range(3000))
     assert drawn["person"] > 2500 and drawn["location"] > drawn["enzyme"]
-    assert all(sampler.sample(2, ["person"], rng) in (["location", "enzyme"], ["enzyme", "location"]) for _ in range(20))
+    assert all(
+        sampler.sample(2, ["person"], rng) in (["location", "enzyme"], ["enzyme", "location"]) for _ in range(20)
+    )
     assert sampler.sample(5, ["person", "location", "enzyme"], rng) == []
 
 
@@ -128,12 +130,17 @@ def test_build_adds_negatives_shuffles_queries_and_saves_statistics(tmp_path):
         for i in range(30)
     ] + [{"id": "x", "text": "Aspirin helps.", "answer": answer([("Aspirin", "drug")])}]
     stats_path = tmp_path / "stats.json"
-    summary = run_build(annotations(tmp_path, records), tmp_path / "train.json", negatives=2, seed=1, stats_path=stats_path)
+    summary = run_build(
+        annotations(tmp_path, records), tmp_path / "train.json", negatives=2, seed=1, stats_path=stats_path
+    )
     data = json.loads((tmp_path / "train.json").read_text())
     assert json.loads(stats_path.read_text()) == json.loads(json.dumps(summary))
     # Passages with person and city have one type left to draw (drug); the drug passage gets two.
     assert summary["negatives"] == 30 + 2 and summary["queries_per_passage"] == round((60 + 1 + 32) / 31, 2)
-    assert summary["top_types"][:2] == [["person", 30], ["city", 30]] or summary["top_types"][:2] == [("person", 30), ("city", 30)]
+    assert summary["top_types"][:2] == [["person", 30], ["city", 30]] or summary["top_types"][:2] == [
+        ("person", 30),
+        ("city", 30),
+    ]
     drug = next(d for d in data if d["id"] == "x")["conversations"]
     negatives = {t["value"] for q, t in zip(drug[2::2], drug[3::2]) if t["value"] == "[]"}
     assert negatives == {"[]"} and sum(1 for t in drug[3::2] if t["value"] == "[]") == 2
@@ -197,5 +204,8 @@ def test_gold_records_marked_drawn_get_frequency_drawn_negatives_and_keep_the_ma
     gold_path.write_text(json.dumps([pile, other]))
     data, stats = build_conversations(gold_path, negatives=1, seed=0)
     first = data[0]["conversations"]
-    assert {t["value"] for t in first[2::2]} == {"What describes person in the text?", "What describes city in the text?"}
+    assert {t["value"] for t in first[2::2]} == {
+        "What describes person in the text?",
+        "What describes city in the text?",
+    }
     assert [(d["complete"], d["negatives"]) for d in data] == [(False, "drawn")] * 2 and stats.negatives == 2

@@ -6,7 +6,11 @@ import pytest
 
 from spacy_universalner.conversations import read_conversation
 from spacy_universalner.distill.train import (
-    IGNORE, PadCollator, encode_conversation, load_train_config, run_train,
+    IGNORE,
+    PadCollator,
+    encode_conversation,
+    load_train_config,
+    run_train,
 )
 from spacy_universalner.prompt import UniNERTemplate
 
@@ -63,7 +67,9 @@ def test_prompt_tokens_equal_what_inference_tokenises(tokenizer):
 
 
 def test_collator_pads_right_and_ignores_padding():
-    batch = PadCollator(0)([{"input_ids": [1, 5, 6], "labels": [-100, 5, 6]}, {"input_ids": [1, 7], "labels": [-100, 7]}])
+    batch = PadCollator(0)(
+        [{"input_ids": [1, 5, 6], "labels": [-100, 5, 6]}, {"input_ids": [1, 7], "labels": [-100, 7]}]
+    )
     assert batch["input_ids"].tolist() == [[1, 5, 6], [1, 7, 0]]
     assert batch["labels"].tolist() == [[-100, 5, 6], [-100, 7, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]

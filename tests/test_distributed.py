@@ -58,11 +58,17 @@ def deadline():
 
 def write_corpus(path, n):
     texts = [f"{'Ada' if i % 3 else 'Alan'} wrote from {'Paris' if i % 2 else 'Rome'}, letter {i}." for i in range(n)]
-    path.write_text("".join(json.dumps({"id": i, "text": text}) + "\n" for i, text in enumerate(texts)), encoding="utf8")
+    path.write_text(
+        "".join(json.dumps({"id": i, "text": text}) + "\n" for i, text in enumerate(texts)), encoding="utf8"
+    )
 
 
 def shard_rows(folder):
-    return [json.loads(line) for shard in sorted(folder.glob("part-*.jsonl")) for line in shard.read_text("utf8").splitlines()]
+    return [
+        json.loads(line)
+        for shard in sorted(folder.glob("part-*.jsonl"))
+        for line in shard.read_text("utf8").splitlines()
+    ]
 
 
 def test_ray_writes_what_one_process_writes_on_1000_texts(tmp_path, local_ray, deadline):
@@ -134,16 +140,42 @@ def test_the_cli_runs_on_ray_into_a_folder_of_shards(tmp_path, local_ray, deadli
 
     texts = ["Bill Gates founded Microsoft.", "Ada Lovelace lived in London."]
     cache, source = tmp_path / "responses.jsonl", tmp_path / "in.txt"
-    ResponseCache(cache).add("no-such-org/no-such-model", [
-        (UniNERTemplate().prompt(texts[0], "person"), '["Bill Gates"]'), (UniNERTemplate().prompt(texts[1], "person"), '["Ada Lovelace"]'),
-    ])
+    ResponseCache(cache).add(
+        "no-such-org/no-such-model",
+        [
+            (UniNERTemplate().prompt(texts[0], "person"), '["Bill Gates"]'),
+            (UniNERTemplate().prompt(texts[1], "person"), '["Ada Lovelace"]'),
+        ],
+    )
     source.write_text("\n".join(texts) + "\n", encoding="utf8")
-    result = CliRunner().invoke(app, [
-        "extract", "--engine", "ray", "--model", "no-such-org/no-such-model", "--cache", str(cache), "--labels", "PER=person",
-        "--input", str(source), "--output", str(tmp_path / "out"), "--actors", "2", "--cpus-per-actor", "0.5",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "extract",
+            "--engine",
+            "ray",
+            "--model",
+            "no-such-org/no-such-model",
+            "--cache",
+            str(cache),
+            "--labels",
+            "PER=person",
+            "--input",
+            str(source),
+            "--output",
+            str(tmp_path / "out"),
+            "--actors",
+            "2",
+            "--cpus-per-actor",
+            "0.5",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Wrote 2 result(s)" in result.output
-    assert sorted((row["id"], [e["text"] for e in row["ents"]], [e["label"] for e in row["ents"]]) for row in shard_rows(tmp_path / "out")) == [
-        ("in.txt:1", ["Bill Gates"], ["PER"]), ("in.txt:2", ["Ada Lovelace"], ["PER"]),
+    assert sorted(
+        (row["id"], [e["text"] for e in row["ents"]], [e["label"] for e in row["ents"]])
+        for row in shard_rows(tmp_path / "out")
+    ) == [
+        ("in.txt:1", ["Bill Gates"], ["PER"]),
+        ("in.txt:2", ["Ada Lovelace"], ["PER"]),
     ]

@@ -17,9 +17,15 @@ PASSAGES = [
 
 
 def _conversation(text, query, mentions):
-    return {"id": "x", "conversations": [
-        {"from": "human", "value": f"Text: {text}"}, {"from": "gpt", "value": "I've read this text."},
-        {"from": "human", "value": f"What describes {query} in the text?"}, {"from": "gpt", "value": json.dumps(mentions)}]}
+    return {
+        "id": "x",
+        "conversations": [
+            {"from": "human", "value": f"Text: {text}"},
+            {"from": "gpt", "value": "I've read this text."},
+            {"from": "human", "value": f"What describes {query} in the text?"},
+            {"from": "gpt", "value": json.dumps(mentions)},
+        ],
+    }
 
 
 @pytest.fixture
@@ -29,7 +35,11 @@ def bench(tmp_path):
     data.mkdir()
     records = [_conversation(text, q, m) for text, gold in PASSAGES for q, m in gold.items()]
     (data / "tiny.json").write_text(json.dumps(records), encoding="utf8")
-    bio = "Hinton\tB-PER\nworks\tO\nat\tO\nGoogle\tB-ORG\n.\tO\n\nLeCun\tB-PER\nleft\tO\nBell\tB-ORG\nLabs\tI-ORG\nfor\tO\nNYU\tB-ORG\n.\tO\n\nNothing\tO\nhere\tO\n.\tO\n"
+    bio = (
+        "Hinton\tB-PER\nworks\tO\nat\tO\nGoogle\tB-ORG\n.\tO\n\n"
+        "LeCun\tB-PER\nleft\tO\nBell\tB-ORG\nLabs\tI-ORG\nfor\tO\nNYU\tB-ORG\n.\tO\n\n"
+        "Nothing\tO\nhere\tO\n.\tO\n"
+    )
     (data / "tiny.txt").write_text(bio, encoding="utf8")
     cfg = tmp_path / "benchmarks.cfg"
     cfg.write_text(
@@ -73,7 +83,19 @@ def test_cached_gold_answers_score_100_and_write_json_table_and_plot(bench):
     tmp_path, cfg, data = bench
     config_path = _cached_pipeline(tmp_path, [lambda q, m: json.dumps(m)] * len(PASSAGES))
     out = tmp_path / "out"
-    _run(config_path, "--datasets", "tiny,tiny_bio", "--benchmarks", cfg, "--data-dir", data, "--output", out, "--name", "cached")
+    _run(
+        config_path,
+        "--datasets",
+        "tiny,tiny_bio",
+        "--benchmarks",
+        cfg,
+        "--data-dir",
+        data,
+        "--output",
+        out,
+        "--name",
+        "cached",
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     for name in ("tiny", "tiny_bio"):
         result = metrics["datasets"][name]
@@ -115,7 +137,21 @@ def test_plain_spacy_pipeline_through_a_label_map_with_a_seeded_limit(bench):
     assert result["prediction_sources"] == {"response": 0, "spans": 6}
     assert result["partial"]["n_correct"] == 2.5  # "Bell" shares a word with "Bell Labs"
     assert result["spans"]["per_type"]["person"]["f"] == pytest.approx(2 * 0.5 / 1.5)
-    _run(tmp_path / "ruler", "-d", "tiny_bio", "--benchmarks", cfg, "--data-dir", data, "-o", out, "--limit", "1", "--seed", "3")
+    _run(
+        tmp_path / "ruler",
+        "-d",
+        "tiny_bio",
+        "--benchmarks",
+        cfg,
+        "--data-dir",
+        data,
+        "-o",
+        out,
+        "--limit",
+        "1",
+        "--seed",
+        "3",
+    )
     assert json.loads((out / "metrics.json").read_text())["datasets"]["tiny_bio"]["n_docs"] == 1
 
 
@@ -262,7 +298,9 @@ def test_without_matplotlib_the_chart_is_left_out_and_the_extra_to_install_is_na
     out = tmp_path / "out"
     result = _run(config_path, "-d", "tiny", "--benchmarks", cfg, "--data-dir", data, "-o", out)
     assert (out / "table.md").exists() and not (out / "f1.png").exists()
-    assert 'No f1.png: the bar chart needs matplotlib, the [plot] extra (pip install -e ".[plot]")' in " ".join(result.output.split())
+    assert 'No f1.png: the bar chart needs matplotlib, the [plot] extra (pip install -e ".[plot]")' in " ".join(
+        result.output.split()
+    )
 
 
 def test_a_group_name_stands_for_its_benchmarks_in_file_order_from_the_packaged_definitions():

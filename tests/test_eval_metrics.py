@@ -1,4 +1,5 @@
-"""The official UniNER metric: the evaluator's rule on fixed answers worked out by hand, its counts and its averaging."""
+"""The official UniNER metric: the evaluator's rule on fixed answers worked out by hand, its counts and its averaging.
+"""
 import json
 import random
 
@@ -6,7 +7,6 @@ import pytest
 
 from spacy_universalner.eval import partial_f1, uniner_f1
 from spacy_universalner.parsing import official_items
-
 
 # The official evaluator's rule (../shared/UNINER_REFERENCE.md, section 2), worked out by hand for fixed
 # answers: take the first [...] at position 0 up to the first "]" on one line, json.loads it, normalise each
@@ -128,7 +128,9 @@ def test_fuzzed_answers_never_raise_and_scores_are_the_micro_average_of_per_quer
 
 
 def test_partial_match_gives_half_credit_for_a_shared_word_once_per_gold():
-    scores = partial_f1(['["Bill Gates", "Gates Foundation", "Melinda Gates"]'], ['["Bill Gates", "Melinda French Gates"]'])
+    scores = partial_f1(
+        ['["Bill Gates", "Gates Foundation", "Melinda Gates"]'], ['["Bill Gates", "Melinda French Gates"]']
+    )
     # exact: "bill gates" (1.0); "gates foundation" claims "melinda french gates" (0.5); nothing left for the third.
     assert scores["n_correct"] == 1.5
     assert (scores["n_pred"], scores["n_gold"]) == (3, 2)

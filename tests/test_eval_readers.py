@@ -35,7 +35,9 @@ def ents(doc):
 
 def test_conll_token_tag_iob2_with_docstart(nlp, tmp_path):
     path = tmp_path / "test.txt"
-    path.write_text("-DOCSTART-\tO\n\nBill\tB-per\nGates\tI-per\nvisited\tO\nNew\tB-loc\nYork\tI-loc\n\nHi\tO\n", encoding="utf8")
+    path.write_text(
+        "-DOCSTART-\tO\n\nBill\tB-per\nGates\tI-per\nvisited\tO\nNew\tB-loc\nYork\tI-loc\n\nHi\tO\n", encoding="utf8"
+    )
     docs = list(read_conll(nlp, path))
     assert [d.text for d in docs] == ["Bill Gates visited New York", "Hi"]
     assert ents(docs[0]) == [("Bill Gates", "per"), ("New York", "loc")]
@@ -52,7 +54,10 @@ def test_conll_tag_token_order_as_in_the_mit_corpora(nlp, tmp_path):
 def test_conll_iob1_and_extra_columns(nlp, tmp_path):
     # IOB1: I- opens a span; B- only separates two adjacent spans of one type. Middle columns ignored.
     path = tmp_path / "iob1.txt"
-    path.write_text("EU NNP B-NP I-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP I-MISC\nBritish JJ I-NP B-MISC\nlamb NN I-NP O\n", encoding="utf8")
+    path.write_text(
+        "EU NNP B-NP I-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP I-MISC\nBritish JJ I-NP B-MISC\nlamb NN I-NP O\n",
+        encoding="utf8",
+    )
     (doc,) = read_conll(nlp, path)
     assert ents(doc) == [("EU", "ORG"), ("German", "MISC"), ("British", "MISC")]
 
@@ -79,7 +84,9 @@ def test_instructuie_json(nlp, tmp_path):
 
 def test_instructuie_bad_offsets_are_reported(nlp, tmp_path):
     path = tmp_path / "test.json"
-    path.write_text(json.dumps([{"sentence": "ok", "entities": []}, {"sentence": "x", "entities": [{"type": "t", "pos": [0, 9]}]}]))
+    path.write_text(
+        json.dumps([{"sentence": "ok", "entities": []}, {"sentence": "x", "entities": [{"type": "t", "pos": [0, 9]}]}])
+    )
     with pytest.raises(ReaderError, match=r"test\.json:1: span \[0, 9\) is outside"):
         list(read_instructuie(nlp, path))
 
@@ -98,7 +105,11 @@ def test_uniner_conversations_group_queries_per_passage_and_keep_raw_answers(nlp
     path.write_text(json.dumps(records), encoding="utf8")
     docs = list(read_uniner_conversations(nlp, path))
     assert [d.text for d in docs] == [text, "Other text ."]
-    assert docs[0].user_data[ANSWERS_KEY] == {"person": '["Hinton"]', "organization": '["Google"]', "program language": "[]"}
+    assert docs[0].user_data[ANSWERS_KEY] == {
+        "person": '["Hinton"]',
+        "organization": '["Google"]',
+        "program language": "[]",
+    }
     assert ents(docs[0]) == [("Hinton", "person"), ("Google", "organization")]
     assert gold_answers(docs[0], ["person"]) == {"person": '["Hinton"]'}
 
@@ -217,7 +228,10 @@ def test_scirex_one_doc_per_sentence_with_sentence_offsets(nlp, tmp_path):
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "p.json").write_text(json.dumps(paper), encoding="utf8")
     docs = list(read_scirex(nlp, tmp_path / "docs"))
-    assert [d.text for d in docs] == ["We train ResNet on ImageNet .", "Accuracy rises on CIFAR - 10 and more words here"]
+    assert [d.text for d in docs] == [
+        "We train ResNet on ImageNet .",
+        "Accuracy rises on CIFAR - 10 and more words here",
+    ]
     assert ents(docs[0]) == [("ResNet", "Method"), ("ImageNet", "Material")]
     assert ents(docs[1]) == [("Accuracy", "Metric"), ("CIFAR - 10", "Material")]
     assert [d.text for d in read_scirex(nlp, tmp_path / "docs", max_words=6)] == ["We train ResNet on ImageNet ."]
@@ -227,9 +241,19 @@ def test_scirex_one_doc_per_sentence_with_sentence_offsets(nlp, tmp_path):
 
 
 def test_snips_utterances_are_joined_parts_and_bad_bytes_do_not_stop_reading(nlp, tmp_path):
-    utterances = [{"data": [{"text": "play "}, {"text": "Sister Ray ", "entity": "track"}, {"text": "by "},
-                            {"text": "Lou Reed", "entity": "artist"}, {"text": " on "}, {"text": "Spotify", "entity": "service"}]},
-                  {"data": [{"text": " book "}, {"text": "Caf\u00e9 Roma", "entity": "restaurant_name"}, {"text": "\n"}]}]
+    utterances = [
+        {
+            "data": [
+                {"text": "play "},
+                {"text": "Sister Ray ", "entity": "track"},
+                {"text": "by "},
+                {"text": "Lou Reed", "entity": "artist"},
+                {"text": " on "},
+                {"text": "Spotify", "entity": "service"},
+            ]
+        },
+        {"data": [{"text": " book "}, {"text": "Caf\u00e9 Roma", "entity": "restaurant_name"}, {"text": "\n"}]},
+    ]
     path = tmp_path / "train_PlayMusic_full.json"
     raw = json.dumps({"PlayMusic": utterances}, ensure_ascii=False).encode("utf8").replace("Roma".encode(), b"R\xf6ma")
     path.write_bytes(raw)  # a Latin-1 byte inside UTF-8, as in the SNIPS files
@@ -242,9 +266,16 @@ def test_snips_utterances_are_joined_parts_and_bad_bytes_do_not_stop_reading(nlp
 
 def test_slimer_sentences_label_every_occurrence_of_the_one_named_type(nlp, tmp_path):
     path = tmp_path / "sentences_per_ne_type.json"
-    data = {"company": [{"sentence": "Apple sued Samsung , and Apple won .", "target_words_in_it": ["Apple"],
-                         "occurrences_count": 2}],
-            "person": [{"sentence": "Tim Cook runs Apple .", "target_words_in_it": ["Tim Cook"], "occurrences_count": 1}]}
+    data = {
+        "company": [
+            {
+                "sentence": "Apple sued Samsung , and Apple won .",
+                "target_words_in_it": ["Apple"],
+                "occurrences_count": 2,
+            }
+        ],
+        "person": [{"sentence": "Tim Cook runs Apple .", "target_words_in_it": ["Tim Cook"], "occurrences_count": 1}],
+    }
     path.write_text(json.dumps(data), encoding="utf8")
     company, person = read_slimer_sentences(nlp, path)
     assert ents(company) == [("Apple", "company"), ("Apple", "company")]  # Samsung: unlabelled, not absent

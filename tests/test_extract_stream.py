@@ -147,10 +147,16 @@ def test_cli_labels_take_the_mapping_form_of_the_config(tmp_path):
     assert ["Bill", "Gates", "PER", "0", "10"] in rows and ["Microsoft", "ORG", "19", "28"] in rows
 
 
-@pytest.mark.parametrize("labels,message", [
-    ("person;organization", "separated by commas, not semicolons (got 'person;organization'): write 'person,organization'"),
-    ("PER=,ORG=organization", "Cannot read 'PER=' in --labels"),
-])
+@pytest.mark.parametrize(
+    "labels,message",
+    [
+        (
+            "person;organization",
+            "separated by commas, not semicolons (got 'person;organization'): write 'person,organization'",
+        ),
+        ("PER=,ORG=organization", "Cannot read 'PER=' in --labels"),
+    ],
+)
 def test_cli_labels_that_would_be_misread_are_refused_with_a_hint(tmp_path, labels, message):
     result, output = _extract(tmp_path, "--labels", labels, TEXT)
     assert result.exit_code == 1

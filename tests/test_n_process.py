@@ -47,7 +47,9 @@ def make_gpu_keywords() -> GpuKeywords:
 
 def test_n_process_refuses_a_gpu_backend_and_says_what_to_do_instead():
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={"labels": ["person"], "model": {"@uniner_backends": "test_n_process.GpuKeywords.v1"}})
+    nlp.add_pipe(
+        "universal_ner", config={"labels": ["person"], "model": {"@uniner_backends": "test_n_process.GpuKeywords.v1"}}
+    )
     assert [e.text for e in nlp(TEXTS[0]).ents] == ["Bill Gates"]  # one process: fine
     with pytest.raises(ValueError) as error:  # spaCy's E871 carries the worker's message
         list(nlp.pipe(TEXTS, n_process=2))
@@ -62,5 +64,7 @@ def test_a_loaded_span_model_that_cannot_be_pickled_for_spawned_workers_says_so(
     unloaded = pickle.loads(pickle.dumps(component))  # before the model is used: it travels as settings
     assert unloaded.labels == ("person",) and unloaded.model.name == "uniner-span"
     nlp(TEXTS[0])
-    with pytest.raises(TypeError, match=r"'uniner-span' cannot be pickled .* spawn/forkserver start methods: start the workers before"):
+    with pytest.raises(
+        TypeError, match=r"'uniner-span' cannot be pickled .* spawn/forkserver start methods: start the workers before"
+    ):
         pickle.dumps(component)

@@ -56,9 +56,19 @@ def test_sample_with_a_hub_tokenizer_offline_names_the_tokenizer_option(tmp_path
 
 def test_train_with_a_hub_base_model_offline_fails_at_once(tmp_path, unreachable_hub):
     data = tmp_path / "train.json"
-    srsly.write_json(data, [{"conversations": [
-        {"from": "human", "value": "Text: Bill Gates founded Microsoft."}, {"from": "gpt", "value": "I've read this text."},
-        {"from": "human", "value": "What describes person in the text?"}, {"from": "gpt", "value": '["Bill Gates"]'}]}])
+    srsly.write_json(
+        data,
+        [
+            {
+                "conversations": [
+                    {"from": "human", "value": "Text: Bill Gates founded Microsoft."},
+                    {"from": "gpt", "value": "I've read this text."},
+                    {"from": "human", "value": "What describes person in the text?"},
+                    {"from": "gpt", "value": '["Bill Gates"]'},
+                ]
+            }
+        ],
+    )
     result = _invoke("train", data, tmp_path / "student", "--config", ROOT / "configs" / "distill-smoke.cfg",
                      "--base-model", HUB_ID)
     _one_clear_failure(result, "--base-model")
@@ -158,7 +168,9 @@ def test_the_smollm2_speed_step_writes_its_figures_into_a_folder_it_makes(tmp_pa
 
 @pytest.mark.slow
 def test_quick_throughput_is_one_run_per_method_and_scales_only_the_engine(tmp_path, capsys):
-    """--quick is a smoke run (about 4x less timed work than before; 40 s measured at load average 2); here at a tiny shape."""
+    """--quick is a smoke run (about 4x less timed work than before; 40 s measured at load average 2); here at a tiny
+    shape.
+    """
     figures = _throughput_main(["--quick", "--hidden-size", "64", "--layers", "1", "--answer-tokens", "2",
                                 "--json", str(tmp_path / "new" / "quick.json")])
     assert figures["repeats"] == 1

@@ -38,7 +38,9 @@ def test_separator_is_configurable_for_other_tokenizers():
 
 def test_training_conversation_contains_each_inference_prompt():
     template = UniNERTemplate()
-    pieces = template.training_segments("Bill Gates founded Microsoft.", [("person", '["Bill Gates"]'), ("location", "[]")])
+    pieces = template.training_segments(
+        "Bill Gates founded Microsoft.", [("person", '["Bill Gates"]'), ("location", "[]")]
+    )
     conversation = "".join(piece for piece, _ in pieces)
     assert conversation.startswith(template.prompt("Bill Gates founded Microsoft.", "person"))
     targets = [piece for piece, is_target in pieces if is_target]

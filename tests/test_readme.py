@@ -7,7 +7,6 @@ tiny size. A command added to the README fails ``test_every_command_is_run_here_
 until this file says which. Claims of the README that concern single commands are checked here too.
 """
 import ast
-import json
 import os
 import re
 import shlex
@@ -162,7 +161,9 @@ def _check_optional_parts(command: str, help_args: List[str]):
     for part in optional_parts(command):
         option = part.split()[0]
         if option.count(".") == 1 and option.startswith("--training."):  # train's config overrides
-            assert option[len("--training."):] in (ROOT / "spacy_universalner" / "configs" / "train.cfg").read_text(), option
+            assert (
+                option[len("--training.") :] in (ROOT / "spacy_universalner" / "configs" / "train.cfg").read_text()
+            ), option
         else:
             assert option in listing, (command, option)
 
@@ -211,7 +212,9 @@ def test_the_distillation_steps_one_by_one(tiny_model_path, tmp_path, monkeypatc
     assert (tmp_path / "training" / "student" / "uniner_training.json").exists()
 
     # The student by path, as written.
-    result = _invoke(without_optional(_readme_command("python -m spacy_universalner extract --model training/student"))[3:])
+    result = _invoke(
+        without_optional(_readme_command("python -m spacy_universalner extract --model training/student"))[3:]
+    )
     assert "Could not load" not in result.output
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from spacy_universalner.conversations import read_conversation
 from spacy_universalner.distill.build import build_conversations
 from spacy_universalner.distill.gold import gold_conversations
-from spacy_universalner.conversations import read_conversation
 
 CONLL = """-DOCSTART- O
 
@@ -76,8 +76,18 @@ def test_build_merges_sources_and_keeps_a_repeated_passage_once(tmp_path, sets_c
     gold.write_text(json.dumps(gold_conversations(sets_config)["toy"]))
     slimer = tmp_path / "slimer.jsonl"
     rows = [
-        {"doc_question_pairID": "7:0", "tagName": "programming language", "input": "Guido wrote Python.", "output": '["Python"]'},
-        {"doc_question_pairID": "8:0", "tagName": "person", "input": "Ada Lovelace visited London .", "output": '["Ada Lovelace"]'},
+        {
+            "doc_question_pairID": "7:0",
+            "tagName": "programming language",
+            "input": "Guido wrote Python.",
+            "output": '["Python"]',
+        },
+        {
+            "doc_question_pairID": "8:0",
+            "tagName": "person",
+            "input": "Ada Lovelace visited London .",
+            "output": '["Ada Lovelace"]',
+        },
     ]
     slimer.write_text("\n".join(json.dumps(r) for r in rows))
     records, stats = build_conversations([gold, slimer], negatives=1, seed=0)
@@ -122,8 +132,12 @@ def student(tmp_path_factory, tiny_encoder):
 
     root = tmp_path_factory.mktemp("student")
     data = root / "train.json"
-    turns = [{"from": "human", "value": "Text: Ada Lovelace visited London."}, {"from": "gpt", "value": "I've read this text."},
-             {"from": "human", "value": "What describes person in the text?"}, {"from": "gpt", "value": '["Ada Lovelace"]'}]
+    turns = [
+        {"from": "human", "value": "Text: Ada Lovelace visited London."},
+        {"from": "gpt", "value": "I've read this text."},
+        {"from": "human", "value": "What describes person in the text?"},
+        {"from": "gpt", "value": '["Ada Lovelace"]'},
+    ]
     data.write_text(json.dumps([{"conversations": turns}] * 3))
     summary = init_student(data, root / "init", encoder=str(tiny_encoder), layers=2, vocab_size=300)
     return root / "init", summary
@@ -153,7 +167,9 @@ def test_new_tokens_start_from_the_mean_of_the_encoders_pieces(student, tiny_enc
     embeddings = AutoModelForCausalLM.from_pretrained(path).get_input_embeddings().weight
     source = AutoModel.from_pretrained(tiny_encoder).embeddings.word_embeddings.weight
     token = next(t for t in tokenizer.get_vocab() if t.startswith("Ġ") and len(t) > 3)  # a whole word, e.g. "ĠLondon"
-    pieces = encoder_tokenizer(tokenizer.convert_tokens_to_string([token]).strip(), add_special_tokens=False)["input_ids"]
+    pieces = encoder_tokenizer(tokenizer.convert_tokens_to_string([token]).strip(), add_special_tokens=False)[
+        "input_ids"
+    ]
     assert torch.allclose(embeddings[tokenizer.convert_tokens_to_ids(token)], source[pieces].mean(dim=0))
     eos = source[encoder_tokenizer.convert_tokens_to_ids("[SEP]")]
     assert torch.equal(embeddings[tokenizer.eos_token_id], eos)
@@ -209,9 +225,9 @@ def test_dropout_setting_names_every_rate_of_the_architecture_and_rejects_nonsen
 
 
 def test_answers_are_capped_to_the_models_positions_and_long_prompts_are_refused(student):
-    from spacy_universalner.types import BackendError
     from spacy_universalner.backends.hf import HuggingFaceBackend
     from spacy_universalner.prompt import UniNERTemplate
+    from spacy_universalner.types import BackendError
 
     backend = HuggingFaceBackend(str(student[0]), device="cpu", stop_at_list_end=False)
     assert backend.max_positions == 256

@@ -34,7 +34,10 @@ def test_long_passages_are_cut_at_sentence_ends_and_types_are_judged_per_window(
         spacy.blank("en"), record([("person", ["Bill Gates"]), ("city", ["Seattle"])]),
         SpanDataSettings(max_words=8, random_negatives=0), [], random.Random(0),
     )
-    assert [" ".join(e["tokenized_text"]) for e in examples][:2] == ["Bill Gates founded Microsoft .", "He lives in Seattle ."]
+    assert [" ".join(e["tokenized_text"]) for e in examples][:2] == [
+        "Bill Gates founded Microsoft .",
+        "He lives in Seattle .",
+    ]
     first, second = examples[0], examples[1]
     assert first["ner"] == [[0, 1, "person"]] and "city" in first["ner_labels"]  # no Seattle here: a negative
     assert second["ner"] == [[3, 3, "city"]] and "person" in second["ner_labels"]

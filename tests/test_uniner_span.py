@@ -1,4 +1,6 @@
-"""The packaged student ``uniner-span``: found by name, small enough to ship, runs offline, and gets the README's examples right."""
+"""The packaged student ``uniner-span``: found by name, small enough to ship, runs offline, and gets the README's
+examples right.
+"""
 import json
 import os
 import re
@@ -10,9 +12,9 @@ from pathlib import Path
 import pytest
 import spacy
 
-from spacy_universalner.types import BackendError
 from spacy_universalner.models import load_error, resolve_model_name
 from spacy_universalner.span_weights import INT8_WEIGHTS
+from spacy_universalner.types import BackendError
 
 SPAN = Path(resolve_model_name("uniner-span"))
 README = Path(__file__).parents[1] / "README.md"
@@ -52,7 +54,10 @@ def test_the_readme_examples_offline(nlp):
     doc = nlp("Bill Gates founded Microsoft in Albuquerque.")
     assert [e.text for e in doc.ents] == ["Bill Gates", "Microsoft", "Albuquerque"]
     # Microsoft comes out as a location (the model card's first limitation); the other two are right.
-    assert [(e.text, e.label_) for e in doc.ents if e.text != "Microsoft"] == [("Bill Gates", "person"), ("Albuquerque", "location")]
+    assert [(e.text, e.label_) for e in doc.ents if e.text != "Microsoft"] == [
+        ("Bill Gates", "person"),
+        ("Albuquerque", "location"),
+    ]
     doc = nlp("Barack Obama visited Paris in 2015.")
     assert [(e.text, e.label_) for e in doc.ents] == [("Barack Obama", "person"), ("Paris", "location")]
     assert all(0.3 <= e._.uniner_score <= 1.0 for e in doc.ents)  # above the model's threshold

@@ -4,10 +4,12 @@ from typing import Any, Dict
 
 from ..models import resolve_model_name
 from ..types import Backend, BackendError, Generation
-from . import gliner  # noqa: F401  (registers spacy_universalner.GLiNER.v1; imports no torch)
-from . import hf  # noqa: F401  (registers spacy_universalner.HuggingFace.v1; imports no torch)
-from . import openai  # noqa: F401  (registers spacy_universalner.OpenAICompatible.v1; imports no requests)
-from . import vllm  # noqa: F401  (registers spacy_universalner.VLLM.v1; imports no vllm)
+from . import (
+    gliner,  # noqa: F401  (registers spacy_universalner.GLiNER.v1; imports no torch)
+    hf,  # noqa: F401  (registers spacy_universalner.HuggingFace.v1; imports no torch)
+    openai,  # noqa: F401  (registers spacy_universalner.OpenAICompatible.v1; imports no requests)
+    vllm,  # noqa: F401  (registers spacy_universalner.VLLM.v1; imports no vllm)
+)
 
 
 def is_span_model(name: str) -> bool:

@@ -152,7 +152,9 @@ class _SlotLayer(DynamicLayer):
         if self.buf_k is None:
             shape = (owner.n_rows, key_states.shape[1], owner.capacity, key_states.shape[-1])
             self.buf_k = owner.take(("k", self.index, owner.phase), shape, key_states).zero_()
-            self.buf_v = owner.take(("v", self.index, owner.phase), shape[:3] + (value_states.shape[-1],), value_states).zero_()
+            self.buf_v = owner.take(
+                ("v", self.index, owner.phase), shape[:3] + (value_states.shape[-1],), value_states
+            ).zero_()
         lo, hi = owner.rows
         start = owner.length
         end = start + key_states.shape[-2]
@@ -340,7 +342,9 @@ class SharedPrefixEngine:
         cache = _SlotCache(self._num_layers(), self._pool)
         parts = sorted(parts, key=lambda p: p[0])
         p_width, p_mask = self._prefill_prefixes(parts, encoded, cache, overhead)
-        seq_index, logits, mask = self._prefill_suffixes(parts, encoded, cache, p_width, p_mask, max_new_tokens, overhead)
+        seq_index, logits, mask = self._prefill_suffixes(
+            parts, encoded, cache, p_width, p_mask, max_new_tokens, overhead
+        )
         self._decode(queries, seq_index, logits, mask, cache, max_new_tokens, results)
 
     def _prefill_prefixes(self, parts, encoded, cache: "_SlotCache", overhead: int) -> Tuple[int, torch.Tensor]:

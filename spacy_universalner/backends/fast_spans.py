@@ -22,7 +22,9 @@ from typing import Any
 
 
 def factor_span_layer(model: Any) -> bool:
-    """Swap the factored (and, where the model allows, folded) forwards into a GLiNER model; False if it has no markerV0 head."""
+    """Swap the factored (and, where the model allows, folded) forwards into a GLiNER model; False if it has no
+    markerV0 head.
+    """
     import torch
     from gliner.modeling.base import UniEncoderSpanModel
     from gliner.modeling.span_rep import SpanMarkerV0

@@ -31,7 +31,6 @@ from ..registry import uniner_backends
 from ..types import BackendError, Dtype, FlatDecoding, Generation, Query, check_choice, renamed_setting
 from .fast_spans import factor_span_layer
 from .hf import check_device
-from .tokens import count_tokens_with
 
 DEFAULT_SPAN_MODEL = "uniner-span"
 
@@ -167,9 +166,13 @@ class GLiNERBackend:
         tokenizer = self.model.data_processor.transformer_tokenizer
         if tokenizer is None or not texts:
             return [len(w) for w in words]
-        counts = [len(ids) if w else 0 for ids, w in zip(
-            tokenizer([w or ["."] for w in words], is_split_into_words=True, add_special_tokens=False)["input_ids"], words
-        )]
+        counts = [
+            len(ids) if w else 0
+            for ids, w in zip(
+                tokenizer([w or ["."] for w in words], is_split_into_words=True, add_special_tokens=False)["input_ids"],
+                words,
+            )
+        ]
         return [max(count, len(w)) for count, w in zip(counts, words)]
 
     def _splitter(self) -> "SpacyWords":
@@ -216,7 +219,12 @@ class GLiNERBackend:
         labels = sorted({label for asked in passages.values() for label in asked})
         costs = {  # <<ENT>> and the type's own tokens
             label: 1 + (len(ids) if tokenizer is not None else len(label.split()))
-            for label, ids in zip(labels, tokenizer(labels, add_special_tokens=False)["input_ids"] if tokenizer is not None and labels else [[] for _ in labels])
+            for label, ids in zip(
+                labels,
+                tokenizer(labels, add_special_tokens=False)["input_ids"]
+                if tokenizer is not None and labels
+                else [[] for _ in labels],
+            )
         }
         groups: Dict[str, List[List[str]]] = {}
         for text, asked in passages.items():
@@ -226,7 +234,8 @@ class GLiNERBackend:
             for label in asked:
                 if costs[label] > budget:
                     raise BackendError(
-                        f"A passage of {passage_tokens[text]} encoder tokens leaves no room for the type {label!r} in the "
+                        f"A passage of {passage_tokens[text]} encoder tokens leaves no room for the type "
+                        f"{label!r} in the "
                         f"encoder's {limit} tokens of {self.name!r}: lower max_chunk_tokens, or shorten the type."
                     )
                 if used + costs[label] > budget:
@@ -268,7 +277,8 @@ class GLiNERBackend:
                 except RuntimeError as err:
                     if "out of memory" in str(err).lower():
                         raise BackendError(
-                            f"Out of memory running {self.name!r} on {len(texts)} passages: lower the backend's passages_per_batch."
+                            f"Out of memory running {self.name!r} on {len(texts)} passages: lower the backend's "
+                            f"passages_per_batch."
                         ) from err
                     raise
                 for text, entities in zip(texts, predictions):
@@ -459,7 +469,10 @@ def _install_remote_code_guard() -> None:
     get_class_from_dynamic_module._uniner_guard = True  # type: ignore[attr-defined]
     for module in list(sys.modules.values()):  # the modules that imported it by name (auto classes)
         names = getattr(module, "__dict__", {})  # not getattr: transformers' lazy modules import on every look-up
-        if str(names.get("__name__", "")).startswith("transformers") and names.get("get_class_from_dynamic_module") is original:
+        if (
+            str(names.get("__name__", "")).startswith("transformers")
+            and names.get("get_class_from_dynamic_module") is original
+        ):
             module.get_class_from_dynamic_module = get_class_from_dynamic_module  # type: ignore[attr-defined]
 
 
@@ -499,7 +512,9 @@ def load_span_model(name: str, device: str = "cpu", trust_remote_code: bool = Fa
 
             def loader(source: str, local_files_only: bool = False, **kwargs: Any):
                 if Path(source).expanduser().is_dir():  # gliner treats a relative folder as a hub id
-                    return GLiNER.from_pretrained(str(Path(source).expanduser().resolve()), local_files_only=True, **kwargs)
+                    return GLiNER.from_pretrained(
+                        str(Path(source).expanduser().resolve()), local_files_only=True, **kwargs
+                    )
                 return GLiNER.from_pretrained(source, local_files_only=local_files_only, **kwargs)
 
             try:
@@ -542,7 +557,8 @@ def make_gliner_backend(
     recommendation in ``uniner_settings.json``, else 0.5). ``passages_per_batch``: passages per
     encoder pass (``batch_size``, its old name, still works with a warning). ``flat_ner``: one type per
     word across all types asked of a passage (GLiNER's default); false answers each type on its own (nested
-    and overlapping mentions). ``language``: the spaCy tokenizer that splits passages into words. ``factored_spans``: compute span
+    and overlapping mentions). ``language``: the spaCy tokenizer that splits passages into words.
+    ``factored_spans``: compute span
     representations per word instead of per span (:mod:`.fast_spans`; same scores, faster).
     ``dtype``: "float32", "bfloat16", "float16", or "auto" (the folder's recommended dtype where the
     device runs it natively, else float32; see :func:`resolve_span_dtype`). ``flat_decoding``: how

@@ -35,7 +35,9 @@ def check_device(device: str) -> None:
             raise ValueError(f"device={device!r} was asked for, but torch sees no CUDA device: use 'cpu' or 'auto'.")
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= torch.cuda.device_count():
-            raise ValueError(f"device={device!r} was asked for, but torch sees {torch.cuda.device_count()} CUDA device(s).")
+            raise ValueError(
+                f"device={device!r} was asked for, but torch sees {torch.cuda.device_count()} CUDA device(s)."
+            )
 
 
 class HuggingFaceBackend:
@@ -82,7 +84,9 @@ class HuggingFaceBackend:
     @property
     def loaded(self) -> Tuple[str, ...]:
         """What is in memory so far: ``"tokenizer"``, ``"model"`` (both load lazily, on first use)."""
-        return tuple(part for part, value in (("tokenizer", self._tokenizer), ("model", self._model)) if value is not None)
+        return tuple(
+            part for part, value in (("tokenizer", self._tokenizer), ("model", self._model)) if value is not None
+        )
 
     @property
     def tokenizer(self):
@@ -217,7 +221,9 @@ class HuggingFaceBackend:
 
         tokenizer, model = self.tokenizer, self.model
         width = max(len(row) for row in rows)
-        input_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(row)) + row for row in rows], device=model.device)
+        input_ids = torch.tensor(
+            [[tokenizer.pad_token_id] * (width - len(row)) + row for row in rows], device=model.device
+        )
         attention_mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows], device=model.device)
         with torch.inference_mode():
             output = model.generate(
@@ -238,7 +244,9 @@ class HuggingFaceBackend:
             n = ids.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in ids else len(ids)
             text = tokenizer.decode(ids[:n], skip_special_tokens=True)
             generations.append(
-                Generation(text=text, token_logprobs=scores[:n], token_offsets=offsets_from_ids(tokenizer, ids[:n], text))
+                Generation(
+                    text=text, token_logprobs=scores[:n], token_offsets=offsets_from_ids(tokenizer, ids[:n], text)
+                )
             )
         return generations
 

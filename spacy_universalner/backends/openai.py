@@ -20,9 +20,9 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
+from ..confidence import logprob_value
 from ..models import load_tokenizer
 from ..registry import uniner_backends
-from ..confidence import logprob_value
 from ..types import BackendError, Generation, PartialGenerations, Query
 from .offsets import offsets_from_strings
 from .tokens import count_tokens_with
@@ -86,7 +86,9 @@ class OpenAICompatibleBackend:
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         if not urls or not all(isinstance(url, str) and url.strip() for url in urls):
             shown = [redact_url(url) if isinstance(url, str) else url for url in urls] if urls else base_url
-            raise ValueError(f"base_url must be a URL such as 'http://localhost:8000/v1' or a list of them, got {shown!r}.")
+            raise ValueError(
+                f"base_url must be a URL such as 'http://localhost:8000/v1' or a list of them, got {shown!r}."
+            )
         if any(has_credentials(url) for url in urls):
             # The config is saved with the pipeline (nlp.to_disk writes config.cfg) and shown in errors.
             raise ValueError(

@@ -71,7 +71,11 @@ def safe_prompts(tokenizer, queries: Sequence[Query]) -> List[Union[str, List[in
     prompts: List[Union[str, List[int]]] = []
     for query in queries:
         pieces = _prompt_pieces(query, specials)
-        prompts.append(encode_pieces(tokenizer, pieces, specials=specials) if _plain_holds_special(pieces, specials) else query.prompt)
+        prompts.append(
+            encode_pieces(tokenizer, pieces, specials=specials)
+            if _plain_holds_special(pieces, specials)
+            else query.prompt
+        )
     return prompts
 
 

@@ -5,10 +5,12 @@ from below; this package imports every group so that ``--help`` lists them all. 
 code in the layers beneath (extraction, :mod:`..eval`, :mod:`..distill`); heavy libraries are
 imported inside the command functions, so ``--help`` stays fast.
 """
+# isort: off
 from .app import app
 
 # Each group registers its commands on `app`; imported in the order --help lists them.
-from . import download, extract, distill, evaluate  # noqa: E402,F401,I001
+from . import download, extract, distill, evaluate  # noqa: E402,F401
+# isort: on
 
 
 def main() -> None:

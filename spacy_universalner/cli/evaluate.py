@@ -85,18 +85,52 @@ def ask_benchmark_queries(nlp, names: List[str], queries: List[str]) -> None:
 def evaluate_command(
     ctx: typer.Context,
     pipeline: Path = typer.Argument(..., help="A saved spaCy pipeline (folder) or a config (.cfg)", exists=True),
-    datasets: str = typer.Option("crossner_ai", "--datasets", "-d", help="Comma-separated benchmark names or groups (zero-shot: the paper's seven; other; zero-shot-bio)"),
-    output: Path = typer.Option(Path("metrics"), "--output", "-o", help="Folder for metrics.json, table.md and f1.png (and the response cache of a config that sets paths.output)"),
-    benchmarks_config: Optional[Path] = typer.Option(None, "--benchmarks", help="Benchmark definitions (default: the package's eval/benchmarks.cfg)"),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding the benchmark files (default: $UNINER_DATA_DIR, else --data-dir-default, else the paths.data setting)"),
-    data_dir_default: Optional[str] = typer.Option(None, "--data-dir-default", help="Data folder when neither --data-dir nor $UNINER_DATA_DIR is given (project.yml passes its data_dir var)"),
-    label_map: Optional[str] = typer.Option(None, "--label-map", help="Pipeline label -> benchmark type: JSON file or PERSON=person,ORG=organization"),
-    spans_key: List[str] = typer.Option([], "--spans-key", help="Also read predicted spans from doc.spans[KEY] (repeatable)"),
-    keep_labels: bool = typer.Option(False, "--keep-labels", help="Do not set universal_ner's labels to each benchmark's queries"),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="At most N passages per dataset (seeded sample; 0: all)"),
+    datasets: str = typer.Option(
+        "crossner_ai",
+        "--datasets",
+        "-d",
+        help="Comma-separated benchmark names or groups (zero-shot: the paper's seven; other; zero-shot-bio)",
+    ),
+    output: Path = typer.Option(
+        Path("metrics"),
+        "--output",
+        "-o",
+        help="Folder for metrics.json, table.md and f1.png (and the response cache of a config that sets paths.output)",
+    ),
+    benchmarks_config: Optional[Path] = typer.Option(
+        None, "--benchmarks", help="Benchmark definitions (default: the package's eval/benchmarks.cfg)"
+    ),
+    data_dir: Optional[Path] = typer.Option(
+        None,
+        "--data-dir",
+        help=("Folder holding the benchmark files (default: $UNINER_DATA_DIR, else --data-dir-default, else the "
+              "paths.data setting)"),
+    ),
+    data_dir_default: Optional[str] = typer.Option(
+        None,
+        "--data-dir-default",
+        help="Data folder when neither --data-dir nor $UNINER_DATA_DIR is given (project.yml passes its data_dir var)",
+    ),
+    label_map: Optional[str] = typer.Option(
+        None, "--label-map", help="Pipeline label -> benchmark type: JSON file or PERSON=person,ORG=organization"
+    ),
+    spans_key: List[str] = typer.Option(
+        [], "--spans-key", help="Also read predicted spans from doc.spans[KEY] (repeatable)"
+    ),
+    keep_labels: bool = typer.Option(
+        False, "--keep-labels", help="Do not set universal_ner's labels to each benchmark's queries"
+    ),
+    limit: Optional[int] = typer.Option(
+        None, "--limit", "-n", help="At most N passages per dataset (seeded sample; 0: all)"
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed for --limit"),
     batch_size: int = typer.Option(32, "--batch-size", "-b"),
-    name: Optional[str] = typer.Option(None, "--name", help="Row name in the table and metrics.json (default: the model's name from the pipeline config, else the pipeline's file name)"),
+    name: Optional[str] = typer.Option(
+        None,
+        "--name",
+        help=("Row name in the table and metrics.json (default: the model's name from the pipeline config, else "
+              "the pipeline's file name)"),
+    ),
 ) -> None:
     """Evaluate PIPELINE under UniNER's protocol. Extra --section.key=value options override the
     pipeline config, e.g. --components.universal_ner.cache=responses.jsonl."""
@@ -133,7 +167,9 @@ def evaluate_command(
         msg.warn("No f1.png: the bar chart needs matplotlib, the [plot] extra (pip install -e \".[plot]\").")
 
 
-def _evaluate_all(nlp, benchmarks, reconfigure, mapping, spans_key, limit, seed, batch_size) -> Dict[str, Dict[str, Any]]:
+def _evaluate_all(
+    nlp, benchmarks, reconfigure, mapping, spans_key, limit, seed, batch_size
+) -> Dict[str, Dict[str, Any]]:
     """Each benchmark's results, printed as they come; a missing file or a model that cannot answer ends the run."""
     from wasabi import msg
 
@@ -153,7 +189,9 @@ def _evaluate_all(nlp, benchmarks, reconfigure, mapping, spans_key, limit, seed,
                 exits=1,
             )
         if reconfigure:
-            ask_benchmark_queries(nlp, reconfigure, list(dict.fromkeys(q for d in golds for q in benchmark.queries_for(d))))
+            ask_benchmark_queries(
+                nlp, reconfigure, list(dict.fromkeys(q for d in golds for q in benchmark.queries_for(d)))
+            )
         try:
             result = evaluate_docs(nlp, benchmark, golds, mapping, spans_key, batch_size=batch_size)
         except BackendError as err:

@@ -44,7 +44,9 @@ class AnnotationLog:
 
     def __enter__(self) -> "AnnotationLog":
         if self.path.exists() and not self.path.is_file():
-            raise ValueError(f"{self.path} is not a regular file: give the path of a JSONL file (a new one is created).")
+            raise ValueError(
+                f"{self.path} is not a regular file: give the path of a JSONL file (a new one is created)."
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("a+b")
         if fcntl is not None:

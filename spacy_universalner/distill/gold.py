@@ -12,7 +12,8 @@ absent type answers ``[]``); a partially labelled one (``complete = false``: sil
 type per sentence) only the types its passage has, since its unlabelled spans may be mentions.
 Where the definition states ``complete``, each record carries it (``"complete": true/false``) for
 ``build`` and ``train-span``; ``negatives = "drawn"`` (Pile-NER-type passages, whose teacher listed every
-entity of every type) lets them draw negative types from the teacher data as well. A type with several names is asked under one of them per passage,
+entity of every type) lets them draw negative types from the teacher data as well. A type with several names is
+asked under one of them per passage,
 drawn with the seed.
 """
 import random

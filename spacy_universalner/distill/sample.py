@@ -15,7 +15,6 @@ from typing import Callable, Dict, Iterable, Iterator, List, Sequence, Tuple, Un
 
 import srsly
 
-
 Span = Tuple[int, int]
 TEXT_SUFFIXES = (".txt", ".text", ".md")
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")

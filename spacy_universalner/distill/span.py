@@ -42,7 +42,8 @@ _SENTENCE_END = frozenset(".!?")
 
 @dataclass
 class SpanDataSettings:
-    """How conversations become GLiNER examples (the ``[data]`` block of ``spacy_universalner/configs/train-span.cfg``)."""
+    """How conversations become GLiNER examples (the ``[data]`` block of ``spacy_universalner/configs/train-span.cfg``).
+    """
 
     max_words: int = 64
     max_types: int = 12
@@ -187,7 +188,9 @@ def default_encoder() -> str:
 
 
 def init_span_model(model_config: Dict[str, Any]):
-    """A GLiNER span model on a pretrained encoder (the heads start random), or, with ``init``, a trained one to go on from."""
+    """A GLiNER span model on a pretrained encoder (the heads start random), or, with ``init``, a trained one to go on
+    from.
+    """
     from gliner import GLiNER, GLiNERConfig
 
     if model_config.get("init"):

@@ -83,7 +83,9 @@ def init_student(
     encoder = encoder or default_encoder()
     source = AutoModel.from_pretrained(encoder, dtype=torch.float32)
     if getattr(source.config, "model_type", None) != "bert":
-        raise ValueError(f"{encoder} is a {source.config.model_type!r} model; init-student warm-starts from BERT-style encoders.")
+        raise ValueError(
+            f"{encoder} is a {source.config.model_type!r} model; init-student warm-starts from BERT-style encoders."
+        )
     if not 1 <= layers <= source.config.num_hidden_layers:
         raise ValueError(f"layers must be between 1 and {source.config.num_hidden_layers}, got {layers}.")
     encoder_tokenizer = AutoTokenizer.from_pretrained(encoder)
@@ -99,7 +101,9 @@ def init_student(
     )
     torch.manual_seed(seed)
     student = BertLMHeadModel(config)
-    state = {k: v for k, v in source.state_dict().items() if not k.startswith(("pooler.", "embeddings.word_embeddings"))}
+    state = {
+        k: v for k, v in source.state_dict().items() if not k.startswith(("pooler.", "embeddings.word_embeddings"))
+    }
     state = {k: v for k, v in state.items() if not k.startswith("encoder.layer.") or int(k.split(".")[2]) < layers}
     missing, unexpected = student.bert.load_state_dict(state, strict=False)
     if unexpected or set(missing) - {"embeddings.word_embeddings.weight", "embeddings.position_ids"}:

@@ -192,7 +192,9 @@ class SpacyLLMTeacher:
 
 
 @uniner_teachers("spacy_universalner.SpacyLLMTeacher.v1")
-def make_spacy_llm_teacher(model: str, settings: Optional[Dict[str, Any]] = None, prompt: str = "type") -> SpacyLLMTeacher:
+def make_spacy_llm_teacher(
+    model: str, settings: Optional[Dict[str, Any]] = None, prompt: str = "type"
+) -> SpacyLLMTeacher:
     return SpacyLLMTeacher(model, settings, prompt)
 
 

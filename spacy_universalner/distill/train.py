@@ -93,7 +93,12 @@ def _fit_max_length(base: str, config, max_length: int) -> int:
 
     positions = position_limit(config)
     if positions and max_length > positions:
-        logger.warning("max_length %d is more than %s has positions; conversations are cut at %d tokens", max_length, base, positions)
+        logger.warning(
+            "max_length %d is more than %s has positions; conversations are cut at %d tokens",
+            max_length,
+            base,
+            positions,
+        )
         return positions
     return max_length
 
@@ -284,7 +289,8 @@ def training_arguments(
 
 
 def _save_student(trainer, tokenizer, output: Path, pad_id: int, merge_lora: bool, record: Dict[str, Any]) -> None:
-    """Write the trained student as a plain causal LM folder (LoRA merged), its tokenizer and ``uniner_training.json``."""
+    """Write the trained student as a plain causal LM folder (LoRA merged), its tokenizer and ``uniner_training.json``.
+    """
     model = trainer.model
     if merge_lora:
         model = model.merge_and_unload()  # a plain causal LM, loadable without peft

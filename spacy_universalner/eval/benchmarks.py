@@ -122,7 +122,9 @@ class Benchmark:
         answers = doc.user_data.get(ANSWERS_KEY)
         if answers is not None:
             queries = {label: self.query_of(label) for label in answers if label in self.types}
-            doc.user_data[ANSWERS_KEY] = {queries[label]: answer for label, answer in answers.items() if queries.get(label)}
+            doc.user_data[ANSWERS_KEY] = {
+                queries[label]: answer for label, answer in answers.items() if queries.get(label)
+            }
         doc.ents = []
         set_gold(doc, spans)
         return unknown

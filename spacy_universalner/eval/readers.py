@@ -116,7 +116,7 @@ def read_conll(
             doc = Doc(nlp.vocab, words=list(words), spaces=[True] * (len(words) - 1) + [False])
             if sentence_id is not None:
                 doc.user_data[ID_KEY] = sentence_id
-            set_gold(doc, [Span(doc, s, e, label=l) for s, e, l in _tags_to_spans(tags)])
+            set_gold(doc, [Span(doc, s, e, label=lab) for s, e, lab in _tags_to_spans(tags)])
             yield doc
         words.clear()
         tags.clear()

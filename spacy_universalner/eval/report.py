@@ -103,7 +103,9 @@ def bar_chart(results: Mapping[str, Mapping[str, Any]], model_name: str, path: U
     return path
 
 
-def write_reports(results: Dict[str, Dict[str, Any]], model_name: str, output: Union[str, Path], meta: Optional[Dict[str, Any]] = None) -> Dict[str, Path]:
+def write_reports(
+    results: Dict[str, Dict[str, Any]], model_name: str, output: Union[str, Path], meta: Optional[Dict[str, Any]] = None
+) -> Dict[str, Path]:
     """Write ``metrics.json``, ``table.md`` and ``f1.png`` into ``output``; returns the paths written.
 
     ``f1.png`` needs matplotlib (the ``[plot]`` extra): without it the chart is left out of the result,

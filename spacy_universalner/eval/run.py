@@ -56,7 +56,9 @@ def pipeline_spans_keys(nlp: Language) -> List[str]:
     return keys
 
 
-def predicted_spans(doc: Doc, spans_keys: Sequence[str], label_map: Mapping[str, str], types: Iterable[str]) -> List[Span]:
+def predicted_spans(
+    doc: Doc, spans_keys: Sequence[str], label_map: Mapping[str, str], types: Iterable[str]
+) -> List[Span]:
     """Predicted spans renamed to benchmark types; spans of other types are left out."""
     wanted = set(types)
     seen = set()

@@ -26,7 +26,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import srsly
 from spacy import util
 from spacy.language import Language
-from spacy.scorer import Scorer as SpacyScorer, get_ner_prf
+from spacy.scorer import Scorer as SpacyScorer
+from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy_llm.registry import registry
