@@ -115,6 +115,10 @@ def extract_command(
     if engine == "ray":
         if output is None or texts:
             msg.fail("--engine ray reads --input files and writes an --output folder of shards.", exits=1)
+        try:
+            build_pipeline(**settings)  # settings checked here, before Ray starts (no model loads yet)
+        except ValueError as err:
+            msg.fail(str(err), exits=1)
         return _extract_with_ray(settings, paths, output, text_field, id_field, actors, gpus_per_actor,
                                  cpus_per_actor, address, source, msg)
     try:
