@@ -8,7 +8,7 @@ on the Doc: ``doc._.uniner_responses`` (raw answers) and ``doc._.uniner_unaligne
 could not be placed, for auditing hallucinations).
 """
 from dataclasses import dataclass, replace
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
@@ -53,7 +53,8 @@ class AnnotationSettings:
 
 def annotate_doc(doc: Doc, chunks: Sequence[Chunk], answers: Iterable[Answer], settings: AnnotationSettings) -> None:
     """Write the spans found in ``answers`` on ``doc`` (ents and/or a span group) and keep the raw answers."""
-    responses, unaligned = [], []
+    responses: List[Dict[str, Any]] = []
+    unaligned: List[Dict[str, Any]] = []
     doc_text = doc.text
     found: Dict[Tuple[int, int, str], Span] = {}
     scores: Dict[Tuple[int, int, str], Optional[float]] = {}
@@ -79,7 +80,8 @@ def annotate_doc(doc: Doc, chunks: Sequence[Chunk], answers: Iterable[Answer], s
                 span = found.setdefault((start, end, label), Span(doc, start, end, label=label))
                 key = (span.start_char, span.end_char, label)
                 for score in copies:
-                    if score is not None and (scores.get(key) is None or score > scores[key]):
+                    best = scores.get(key)
+                    if score is not None and (best is None or score > best):
                         scores[key] = score  # a span found twice (overlapping chunks) keeps its best score
                     else:
                         scores.setdefault(key, score)
@@ -112,7 +114,7 @@ def resolve_ents(doc: Doc, spans: List[Span], settings: AnnotationSettings) -> L
         order = list(settings.label_queries)
         spans = sorted(spans, key=lambda s: (order.index(s.label_), -(s.end - s.start), s.start))
         chosen: List[Span] = []
-        taken = set()
+        taken: Set[int] = set()
         for span in spans:
             if not taken.intersection(range(span.start, span.end)):
                 chosen.append(span)

@@ -32,7 +32,7 @@ class CachePathError(CacheNotWritable, ValueError):
 try:  # POSIX
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no lock (documented)
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 
 def check_cache_path(path: Path) -> None:

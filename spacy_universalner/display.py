@@ -6,7 +6,7 @@ colours only spaCy's upper-case labels (PERSON, ORG...), so ours would all rende
     displacy.render(doc, style="ent", options={"colors": colors})
     displacy.render(doc, style="span", options={"spans_key": "uniner", "colors": colors})
 """
-from typing import Dict, Iterable
+from typing import Dict, Iterable, Optional
 
 #: Free-text types that mean one of spaCy's labels: they get that label's colour.
 SPACY_EQUIVALENTS = {
@@ -47,7 +47,7 @@ def displacy_colors(labels: Iterable[str]) -> Dict[str, str]:
     colors: Dict[str, str] = {}
     others = []
     for label in dict.fromkeys(labels):
-        known = label.upper().replace(" ", "_")
+        known: Optional[str] = label.upper().replace(" ", "_")
         known = known if known in DEFAULT_LABEL_COLORS else SPACY_EQUIVALENTS.get(label.lower())
         if known:
             colors[label] = DEFAULT_LABEL_COLORS[known]

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 try:  # POSIX
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no lock, documented
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 
 class OutputLocked(RuntimeError):
