@@ -100,8 +100,12 @@ def memory(megabytes: int, work: Path) -> None:
         for _ in range(megabytes * 2**20 // len(line)):
             file_.write(line)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", MEMORY_RUN.format(words=WORDS), str(source), str(work / "big-out.jsonl")],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_RUN.format(words=WORDS), str(source), str(work / "big-out.jsonl")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     written, peak_kb = map(int, done.stdout.split())
     print(f"streaming extract of {source.stat().st_size / 2**20:.0f} MB ({written} records, fake backend): "
           f"peak RSS {peak_kb / 1024:.0f} MB, {written / (time.perf_counter() - start):.0f} records/s")

@@ -74,7 +74,9 @@ def test_huge_teacher_answers_are_read_by_the_linear_regex_not_evaluated():
     parsed = parse_tuples(huge)
     assert time.process_time() - started < 5  # CPU seconds
     # read up to the answer cap (65,536 characters, far past any real answer), as if cut by the token limit
-    assert parsed.method == "regex" and parsed.pairs == [("Ada", "person")] * (MAX_ANSWER_CHARS // len('("Ada", "person"),'))
+    assert parsed.method == "regex" and parsed.pairs == [("Ada", "person")] * (
+        MAX_ANSWER_CHARS // len('("Ada", "person"),')
+    )
     assert parse_tuples("[" + "(1,2)," * 10**6 + "]").method == "failed"
 
 

@@ -8,7 +8,7 @@ actors (:mod:`..distributed`), on one machine or a cluster.
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import typer
 
@@ -33,7 +33,8 @@ def parse_labels(text: str) -> Union[List[str], Dict[str, str]]:
         label, _, query = (part.strip() for part in item.partition("="))
         if not label or ("=" in item and not query):
             raise ValueError(
-                f"Cannot read {item!r} in --labels {text!r}: write LABEL=type pairs, e.g. 'PER=person,ORG=organization'."
+                f"Cannot read {item!r} in --labels {text!r}: write LABEL=type pairs, e.g. "
+                f"'PER=person,ORG=organization'."
             )
         if label in mapping:
             raise ValueError(f"Duplicate label {label!r} in `labels` (got {text!r}): name each type once.")
@@ -75,24 +76,72 @@ def _show(doc, msg) -> None:
 @app.command("extract")
 def extract_command(
     texts: List[str] = typer.Argument(None, help="Texts to read; or use --input."),
-    model: str = typer.Option("uniner-span", "--model", "-m", help="uniner-span (the packaged span model: offline, CPU), a UniNER checkpoint (hub id such as Universal-NER/UniNER-7B-type, or a local folder) or a GLiNER model (folder or hub id)."),
-    labels: str = typer.Option("person,organization,location", "--labels", "-l", help="Comma-separated entity types to ask for, or LABEL=type pairs (PER=person,ORG=organization) to set other labels than the types asked."),
-    input_path: Optional[str] = typer.Option(None, "--input", "-i", help="A .txt file (one text per line) or .jsonl file, or a glob of them ('corpus/*.jsonl'); read lazily."),
+    model: str = typer.Option(
+        "uniner-span",
+        "--model",
+        "-m",
+        help=("uniner-span (the packaged span model: offline, CPU), a UniNER checkpoint (hub id such as "
+              "Universal-NER/UniNER-7B-type, or a local folder) or a GLiNER model (folder or hub id)."),
+    ),
+    labels: str = typer.Option(
+        "person,organization,location",
+        "--labels",
+        "-l",
+        help=("Comma-separated entity types to ask for, or LABEL=type pairs (PER=person,ORG=organization) to set "
+              "other labels than the types asked."),
+    ),
+    input_path: Optional[str] = typer.Option(
+        None,
+        "--input",
+        "-i",
+        help="A .txt file (one text per line) or .jsonl file, or a glob of them ('corpus/*.jsonl'); read lazily.",
+    ),
     text_field: str = typer.Option("text", "--text-field", help="Field holding the text in JSONL input."),
-    id_field: str = typer.Option("id", "--id-field", help="Field holding each record's id (a record without one gets FILE:LINE); a rerun skips ids already in --output."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Append one JSON object per text here (JSONL; a folder of shards with --engine ray); a rerun resumes."),
-    base: str = typer.Option("blank:en", "--base", help="Pipeline to add universal_ner to: blank:LANG or a spaCy pipeline name/path."),
+    id_field: str = typer.Option(
+        "id",
+        "--id-field",
+        help=("Field holding each record's id (a record without one gets FILE:LINE); a rerun skips ids already "
+              "in --output."),
+    ),
+    output: Optional[Path] = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Append one JSON object per text here (JSONL; a folder of shards with --engine ray); a rerun resumes.",
+    ),
+    base: str = typer.Option(
+        "blank:en", "--base", help="Pipeline to add universal_ner to: blank:LANG or a spaCy pipeline name/path."
+    ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
     dtype: str = typer.Option("auto", help="auto, float32, float16 or bfloat16."),
     batch_size: int = typer.Option(8, help="Docs per model call (and per durable append to --output)."),
     max_new_tokens: int = typer.Option(256, help="Answer length cap (UniNER: 256)."),
     cache: Optional[Path] = typer.Option(None, help="JSONL response cache to read and append to."),
-    n_process: int = typer.Option(1, "--n-process", help="Worker processes on this machine (CPU backends; one torch thread each)."),
-    engine: str = typer.Option("local", "--engine", help="local (this process, or --n-process workers) or ray (Ray Data actors: this machine or a cluster; needs the [ray] extra and --output)."),
-    actors: int = typer.Option(2, "--actors", help="--engine ray: model copies (actors), each loading its own pipeline."),
-    gpus_per_actor: float = typer.Option(0, "--gpus-per-actor", help="--engine ray: GPUs per actor (1: one model copy per GPU; 0: CPU actors, e.g. for uniner-span)."),
-    cpus_per_actor: float = typer.Option(1, "--cpus-per-actor", help="--engine ray: CPUs reserved per actor (its torch threads)."),
-    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: a running Ray cluster to join ('auto' or host:port); default: start Ray on this machine."),
+    n_process: int = typer.Option(
+        1, "--n-process", help="Worker processes on this machine (CPU backends; one torch thread each)."
+    ),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help=("local (this process, or --n-process workers) or ray (Ray Data actors: this machine or a cluster; "
+              "needs the [ray] extra and --output)."),
+    ),
+    actors: int = typer.Option(
+        2, "--actors", help="--engine ray: model copies (actors), each loading its own pipeline."
+    ),
+    gpus_per_actor: float = typer.Option(
+        0,
+        "--gpus-per-actor",
+        help="--engine ray: GPUs per actor (1: one model copy per GPU; 0: CPU actors, e.g. for uniner-span).",
+    ),
+    cpus_per_actor: float = typer.Option(
+        1, "--cpus-per-actor", help="--engine ray: CPUs reserved per actor (its torch threads)."
+    ),
+    address: Optional[str] = typer.Option(
+        None,
+        "--address",
+        help="--engine ray: a running Ray cluster to join ('auto' or host:port); default: start Ray on this machine.",
+    ),
 ) -> None:
     """Find entities of any types in text with a UniNER model."""
     from wasabi import msg
@@ -110,8 +159,16 @@ def extract_command(
     except ValueError as err:
         msg.fail(str(err), exits=1)
     source = " and ".join([f"{len(texts)} text argument(s)"] * bool(texts) + [str(input_path)] * bool(input_path))
-    settings = dict(model=model, labels=parsed_labels, base=base, device=device, dtype=dtype, batch_size=batch_size,
-                    max_new_tokens=max_new_tokens, cache=str(cache) if cache else None)
+    settings: Dict[str, Any] = dict(
+        model=model,
+        labels=parsed_labels,
+        base=base,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        cache=str(cache) if cache else None,
+    )
     if engine == "ray":
         if output is None or texts:
             msg.fail("--engine ray reads --input files and writes an --output folder of shards.", exits=1)
