@@ -89,3 +89,26 @@ def test_the_readmes_first_python_snippet_runs_as_written(capsys):
     exec(compile(snippet, "README.md", "exec"), {})
     printed = capsys.readouterr().out
     assert "person" in printed and "'" in printed  # (text, label) pairs, not an empty list
+
+
+CARD_ORDER = ["mit_movie", "mit_restaurant", "crossner_ai", "crossner_literature", "crossner_music",
+              "crossner_politics", "crossner_science"]
+
+
+def _card_row(prefix):
+    line = next(line for line in (SPAN / "README.md").read_text(encoding="utf8").splitlines() if line.startswith(prefix))
+    return [float(cell.strip(" *")) for cell in line.split("|")[2:] if cell.strip(" *-")]
+
+
+def test_the_model_cards_tables_quote_its_committed_metrics():
+    """Every F1 in the card's zero-shot rows is the committed metrics file's, rounded: no hand-copied drift."""
+    metrics = json.loads((SPAN / "metrics.json").read_text())
+    shipped = [round(metrics["datasets"][name]["uniner"]["f1"] * 100, 1) for name in CARD_ORDER]
+    assert _card_row("| **uniner-span (this model") == shipped + [round(metrics["average_f1"] * 100, 1)]
+    work = json.loads((SPAN / "v2-work.json").read_text())["v2"]
+    chosen, other = work["zero_shot_full_test_sets"], work["other_full_test_sets"]
+    assert _card_row("| v2, 0.5 greedy (chosen on dev)") == (
+        [chosen[name] for name in CARD_ORDER] + [chosen["avg"], other["conll2003"], other["jnlpba"]])
+    ai = metrics["datasets"]["crossner_ai"]["uniner"]
+    quoted = f"AI: P {ai['precision'] * 100:.1f}, R {ai['recall'] * 100:.1f} with the shipped settings"
+    assert quoted in (SPAN / "README.md").read_text(encoding="utf8")
