@@ -96,7 +96,8 @@ CARD_ORDER = ["mit_movie", "mit_restaurant", "crossner_ai", "crossner_literature
 
 
 def _card_row(prefix):
-    line = next(line for line in (SPAN / "README.md").read_text(encoding="utf8").splitlines() if line.startswith(prefix))
+    lines = (SPAN / "README.md").read_text(encoding="utf8").splitlines()
+    line = next(line for line in lines if line.startswith(prefix))
     return [float(cell.strip(" *")) for cell in line.split("|")[2:] if cell.strip(" *-")]
 
 
