@@ -139,3 +139,25 @@ def test_evaluation_asks_a_partial_set_only_the_types_each_passage_has(tmp_path)
     ada, bob, end = partial.load(nlp)
     assert [partial.queries_for(d) for d in (ada, bob, end)] == [["person", "company"], ["person"], []]
     assert complete.queries_for(end) == ["person", "company"]
+
+
+def test_a_broader_query_is_answered_with_the_mentions_of_the_narrower_one(tmp_path):
+    # MultiCoNER labels a company "company" only; asked "organization", its companies must be answers, not
+    # unlabelled spans that would teach "a company is not an organization".
+    sentences = ["IBM B-CORP\nand O\nUNICEF B-ORG\n", "Ada B-PER\nslept O\n"]
+    config = write_sets(tmp_path, "complete = false", sentences=sentences)
+    text = config.read_text(encoding="utf8").replace('PER = "person"', 'PER = "person"\nORG = "organization"')
+    config.write_text(text + '\n[benchmarks.toy.broader]\ncompany = ["organization"]\n', encoding="utf8")
+    records = gold_conversations(config)["toy"]
+    asked = questions(records[0])
+    assert json.loads(asked["organization"]) == ["UNICEF", "IBM"]
+    assert json.loads(next(v for k, v in asked.items() if k in ("company", "corporation", "firm"))) == ["IBM"]
+    # A partial passage without a company is not asked "organization" on its account.
+    assert questions(records[1]) == {"person": '["Ada"]'}
+
+
+def test_a_broader_name_must_be_a_query_of_the_set(tmp_path):
+    config = write_sets(tmp_path)
+    config.write_text(config.read_text(encoding="utf8") + '\n[benchmarks.toy.broader]\ncompany = ["organisation"]\n')
+    with pytest.raises(ValueError, match="organisation"):
+        load_benchmarks(config)

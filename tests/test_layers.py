@@ -12,7 +12,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "spacy_universalner"
 #: Bottom to top. A module may import modules of its own layer or of layers below it, never above.
 LAYERS = [
     # the floor: shared types and formats, importing nothing above
-    {"types", "registry", "parsing", "jsonl", "http", "chunking", "display", "span_weights", "backends.offsets"},
+    {"types", "registry", "parsing", "jsonl", "http", "chunking", "display", "span_weights", "backends.offsets",
+     "configs"},
     {"prompt", "models", "alignment", "confidence", "cache", "extensions"},
     {
         "conversations",

@@ -13,8 +13,8 @@ type per sentence) only the types its passage has, since its unlabelled spans ma
 Where the definition states ``complete``, each record carries it (``"complete": true/false``) for
 ``build`` and ``train-span``; ``negatives = "drawn"`` (Pile-NER-type passages, whose teacher listed every
 entity of every type) lets them draw negative types from the teacher data as well. A type with several names is
-asked under one of them per passage,
-drawn with the seed.
+asked under one of them per passage, drawn with the seed. A set's ``broader`` table (a company is also an
+organization) adds a query's mentions to the answers of its broader queries.
 """
 import random
 from pathlib import Path
@@ -49,6 +49,10 @@ def gold_conversations(
                 mentions = answers.setdefault(span.label_, [])
                 if span.text not in mentions:
                     mentions.append(span.text)
+            for query, wider in benchmark.broader.items():
+                for broader in wider:
+                    covering = answers.setdefault(broader, [])
+                    covering.extend(m for m in answers.get(query, []) if m not in covering)
             if benchmark.complete is False:  # only what the passage has: its unlabelled spans are unknown
                 answers = {query: mentions for query, mentions in answers.items() if mentions}
                 if not answers:

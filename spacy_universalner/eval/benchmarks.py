@@ -14,6 +14,11 @@ negative) or partially (``complete = false``: silver links, one type per sentenc
 tagged ``O``), and may cap their passages with ``limit`` (a seeded sample that replaces the
 caller's ``--limit`` for that set).
 
+A training set may also name ``broader`` queries of its own schema that cover a query's mentions
+(``company = ["organization"]``: MultiCoNER labels a company "company", never also "organization",
+yet a company is an organization as CoNLL and CrossNER label it). ``gold`` answers the broader query
+with those mentions too; without it, every company in such a passage would teach "not an organization".
+
 The data directory is the ``[paths] data`` setting, overridden by the ``UNINER_DATA_DIR``
 environment variable or an explicit ``data_dir``, so the same file works wherever the benchmark
 files are.
@@ -53,6 +58,8 @@ class Benchmark:
     #: "drawn": the source vouches for absent types of the open teacher schema (Pile-NER: ChatGPT listed every
     #: entity), so training may draw negative types for it as for teacher data. None: only its own schema's.
     negatives: Optional[str] = None
+    #: ``{query: [broader queries]}``: the mentions of ``query`` are also mentions of each broader query.
+    broader: Dict[str, List[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.negatives not in (None, "drawn"):
@@ -60,6 +67,11 @@ class Benchmark:
         for tag, names in self.types.items():
             if isinstance(names, list) and not (names and all(isinstance(n, str) and n for n in names)):
                 raise ValueError(f"{self.name}: types.{tag} must be a name, a non-empty list of names or null")
+        queries = set(self.queries)
+        for query, wider in self.broader.items():
+            unknown = [q for q in [query, *wider] if q not in queries]
+            if unknown:
+                raise ValueError(f"{self.name}: broader names {unknown}, not queries of its types: {sorted(queries)}")
 
     def query_of(self, tag: str) -> Optional[str]:
         """The canonical query for a file's type (None: dropped)."""
@@ -176,5 +188,6 @@ def load_benchmarks(
             complete=section.get("complete"),
             limit=section.get("limit"),
             negatives=section.get("negatives"),
+            broader={query: list(wider) for query, wider in section.get("broader", {}).items()},
         )
     return result
