@@ -1,10 +1,12 @@
-"""The README's quick start and distillation sections, command by command, so that they stay true.
+"""The README's quick start and the distillation page (docs/distillation.md), command by command, so that they
+stay true.
 
 Every shell command in those two sections is either run here, offline (at a tiny size where the README's
 takes minutes, each reduction said where it is made), or listed in ``NOT_RUN`` with the reason: an install,
 the test suite itself, a GPU, an API key, the hub, or a run of many minutes that another test covers at a
-tiny size. A command added to the README fails ``test_every_command_is_run_here_or_skipped_for_a_reason``
-until this file says which. Claims of the README that concern single commands are checked here too.
+tiny size. A command added to them fails ``test_every_command_is_run_here_or_skipped_for_a_reason``
+until this file says which. Claims of the README and its docs/ pages that concern single commands are checked
+here too.
 """
 import ast
 import os
@@ -24,17 +26,22 @@ from spacy_universalner.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf8")
+DOCS = ROOT / "docs"
 TESTS = Path(__file__).resolve().parent
 
 
-def section(start: str, end: str) -> str:
-    """The README from the line starting with ``start`` up to the heading ``end``."""
-    begin = README.index(start)
-    return README[begin : README.index(end, begin)]
+def section(start: str, end: str, text: str = README) -> str:
+    """The README (or ``text``, a docs/ page) from the line starting with ``start`` up to the heading ``end``."""
+    begin = text.index(start)
+    return text[begin : text.index(end, begin)]
+
+
+def page(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf8")
 
 
 QUICK_START = section("# spacy-universalner", "\n## What it is")
-DISTILLATION = section("## Distil your own student", "\n## spacy-llm")
+DISTILLATION = section("# Distil your own student", "\n## Rebuild the packaged student", page("distillation.md"))
 
 
 def shell_commands(text: str) -> List[str]:
@@ -220,7 +227,7 @@ def test_the_distillation_steps_one_by_one(tiny_model_path, tmp_path, monkeypatc
 
 # -- single claims of the README ---------------------------------------------------------------------------
 def test_the_uniner_f1_example_prints_what_the_readme_says():
-    block = next(b for b in re.findall(r"```python\n(.*?)\n```", README, re.S) if "uniner_f1(" in b)
+    block = next(b for b in re.findall(r"```python\n(.*?)\n```", page("evaluation.md"), re.S) if "uniner_f1(" in b)
     code = [line for line in block.splitlines() if not line.startswith("#")]
     printed = next(line for line in block.splitlines() if line.startswith("# {"))
     namespace: dict = {}
@@ -231,7 +238,8 @@ def test_the_uniner_f1_example_prints_what_the_readme_says():
 def test_the_readmes_misspelt_model_gets_a_did_you_mean():
     from spacy_universalner.models import load_error
 
-    typo = re.search(r"a name close to a packaged\s+model's \(`([^`]+)`\) gets a \"did you mean\"", README).group(1)
+    typo = re.search(r"a name close to a packaged\s+model's \(`([^`]+)`\) gets a \"did you mean\"",
+                     page("reliability.md")).group(1)
     error = str(load_error(typo, "weights", OSError("not found"), offline="HF_HUB_OFFLINE is set"))
     assert "Did you mean 'uniner-span'" in error
 
@@ -242,7 +250,7 @@ def test_the_readme_lists_every_backend_that_ships_and_the_default():
 
     shipped = sorted(name for name in uniner_backends.get_all()  # not the test stand-ins of spacy_universalner.testing
                      if name.startswith("spacy_universalner.") and not name.startswith("spacy_universalner.testing."))
-    backends = section("## Backends", "\n### ")
+    backends = section("## Backends", "\n## ")
     listed = re.findall(r"^- `(spacy_universalner\.[\w.]+)`", backends, re.M)
     assert sorted(listed) == shipped
     words = {3: "three", 4: "four", 5: "five", 6: "six"}
