@@ -7,7 +7,9 @@ before the next append), and a rerun skips every id already in the output. Memor
 input's size: one batch of records is in flight, plus the set of ids a rerun skips.
 
 The same reader, result format and skip rule serve ``extract`` on one machine and the Ray engine
-(:mod:`.distributed`), which writes one shard per actor into a folder.
+(:mod:`.distributed`), which writes one shard per actor into a folder. :func:`build_pipeline` makes the pipeline
+both run (``universal_ner`` on a blank language or a saved pipeline), from the settings ``extract`` takes, and
+:func:`parse_labels` reads its ``--labels`` text.
 """
 import glob
 import json
@@ -18,6 +20,58 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Op
 from .jsonl import append_lines, encode_line, read_records, settle_tail
 
 PathLike = Union[str, Path]
+
+
+def parse_labels(text: str) -> Union[str, Dict[str, str]]:
+    """``person,organization`` as given (``universal_ner`` reads and checks a comma list);
+    ``PER=person,ORG=organization`` as the config's mapping (label -> type asked). A ``;`` is refused: it would
+    silently make one label of two. Raises ``ValueError`` with a message that says what to write."""
+    if ";" in text:
+        suggestion = ",".join(part.strip() for part in text.split(";") if part.strip())
+        raise ValueError(
+            f"Labels are separated by commas, not semicolons (got {text!r}): write {suggestion!r}."
+        )
+    items = [item.strip() for item in text.split(",")]
+    if not any("=" in item for item in items):
+        return text  # normalize_labels reads (and checks) the comma list
+    mapping: Dict[str, str] = {}
+    for item in items:
+        if not item:
+            continue
+        label, _, query = (part.strip() for part in item.partition("="))
+        if not label or ("=" in item and not query):
+            raise ValueError(
+                f"Cannot read {item!r} in --labels {text!r}: write LABEL=type pairs, e.g. "
+                f"'PER=person,ORG=organization'."
+            )
+        if label in mapping:
+            raise ValueError(f"Duplicate label {label!r} in `labels` (got {text!r}): name each type once.")
+        mapping[label] = query or label
+    return mapping
+
+
+def build_pipeline(
+    model: str, labels: Union[str, List[str], Dict[str, str]], base: str = "blank:en", device: str = "auto",
+    dtype: str = "auto", batch_size: int = 8, max_new_tokens: int = 256, cache: Optional[str] = None,
+):
+    """A pipeline with ``universal_ner`` added: on a blank language (``blank:en``) or a saved/installed pipeline.
+
+    ``model`` is a name :func:`.backends.backend_config` resolves (``uniner-span``, a hub id, a folder). Bad
+    labels or settings raise ``ValueError`` before any model loads (the backend loads on first use).
+    """
+    import spacy
+
+    from .backends import backend_config
+
+    nlp = spacy.blank(base.split(":", 1)[1]) if base.startswith("blank:") else spacy.load(base)
+    nlp.add_pipe("universal_ner", config={
+        "labels": labels,
+        "model": backend_config(model, device, dtype),
+        "batch_size": batch_size,
+        "max_new_tokens": max_new_tokens,
+        "cache": cache,
+    })
+    return nlp
 
 
 class Input(NamedTuple):

@@ -42,9 +42,10 @@ def _invoke(*args):
 def _one_clear_failure(result, option):
     """Exit 1, the offline reason, this command's option for a folder, and nothing that would mislead."""
     assert result.exit_code == 1, result.output
-    assert "cannot be reached" in result.output and "not in the local Hugging Face cache" in result.output
-    assert f"`{option} ./my-model`" in result.output or f"`{option}=./my-model`" in result.output
-    assert "--model ./my-model" not in result.output and "add_pipe" not in result.output
+    output = " ".join(result.output.split())  # wasabi's msg.fail wraps long lines
+    assert "cannot be reached" in output and "not in the local Hugging Face cache" in output
+    assert f"`{option} ./my-model`" in output or f"`{option}=./my-model`" in output
+    assert "--model ./my-model" not in output and "add_pipe" not in output
     assert result.exception is None or isinstance(result.exception, SystemExit)  # typer's clean exit, no traceback
 
 

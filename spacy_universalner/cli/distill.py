@@ -1,12 +1,18 @@
-"""Commands ``sample``, ``annotate``, ``build`` and ``train`` (targeted distillation)."""
+"""The ``distill`` group: one command per step of targeted distillation (``distill sample``, ``distill annotate``,
+``distill build``, ``distill train`` ...), and ``init-config``, which writes a copy of a step's default config.
+
+Each step is also registered under its old top-level name (``build``), hidden, for one release: see
+:func:`.app.distill_command`.
+"""
 import json
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+from wasabi import msg
 
-from .app import app
+from .app import app, distill_command
 
 #: Default configs of ``gold``, ``train`` and ``train-span``, shipped in the package so the commands work outside
 #: a checkout; ``init-config`` writes a copy to edit.
@@ -19,12 +25,7 @@ CONFIG_NAMES = {
 }
 
 
-def _fail(message: str) -> None:
-    typer.secho(message, fg="red", err=True)
-    raise typer.Exit(1)
-
-
-@app.command("sample")
+@distill_command("sample")
 def sample_command(
     source: Path = typer.Argument(
         ..., help="A .txt file, a JSONL file (one document per line) or a folder of them", exists=True
@@ -51,7 +52,7 @@ def sample_command(
                 source, output, n=n, max_tokens=max_tokens, tokenizer=tokenizer, text_field=text_field, seed=seed
             )
     except (BackendError, ValueError) as err:  # a tokenizer that cannot be loaded; a folder without text, a bad line
-        _fail(str(err))
+        msg.fail(str(err), exits=1)
     typer.echo(
         f"{stats.documents} documents -> {stats.passages} passages, {stats.duplicates} duplicates dropped, "
         f"{stats.written} written to {output}"
@@ -65,20 +66,21 @@ def _teacher_block(
     """The ``@uniner_teachers`` block the annotate options describe (exactly one teacher must be chosen)."""
     chosen = [x for x in (base_url, hf_model, spacy_llm_model, gold, teacher_config) if x]
     if len(chosen) != 1:
-        _fail(
+        msg.fail(
             "Choose exactly one teacher: --base-url (with --model), --hf-model, --spacy-llm-model, --gold or "
-            "--teacher-config."
+            "--teacher-config.",
+            exits=1,
         )
     if teacher_config:
         from spacy.util import load_config
 
         config = load_config(teacher_config, interpolate=True)
         if "teacher" not in config:
-            _fail(f"{teacher_config} has no [teacher] block")
+            msg.fail(f"{teacher_config} has no [teacher] block", exits=1)
         block = dict(config["teacher"])
     elif base_url:
         if not model:
-            _fail("--base-url needs --model")
+            msg.fail("--base-url needs --model", exits=1)
         block = {
             "@uniner_teachers": "spacy_universalner.OpenAITeacher.v1", "base_url": base_url, "model": model,
             "api_key_env": api_key_env or None, "prompt": prompt, "concurrency": concurrency,
@@ -100,7 +102,7 @@ def _teacher_block(
     return block
 
 
-@app.command("annotate")
+@distill_command("annotate")
 def annotate_command(
     passages: Path = typer.Argument(..., help="Passages JSONL from `sample`", exists=True),
     output: Path = typer.Argument(..., help="Answers JSONL, appended to; rerun the same command to resume"),
@@ -164,9 +166,9 @@ def annotate_command(
             passages, output, teacher, prompt=block.get("prompt", prompt), budget=budget, progress=progress
         )
     except (OutputLocked, ValueError) as err:  # ValueError: a setting, or a passage line, named in the message
-        _fail(str(err))
+        msg.fail(str(err), exits=1)
     except AuthenticationError as err:  # pragma: no cover - run_annotate reports it in stats
-        _fail(str(err))
+        msg.fail(str(err), exits=1)
     typer.echo(
         f"{stats.answered} answered now, {stats.already_done} already done, {stats.failed} failed, "
         f"{stats.remaining} of {stats.total} left; {stats.unparsed} answers were not a readable list"
@@ -179,12 +181,12 @@ def annotate_command(
     if stats.skipped_by_budget:
         typer.echo(f"Budget reached: {stats.skipped_by_budget} passages not sent; rerun to continue")
     if stats.stopped:
-        _fail(f"Stopped: {stats.stopped}. Rerun the same command to resume.")
+        msg.fail(f"Stopped: {stats.stopped}. Rerun the same command to resume.", exits=1)
     if stats.failed:
-        _fail(f"{stats.failed} passages got no answer; rerun the same command to retry them.")
+        msg.fail(f"{stats.failed} passages got no answer; rerun the same command to retry them.", exits=1)
 
 
-@app.command("build")
+@distill_command("build")
 def build_command(
     sources: List[Path] = typer.Argument(
         ..., help="Answers JSONL from `annotate`, Pile-NER-type files, `gold` output: one or more, merged", exists=True
@@ -216,7 +218,7 @@ def build_command(
     )
 
 
-@app.command("gold")
+@distill_command("gold")
 def gold_command(
     output: Path = typer.Argument(..., help="Conversations JSON (Pile-NER-type format), for `build`"),
     sets: Path = typer.Option(
@@ -237,11 +239,11 @@ def gold_command(
     try:
         counts = run_gold(sets, output, chosen, limit=limit, seed=seed, data_dir=data_dir)
     except (FileNotFoundError, KeyError, ValueError) as err:
-        _fail(str(err))
+        msg.fail(str(err), exits=1)
     typer.echo(", ".join(f"{name} {n}" for name, n in counts.items()) + f" passages -> {output}")
 
 
-@app.command("init-student")
+@distill_command("init-student")
 def init_student_command(
     data: Path = typer.Argument(..., help="Conversations from `build` (the tokenizer is trained on them)", exists=True),
     output: Path = typer.Argument(..., help="Folder for the untrained student, the --base-model of `train`"),
@@ -260,14 +262,14 @@ def init_student_command(
     try:
         summary = init_student(data, output, encoder=encoder, layers=layers, vocab_size=vocab_size, seed=seed)
     except (ImportError, ValueError) as err:
-        _fail(str(err))
+        msg.fail(str(err), exits=1)
     typer.echo(
         f"Student with {summary['parameters']:,} parameters ({summary['layers']} layers, vocabulary "
         f"{summary['vocab_size']}, {summary['max_positions']} positions) from {summary['encoder']} -> {output}"
     )
 
 
-@app.command("export-student")
+@distill_command("export-student")
 def export_student_command(
     source: Path = typer.Argument(..., help="A student folder written by `train`", exists=True, file_okay=False),
     dest: Path = typer.Argument(..., help="Where to copy its inference files (model, config, tokenizer)"),
@@ -278,12 +280,12 @@ def export_student_command(
     try:
         copied = export_student(source, dest)
     except FileNotFoundError as err:
-        _fail(str(err))
+        msg.fail(str(err), exits=1)
     size = sum(path.stat().st_size for path in copied) / 2**20
     typer.echo(f"Copied {len(copied)} files ({size:.1f} MiB) to {dest}")
 
 
-@app.command("export-span")
+@distill_command("export-span")
 def export_span_command(
     source: Path = typer.Argument(
         ..., help="A span model folder written by `train-span`", exists=True, file_okay=False
@@ -310,18 +312,20 @@ def export_span_command(
 
     dtypes = [name for name in choices(Dtype) if name != "auto"]  # a recommendation names a dtype
     if dtype is not None and dtype not in dtypes:
-        _fail(f"--dtype must be one of {', '.join(dtypes)}, got {dtype!r}.")
+        msg.fail(f"--dtype must be one of {', '.join(dtypes)}, got {dtype!r}.", exits=1)
     if flat_decoding is not None and flat_decoding not in choices(FlatDecoding):
-        _fail(f"--flat-decoding must be one of {', '.join(choices(FlatDecoding))}, got {flat_decoding!r}.")
+        msg.fail(
+            f"--flat-decoding must be one of {', '.join(choices(FlatDecoding))}, got {flat_decoding!r}.", exits=1
+        )
     try:
         written = export_int8(source, dest, threshold=threshold, dtype=dtype, flat_decoding=flat_decoding)
     except (OSError, ValueError) as err:
-        _fail(f"Could not export {source}: {err}")
+        msg.fail(f"Could not export {source}: {err}", exits=1)
     size = sum(path.stat().st_size for path in written) / 2**20
     typer.echo(f"Wrote {len(written)} files ({size:.1f} MiB) to {dest}")
 
 
-@app.command("convert-gguf")
+@distill_command("convert-gguf")
 def convert_gguf_command(
     output: Path = typer.Argument(
         ..., help="Folder for the converted model (loadable with from_pretrained, e.g. as `train --base-model`)"
@@ -343,17 +347,17 @@ def convert_gguf_command(
     from ..distill.gguf import DTYPES, convert_gguf, packaged_smollm2_gguf
 
     if dtype not in DTYPES:
-        _fail(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}.")
+        msg.fail(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}.", exits=1)
     try:
         source = gguf or packaged_smollm2_gguf()
         convert_gguf(source, output, dtype=dtype, overwrite=overwrite, log=lambda line: typer.echo(line, err=True))
     except (ImportError, FileExistsError, FileNotFoundError, ValueError) as err:
-        _fail(str(err))
+        msg.fail(str(err), exits=1)
     size = sum(path.stat().st_size for path in output.iterdir() if path.is_file()) / 2**20
     typer.echo(f"Converted {source.name} -> {output} ({size:.0f} MiB, {dtype})")
 
 
-@app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@distill_command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train_command(
     ctx: typer.Context,
     data: Path = typer.Argument(..., help="Conversations from `build` (or any Pile-NER-type file)", exists=True),
@@ -387,19 +391,19 @@ def train_command(
     train_config = load_train_config(config, overrides)
     problem = missing_requirements(lora=bool(train_config["lora"].get("enabled")))
     if problem:
-        _fail(problem)
+        msg.fail(problem, exits=1)
     try:
         with folder_option("--base-model ./my-model"):
             summary = run_train(data, output, train_config, base_model=base_model, resume=resume)
     except BackendError as err:  # a base model that cannot be loaded (offline hub id, missing folder)
-        _fail(str(err))
+        msg.fail(str(err), exits=1)
     typer.echo(
         f"Trained {summary['steps']} steps on {summary['conversations']} conversations "
         f"(loss {summary['train_loss']:.4f}, {summary['precision']}); student saved to {output}"
     )
 
 
-@app.command("train-span", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@distill_command("train-span", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train_span_command(
     ctx: typer.Context,
     data: Path = typer.Argument(..., help="Conversations from `build` or `gold` (Pile-NER-type format)", exists=True),
@@ -429,7 +433,7 @@ def train_span_command(
             data, output, load_train_config(config, parse_config_overrides(ctx.args)), resume=resume
         )
     except (ImportError, ValueError) as err:
-        _fail(str(err))
+        msg.fail(str(err), exits=1)
     typer.echo(
         f"Trained {summary['steps']} steps on {summary['examples']} examples ({summary['mentions']} mentions; "
         f"loss {summary['train_loss']:.4f}); span model saved to {output}"
@@ -457,9 +461,9 @@ def init_config_command(
 ) -> None:
     """Write a copy of a default config (train, train-span, the labelled sources or their dev splits) to edit."""
     if name not in CONFIG_NAMES:
-        _fail(f"No default config {name!r}; choose one of: {', '.join(CONFIG_NAMES)}")
+        msg.fail(f"No default config {name!r}; choose one of: {', '.join(CONFIG_NAMES)}", exits=1)
     if output.exists():
-        _fail(f"{output} exists; choose another path or remove it first")
+        msg.fail(f"{output} exists; choose another path or remove it first", exits=1)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text((DEFAULT_CONFIGS / CONFIG_NAMES[name]).read_text(encoding="utf8"), encoding="utf8")
     typer.echo(f"Wrote the default {name} config to {output}")

@@ -3,66 +3,24 @@
 This is the README's main job: a real extraction with a model the user names (the packaged
 ``uniner-span``, a hub id or a local folder), from the command line, with no config file to write.
 With ``--output`` it streams and resumes (:mod:`..extract`); ``--engine ray`` spreads it over Ray
-actors (:mod:`..distributed`), on one machine or a cluster.
+actors (:mod:`..distributed`), on one machine or a cluster. The pipeline is built by
+:func:`..extract.build_pipeline`; this module reads the options and shows or reports the results.
 """
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional
 
 import typer
+from wasabi import msg
 
+# build_pipeline and parse_labels lived here; they are library functions of ..extract now (imported here too,
+# for code that imported them from this module: benchmarks/extract_scale.py).
+from ..extract import build_pipeline, parse_labels
 from .app import app
 
 
-def parse_labels(text: str) -> Union[List[str], Dict[str, str]]:
-    """``person,organization`` as a list; ``PER=person,ORG=organization`` as the config's mapping (label ->
-    type asked). A ``;`` is refused: it would silently make one label of two."""
-    if ";" in text:
-        suggestion = ",".join(part.strip() for part in text.split(";") if part.strip())
-        raise ValueError(
-            f"Labels are separated by commas, not semicolons (got {text!r}): write {suggestion!r}."
-        )
-    items = [item.strip() for item in text.split(",")]
-    if not any("=" in item for item in items):
-        return text  # type: ignore[return-value]  # normalize_labels reads (and checks) the comma list
-    mapping: Dict[str, str] = {}
-    for item in items:
-        if not item:
-            continue
-        label, _, query = (part.strip() for part in item.partition("="))
-        if not label or ("=" in item and not query):
-            raise ValueError(
-                f"Cannot read {item!r} in --labels {text!r}: write LABEL=type pairs, e.g. "
-                f"'PER=person,ORG=organization'."
-            )
-        if label in mapping:
-            raise ValueError(f"Duplicate label {label!r} in `labels` (got {text!r}): name each type once.")
-        mapping[label] = query or label
-    return mapping
-
-
-def build_pipeline(
-    model: str, labels: Union[str, List[str], Dict[str, str]], base: str = "blank:en", device: str = "auto",
-    dtype: str = "auto", batch_size: int = 8, max_new_tokens: int = 256, cache: Optional[str] = None,
-):
-    """A pipeline with ``universal_ner`` added: on a blank language (``blank:en``) or a saved/installed pipeline."""
-    import spacy
-
-    from ..backends import backend_config
-
-    nlp = spacy.blank(base.split(":", 1)[1]) if base.startswith("blank:") else spacy.load(base)
-    nlp.add_pipe("universal_ner", config={
-        "labels": labels,
-        "model": backend_config(model, device, dtype),
-        "batch_size": batch_size,
-        "max_new_tokens": max_new_tokens,
-        "cache": cache,
-    })
-    return nlp
-
-
-def _show(doc, msg) -> None:
+def _show(doc) -> None:
     msg.divider(doc.text[:80])
     rows = [(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents]
     if rows:
@@ -144,15 +102,13 @@ def extract_command(
     ),
 ) -> None:
     """Find entities of any types in text with a UniNER model."""
-    from wasabi import msg
-
     from ..extract import Input, expand_inputs, extract_to_jsonl, read_inputs
 
     texts = texts or []
     if not texts and input_path is None:
-        raise typer.BadParameter("Give texts as arguments or a file with --input.")
+        msg.fail("Give texts as arguments or a file with --input.", exits=1)
     if engine not in ("local", "ray"):
-        raise typer.BadParameter(f"--engine must be local or ray, got {engine!r}.")
+        msg.fail(f"--engine must be local or ray, got {engine!r}.", exits=1)
     try:
         parsed_labels = parse_labels(labels)
         paths = expand_inputs([input_path]) if input_path else []
@@ -177,7 +133,7 @@ def extract_command(
         except ValueError as err:
             msg.fail(str(err), exits=1)
         return _extract_with_ray(settings, paths, output, text_field, id_field, actors, gpus_per_actor,
-                                 cpus_per_actor, address, source, msg)
+                                 cpus_per_actor, address, source)
     try:
         nlp = build_pipeline(**settings)
     except ValueError as err:  # bad labels or settings: the message says what is wrong
@@ -193,7 +149,7 @@ def extract_command(
             shown = 0
             stream = ((item.text, item.record) for item in inputs)
             for doc, _ in nlp.pipe(stream, batch_size=batch_size, as_tuples=True, n_process=n_process):
-                _show(doc, msg)
+                _show(doc)
                 shown += 1
             if not shown:
                 msg.fail(f"No text in {source}: every line is blank.", exits=1)
@@ -221,7 +177,7 @@ def _extract_to_file(nlp, inputs, output, paths, id_field, batch_size, n_process
 
 
 def _extract_with_ray(settings, paths, output, text_field, id_field, actors, gpus_per_actor, cpus_per_actor,
-                      address, source, msg) -> None:
+                      address, source) -> None:
     from ..distributed import extract_with_ray
     from ..types import BackendError
 

@@ -13,11 +13,15 @@ is, in this order:
 
 The gold string is the file's own answer (UniNER conversation files) or the JSON list of the gold
 mentions. Official F1, its partial-match variant and spaCy's strict span scores are reported.
+
+:func:`evaluate_pipeline` is the whole of ``evaluate``: load a pipeline (a folder or a config), run it over
+benchmarks (:func:`evaluate_benchmarks`, one :func:`evaluate_docs` each) and write the reports.
 """
 import json
 import time
-from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -194,8 +198,6 @@ def parse_label_map(value: Optional[str]) -> Dict[str, str]:
     """``--label-map``: a JSON file path, or ``LABEL=type,LABEL=type``."""
     if not value:
         return {}
-    from pathlib import Path
-
     if Path(value).is_file():
         with open(value, encoding="utf8") as file_:
             data = json.load(file_)
@@ -211,3 +213,164 @@ def parse_label_map(value: Optional[str]) -> Dict[str, str]:
             raise ValueError(f"Bad label map entry {item!r}: expected LABEL=type")
         mapping[label.strip()] = target.strip()
     return mapping
+
+
+# -- a whole evaluation: pipeline, benchmarks, reports ------------------------------------------------------
+def load_pipeline(pipeline: Path, overrides: Dict[str, Any]) -> Language:
+    """A saved pipeline folder (``spacy.load``) or a ``.cfg`` (built from the config)."""
+    import spacy
+    from spacy import util
+
+    if pipeline.is_dir():
+        return spacy.load(pipeline, config=overrides)
+    config = util.load_config(pipeline, overrides=overrides, interpolate=False)
+    return util.load_model_from_config(config, auto_fill=True, validate=True)
+
+
+def output_override(pipeline: Path, overrides: Dict[str, Any], output: Path) -> Dict[str, Any]:
+    """``paths.output`` set to ``output`` where the pipeline's config declares that variable.
+
+    configs/benchmarks_pipeline.cfg keeps its response cache at ``${paths.output}/responses.jsonl``, so
+    the answers behind a results folder are kept in it, wherever ``--output`` points.
+    """
+    from spacy import util
+
+    config_path = pipeline / "config.cfg" if pipeline.is_dir() else pipeline
+    if "paths.output" in overrides or not config_path.is_file():
+        return {}
+    paths = util.load_config(config_path, interpolate=False).get("paths", {})
+    return {"paths.output": str(output)} if "output" in paths else {}
+
+
+#: Components whose config names the model that answers: (factory, keys to the name in its `model` block).
+_MODEL_NAME_KEYS = {"universal_ner": ("name", "model"), "llm": ("name", "backend.name")}
+
+
+def _model_names(nlp: Language) -> List[Tuple[str, str, str]]:
+    """``(component, key, name)`` for each component whose ``model`` block names the model that answers."""
+    found = []
+    for pipe_name in nlp.pipe_names:
+        keys = _MODEL_NAME_KEYS.get(nlp.get_pipe_meta(pipe_name).factory, ())
+        model = nlp.get_pipe_config(pipe_name).get("model") or {}
+        for key in keys:
+            value: Any = model
+            for part in key.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, str) and value:
+                found.append((pipe_name, key, value))
+                break
+    return found
+
+
+def model_option(nlp: Language) -> Optional[str]:
+    """The config override that gives the pipeline's model as a local folder, for loading errors to suggest
+    (``evaluate`` has no ``--model``): e.g. ``--components.universal_ner.model.name=./my-model``."""
+    found = _model_names(nlp)
+    return f"--components.{found[0][0]}.model.{found[0][1]}=./my-model" if found else None
+
+
+def model_name(nlp: Language) -> Optional[str]:
+    """The model that produced the pipeline's answers, for the results' row: the ``universal_ner`` backend's
+    name (or a spacy-llm model's), else the name of a packaged pipeline (``en_core_web_sm``); None if neither."""
+    names = [name for _, _, name in _model_names(nlp)]
+    if names:
+        return " + ".join(dict.fromkeys(names))
+    if nlp.meta.get("name") and nlp.meta["name"] != "pipeline":
+        return f"{nlp.meta.get('lang', 'xx')}_{nlp.meta['name']}"
+    return None
+
+
+def ask_benchmark_queries(nlp: Language, names: Sequence[str], queries: List[str]) -> None:
+    """Make each ``universal_ner`` component ask exactly the benchmark's queries (no model reload)."""
+    for name in names:
+        nlp.get_pipe(name).initialize(labels=list(queries))
+
+
+class MissingBenchmarkFile(FileNotFoundError):
+    """A benchmark's data file is not there: ``benchmark`` names the benchmark, ``missing`` the file."""
+
+    def __init__(self, benchmark: str, missing: Union[str, FileNotFoundError]):
+        super().__init__(f"{benchmark}: benchmark file not found ({missing})")
+        self.benchmark = benchmark
+        self.missing = missing
+
+
+#: ``on_result(name, benchmark, result, asked)``: called as each benchmark's results come; ``asked``: whether
+#: ``universal_ner`` components were made to ask the benchmark's queries (if not, a pipeline whose labels are not
+#: the benchmark's types predicts none of them).
+ResultCallback = Callable[[str, Benchmark, Dict[str, Any], bool], None]
+
+
+def evaluate_benchmarks(
+    nlp: Language,
+    benchmarks: Mapping[str, Benchmark],
+    reconfigure: Sequence[str] = (),
+    label_map: Optional[Mapping[str, str]] = None,
+    spans_keys: Sequence[str] = (),
+    limit: Optional[int] = None,
+    seed: int = 0,
+    batch_size: int = 32,
+    on_result: Optional[ResultCallback] = None,
+) -> Dict[str, Dict[str, Any]]:
+    """Each benchmark's results (:func:`evaluate_docs`, with the paper's figure added under ``paper``).
+
+    ``reconfigure``: ``universal_ner`` components made to ask each benchmark's queries first. A benchmark file
+    that is not there raises :class:`MissingBenchmarkFile`; a model that cannot answer, its ``BackendError``.
+    """
+    results: Dict[str, Dict[str, Any]] = {}
+    for bench_name, benchmark in benchmarks.items():
+        try:
+            golds = benchmark.load(nlp, limit=limit, seed=seed)
+        except FileNotFoundError as err:
+            raise MissingBenchmarkFile(bench_name, err.filename or err) from err
+        if reconfigure:
+            ask_benchmark_queries(
+                nlp, reconfigure, list(dict.fromkeys(q for d in golds for q in benchmark.queries_for(d)))
+            )
+        result = evaluate_docs(nlp, benchmark, golds, label_map, spans_keys, batch_size=batch_size)
+        result["paper"] = benchmark.paper
+        results[bench_name] = result
+        if on_result is not None:
+            on_result(bench_name, benchmark, result, bool(reconfigure))
+    return results
+
+
+def evaluate_pipeline(
+    pipeline: Path,
+    benchmarks: Mapping[str, Benchmark],
+    output: Path,
+    *,
+    overrides: Optional[Dict[str, Any]] = None,
+    label_map: Optional[Mapping[str, str]] = None,
+    spans_keys: Sequence[str] = (),
+    ask_queries: bool = True,
+    limit: Optional[int] = None,
+    seed: int = 0,
+    batch_size: int = 32,
+    name: Optional[str] = None,
+    on_result: Optional[ResultCallback] = None,
+) -> Dict[str, Path]:
+    """Evaluate ``pipeline`` (a saved folder or a ``.cfg``) on ``benchmarks``; write metrics.json, table.md and
+    f1.png (where matplotlib is installed) to ``output`` and return their paths by kind.
+
+    ``overrides``: config overrides (``paths.output`` is set to ``output`` where the config declares it);
+    ``ask_queries``: make ``universal_ner`` components ask each benchmark's queries (else they keep their labels);
+    ``name``: the results' row (default: the model's name from the config, else the pipeline's file name).
+    """
+    from ..models import folder_option
+    from .report import write_reports
+
+    overrides = dict(overrides or {})
+    mapping = dict(label_map or {})
+    overrides.update(output_override(pipeline, overrides, output))
+    nlp = load_pipeline(pipeline, overrides)
+    row_name = name or model_name(nlp) or pipeline.stem
+    reconfigure = uniner_pipes(nlp) if ask_queries else []
+    option = model_option(nlp)
+    with folder_option(option) if option else nullcontext():  # a loading error names this option
+        results = evaluate_benchmarks(
+            nlp, benchmarks, reconfigure, mapping, spans_keys, limit=limit, seed=seed, batch_size=batch_size,
+            on_result=on_result,
+        )
+    meta = {"pipeline": str(pipeline), "limit": limit, "seed": seed, "overrides": overrides, "label_map": mapping}
+    return write_reports(results, row_name, output, meta)
