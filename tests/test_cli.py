@@ -7,7 +7,8 @@ import pytest
 HEAVY = ("torch", "transformers", "spacy")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["extract", "--help"], ["evaluate", "--help"], ["train", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["extract", "--help"], ["evaluate", "--help"], ["train", "--help"],
+                                  ["distill", "--help"], ["distill", "train", "--help"]])
 def test_help_imports_neither_spacy_nor_torch_nor_transformers(args):
     """Importing them takes seconds; a help text needs none of them."""
     code = (

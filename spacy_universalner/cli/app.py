@@ -15,15 +15,29 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The top-level commands, in the order ``--help`` lists them (groups are listed after them).
 TOP_LEVEL_ORDER = ("extract", "evaluate", "download", "init-config")
+#: The steps of ``distill``, in the order they run (then the tools).
+DISTILL_ORDER = ("sample", "annotate", "gold", "build", "train", "train-span", "init-student", "export-student",
+                 "export-span", "convert-gguf")
 
 
-class GroupedHelp(TyperGroup):  # typer's own (vendored) click: its classes are typer.core's
-    """``--help`` in sections: the commands, the groups, and each group's own commands (``distill STEP``)."""
+class OrderedGroup(TyperGroup):  # typer's own (vendored) click: its classes are typer.core's
+    """Commands listed in ``order``, then any others in the order they were registered."""
+
+    order: Tuple[str, ...] = ()
 
     def list_commands(self, ctx: Any) -> List[str]:
-        names = super().list_commands(ctx)
-        order = {name: i for i, name in enumerate(TOP_LEVEL_ORDER)}
-        return sorted(names, key=lambda name: order.get(name, len(order)))
+        position = {name: i for i, name in enumerate(self.order)}
+        return sorted(super().list_commands(ctx), key=lambda name: position.get(name, len(position)))
+
+
+class DistillGroup(OrderedGroup):
+    order = DISTILL_ORDER
+
+
+class GroupedHelp(OrderedGroup):
+    """``--help`` in sections: the commands, the groups, and each group's own commands (``distill STEP``)."""
+
+    order = TOP_LEVEL_ORDER
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         commands: List[Tuple[str, Any]] = []
@@ -67,6 +81,7 @@ app = typer.Typer(
 
 distill_app = typer.Typer(
     name="distill",
+    cls=DistillGroup,
     help=(
         "Targeted distillation, one step per command: sample, annotate (or gold), build, then train or train-span "
         "(and the tools init-student, export-student, export-span, convert-gguf)."
