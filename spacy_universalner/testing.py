@@ -6,7 +6,10 @@ LLaMA: ``<unk>`` 0 (also padding, as in UniNER), ``<s>`` 1, ``</s>`` 2, so the d
 template's ``</s>`` separator is the tokenizer's EOS text.
 """
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+if TYPE_CHECKING:
+    from .types import Generation, Query
 
 try:
     from .registry import uniner_backends
@@ -131,6 +134,8 @@ def build_tiny_smollm2(
 
     path = Path(path)
     tokenizer = build_chatml_tokenizer(vocab_size)
+    # transformers 4 takes rope_theta, 5 reads it into rope_parameters (and its stubs lack the old name)
+    rope: Dict[str, float] = {"rope_theta": 100000.0}
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
@@ -140,7 +145,7 @@ def build_tiny_smollm2(
         num_key_value_heads=2,
         head_dim=hidden_size // 6,
         max_position_embeddings=8192,
-        rope_theta=100000.0,
+        **rope,
         rms_norm_eps=1e-5,
         tie_word_embeddings=True,
         initializer_range=initializer_range,
@@ -187,7 +192,7 @@ def write_llama_gguf(model_path: Union[str, Path], gguf_path: Union[str, Path], 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     state = load_file(str(model_path / "model.safetensors"))
     bpe = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
-    tokens = [None] * len(tokenizer)
+    tokens = [""] * len(tokenizer)
     for text, index in tokenizer.get_vocab().items():
         tokens[index] = text
     special = set(tokenizer.all_special_ids)
@@ -249,7 +254,11 @@ def build_tiny_gliner(path: Union[str, Path], *, hidden_size: int = 32, num_laye
 
     import torch
     from gliner import GLiNER, GLiNERConfig
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import (
+        BertConfig,
+        BertModel,
+        BertTokenizerFast,  # type: ignore[attr-defined]  # transformers 5: an undeclared alias
+    )
 
     path = Path(path)
     encoder = path.parent / f"{path.name}-encoder"
@@ -270,38 +279,158 @@ def build_tiny_gliner(path: Union[str, Path], *, hidden_size: int = 32, num_laye
     return path
 
 
+def keyword_answer(prompt: str, words: Mapping[str, Sequence[str]], raw: Optional[Mapping[str, str]] = None) -> str:
+    """What a keyword model answers to a UniNER prompt: ``raw[type]`` as it is where given (whatever the
+    passage), else the JSON list of the ``words`` of the asked type that occur in the passage."""
+    import json
+
+    from .prompt import read_query
+
+    read = read_query(prompt)
+    if read is None:
+        raise ValueError(f"Not a UniNER prompt: {prompt[-200:]!r}")
+    passage, label = read
+    if raw and label in raw:
+        return raw[label]
+    return json.dumps([word for word in words.get(label, []) if word in passage])
+
+
 class KeywordBackend:
     """A fake backend for tests and benchmarks of the plumbing (streaming, processes, Ray): it answers each
-    UniNER question with the given words of that type found in the passage, in microseconds, with no model."""
+    UniNER question with the given words of that type found in the passage, in microseconds, with no model.
 
-    def __init__(self, words: Dict[str, Sequence[str]], name: str = "keywords", delay: float = 0.0):
+    ``raw[type]``: the answer given for that type instead, whatever the passage (garbage, say). Each call's
+    prompts are recorded in ``calls``.
+    """
+
+    def __init__(
+        self,
+        words: Mapping[str, Sequence[str]],
+        name: str = "keywords",
+        delay: float = 0.0,
+        raw: Optional[Mapping[str, str]] = None,
+    ):
         """``delay``: seconds each call takes, as a model's would (to kill a run in the middle, say)."""
         self.words = {label: list(found) for label, found in words.items()}
+        self.raw = dict(raw or {})
         self.name = name
         self.delay = delay
+        self.calls: List[List[str]] = []
 
-    def __call__(self, queries, max_new_tokens: int = 256):
-        import json
+    def __call__(self, queries: Sequence["Query"], max_new_tokens: int = 256) -> List["Generation"]:
         import time
+
+        from .types import Generation
 
         if self.delay:
             time.sleep(self.delay)
-        from .prompt import read_query
-        from .types import Generation
-
-        answers = []
-        for query in queries:
-            passage, label = read_query(query.prompt)
-            answers.append(Generation(json.dumps([word for word in self.words.get(label, []) if word in passage])))
-        return answers
+        self.calls.append([query.prompt for query in queries])
+        return [Generation(keyword_answer(query.prompt, self.words, self.raw)) for query in queries]
 
 
-def make_keyword_backend(words: Dict[str, List[str]], name: str = "keywords", delay: float = 0.0) -> KeywordBackend:
-    return KeywordBackend(words, name, delay)
+def make_keyword_backend(
+    words: Optional[Dict[str, List[str]]] = None,
+    name: str = "keywords",
+    delay: float = 0.0,
+    raw: Optional[Dict[str, str]] = None,
+) -> KeywordBackend:
+    return KeywordBackend(words or {}, name, delay, raw)
 
 
 if uniner_backends is not None:
     uniner_backends("spacy_universalner.testing.Keywords.v1")(make_keyword_backend)
+
+
+class KeywordLLMModel:
+    """A spacy-llm model (prompts per Doc in, one answer per prompt out) answering as :func:`keyword_answer`;
+    it records every call, and with ``fail`` any call is an error (for runs that must be answered from a cache).
+    ``known[type]``: the words of that type, or a string to answer as it is. Register it with spacy-llm's
+    ``llm_models`` registry to use it in a config."""
+
+    def __init__(
+        self, known: Mapping[str, Union[str, Sequence[str]]], context_length: Optional[int] = None, fail: bool = False
+    ):
+        self.known, self._context_length, self.fail = known, context_length, fail
+        self.words = {label: list(v) for label, v in known.items() if not isinstance(v, str)}
+        self.raw = {label: v for label, v in known.items() if isinstance(v, str)}
+        self.calls: List[List[List[str]]] = []
+
+    @property
+    def context_length(self) -> Optional[int]:
+        return self._context_length
+
+    def __call__(self, prompts: Iterable[Iterable[str]]) -> Iterable[Iterable[str]]:
+        if self.fail:
+            raise AssertionError("the model was called although every Doc is cached")
+        listed = [list(doc_prompts) for doc_prompts in prompts]
+        self.calls.append(listed)
+        return [[keyword_answer(p, self.words, self.raw) for p in doc_prompts] for doc_prompts in listed]
+
+
+class ScriptedBackend:
+    """A fake backend answering every query with ``answer``: a fixed text or :class:`Generation`, or a function
+    of the prompt returning one. With ``forbidden`` any call is an error (for runs a cache must answer); with
+    ``count_tokens`` it counts a text's tokens as its words (else it has no ``count_tokens``). Calls are
+    counted in ``calls``."""
+
+    def __init__(
+        self,
+        answer: Union[str, "Generation", Callable[[str], Union[str, "Generation"]]],
+        name: str = "scripted",
+        forbidden: bool = False,
+        count_tokens: bool = False,
+    ):
+        self.answer = answer
+        self.name = name
+        self.forbidden = forbidden
+        self.calls = 0
+        if count_tokens:
+            self.count_tokens = _count_words
+
+    def __call__(self, queries: Sequence["Query"], max_new_tokens: int = 256) -> List["Generation"]:
+        from .types import Generation
+
+        if self.forbidden:
+            raise AssertionError("the model was asked although the cache holds every prompt")
+        self.calls += 1
+        answers = []
+        for query in queries:
+            answer = self.answer(query.prompt) if callable(self.answer) else self.answer
+            answers.append(Generation(answer) if isinstance(answer, str) else answer)
+        return answers
+
+
+def _count_words(texts: Sequence[str]) -> List[int]:
+    return [len(text.split()) for text in texts]
+
+
+def scripted_lm(script: Sequence[int], prompt_len: int, vocab_size: int):
+    """A stand-in causal LM (a ``torch.nn.Module``) that answers ``script`` (token ids) to every prompt of
+    ``prompt_len`` tokens, whatever it is asked: at each step all probability is on the script's next token
+    (its last one once the script is over), so an engine's stopping rules are checked on answers one chooses."""
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import LlamaConfig
+
+    class ScriptedLM(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.script, self.prompt_len = list(script), prompt_len
+            self.config = LlamaConfig(vocab_size=vocab_size, hidden_size=8, num_hidden_layers=1, num_attention_heads=1)
+
+        @property
+        def device(self) -> "torch.device":
+            return torch.device("cpu")
+
+        def forward(self, input_ids, attention_mask, position_ids, cache=None, use_cache=True, logits_to_keep=1):
+            step = (position_ids[:, -1] + 1 - self.prompt_len).tolist()
+            logits = torch.zeros((input_ids.shape[0], 1, self.config.vocab_size))
+            for row, k in enumerate(step):
+                logits[row, 0, self.script[min(k, len(self.script) - 1)]] = 10.0
+            return SimpleNamespace(logits=logits)
+
+    return ScriptedLM()
 
 
 def keyword_pipeline(words: Dict[str, Sequence[str]], batch_size: int = 8, delay: float = 0.0):

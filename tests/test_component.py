@@ -3,7 +3,6 @@ import json
 import re
 import subprocess
 import sys
-from typing import Dict, List
 
 import pytest
 import spacy
@@ -11,42 +10,19 @@ from spacy import displacy
 from spacy.training import Example
 
 from spacy_universalner.prompt import UniNERTemplate
-from spacy_universalner.registry import uniner_backends
-from spacy_universalner.types import Generation
+from spacy_universalner.testing import make_keyword_backend  # noqa: F401  (registers the keyword backend)
 
 TEXT = "Bill Gates founded Microsoft in Albuquerque."
-_QUESTION = re.compile(r"What describes (.*) in the text\? ASSISTANT:$")
-_PASSAGE = re.compile(r"USER: Text: (.*) ASSISTANT: I've read this text\.")
-
-
-class RuleBackend:
-    """Answers each label with the listed words that occur in the passage; records what it was asked."""
-
-    def __init__(self, answers: Dict[str, List[str]], raw: Dict[str, str], name: str = "rules"):
-        self.answers, self.raw, self.name = answers, raw, name
-        self.calls: List[List[str]] = []
-
-    def __call__(self, queries, max_new_tokens=256):
-        self.calls.append([q.prompt for q in queries])
-        results = []
-        for query in queries:
-            label = _QUESTION.search(query.suffix).group(1)
-            passage = _PASSAGE.search(query.prefix).group(1)
-            if label in self.raw:
-                results.append(Generation(self.raw[label]))
-            else:
-                found = [m for m in self.answers.get(label, []) if m in passage]
-                results.append(Generation(json.dumps(found)))
-        return results
-
-
-@uniner_backends("test.Rules.v1")
-def make_rules(answers: Dict[str, List[str]] = {}, raw: Dict[str, str] = {}, name: str = "rules") -> RuleBackend:
-    return RuleBackend(answers, raw, name)
 
 
 def rules(**answers):
-    return {"@uniner_backends": "test.Rules.v1", "answers": answers}
+    """A keyword backend (:class:`~spacy_universalner.testing.KeywordBackend`) knowing ``answers``."""
+    return {"@uniner_backends": "spacy_universalner.testing.Keywords.v1", "name": "rules", "words": answers}
+
+
+def raw_answers(**raw):
+    """A keyword backend giving ``raw[type]`` as it is to every question of that type."""
+    return {"@uniner_backends": "spacy_universalner.testing.Keywords.v1", "name": "rules", "raw": raw}
 
 
 def ents(doc):
@@ -209,8 +185,7 @@ def test_a_longer_new_span_never_replaces_an_existing_entity(policy):
     nlp = spacy.blank("en")
     nlp.add_pipe("entity_ruler").add_patterns([{"label": "GPE", "pattern": "Alice"}])
     nlp.add_pipe("universal_ner", config={"labels": ["person"], "overwrite_ents": False, "overlap_policy": policy,
-                                          "model": {"@uniner_backends": "test.Rules.v1",
-                                                    "raw": {"person": '["Alice met", "Alice met Bob", "Bob"]'}}})
+                                          "model": raw_answers(person='["Alice met", "Alice met Bob", "Bob"]')})
     doc = nlp("Alice met Bob.")
     assert ents(doc) == [("Alice", "GPE"), ("Bob", "person")]
     assert ("Alice met", "person") in [(s.text, s.label_) for s in doc.spans["uniner"]]  # still in the span group
@@ -219,8 +194,7 @@ def test_a_longer_new_span_never_replaces_an_existing_entity(policy):
 def test_unaligned_strings_are_kept_for_auditing():
     nlp = spacy.blank("en")
     nlp.add_pipe("universal_ner", config={"labels": ["person"],
-                                          "model": {"@uniner_backends": "test.Rules.v1",
-                                                    "raw": {"person": '["Bill Gates", "Steve Jobs"]'}}})
+                                          "model": raw_answers(person='["Bill Gates", "Steve Jobs"]')})
     doc = nlp(TEXT)
     assert ents(doc) == [("Bill Gates", "person")]
     assert doc._.uniner_unaligned == [{"label": "person", "text": "Steve Jobs", "chunk": 0}]
@@ -234,7 +208,7 @@ def test_unaligned_strings_are_kept_for_auditing():
 def test_garbage_answers_never_crash(garbage):
     nlp = spacy.blank("en")
     nlp.add_pipe("universal_ner", config={"labels": ["person"],
-                                          "model": {"@uniner_backends": "test.Rules.v1", "raw": {"person": garbage}}})
+                                          "model": raw_answers(person=garbage)})
     doc = nlp(TEXT)
     assert doc.ents == ()  # nothing usable in the answer: no entity, no error
     assert doc._.uniner_responses[0]["response"] == garbage  # what the model said is kept for auditing
