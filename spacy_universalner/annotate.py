@@ -18,7 +18,7 @@ from .chunking import Chunk
 from .confidence import mention_scores, set_span_scores
 from .extensions import install_extensions
 from .parsing import clean_answer, parse_answer
-from .types import AnnotateMode, Generation, OverlapPolicy, check_choice
+from .types import AlignmentMode, AnnotateMode, Generation, OverlapPolicy, check_choice
 
 #: One answer: (index of its chunk in the Doc's chunk list, label, the model's generation).
 Answer = Tuple[int, str, Generation]
@@ -28,7 +28,12 @@ install_extensions()
 
 @dataclass(frozen=True)
 class AnnotationSettings:
-    """How answers become spans. ``label_queries`` maps each label to the text asked, in label order."""
+    """How answers become spans. ``label_queries`` maps each label to the text asked, in label order.
+
+    The defaults here (with :class:`~.alignment.AlignmentConfig`'s for ``alignment_mode`` and ``word_boundaries``)
+    are the only ones: the ``universal_ner`` component, its factory's config and the spacy-llm task
+    ``spacy_universalner.UniNER.v1`` read them from :data:`DEFAULT_ANNOTATION` (see :func:`annotation_defaults`).
+    """
 
     label_queries: Dict[str, str]
     annotate: AnnotateMode = "both"
@@ -49,6 +54,62 @@ class AnnotationSettings:
     def with_labels(self, label_queries: Dict[str, str]) -> "AnnotationSettings":
         """The same settings for the current labels (they change with initialize/add_label; nothing else does)."""
         return replace(self, label_queries=label_queries)
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        annotate: AnnotateMode,
+        spans_key: str,
+        overlap_policy: OverlapPolicy,
+        overwrite_ents: bool,
+        alignment_mode: AlignmentMode,
+        word_boundaries: bool,
+        lenient_parsing: bool,
+        threshold: Optional[float] = None,
+        label_queries: Optional[Dict[str, str]] = None,
+    ) -> "AnnotationSettings":
+        """The settings from their config names (:data:`ANNOTATION_OPTIONS`, and ``threshold``), checked."""
+        return cls(
+            label_queries=dict(label_queries or {}),
+            annotate=annotate,
+            spans_key=spans_key,
+            overlap_policy=overlap_policy,
+            overwrite_ents=overwrite_ents,
+            alignment=AlignmentConfig(mode=alignment_mode, word_boundaries=word_boundaries),
+            lenient_parsing=lenient_parsing,
+            threshold=threshold,
+        )
+
+    def options(self) -> Dict[str, Any]:
+        """The settings under their config names (:data:`ANNOTATION_OPTIONS`, then ``threshold``)."""
+        return {
+            "annotate": self.annotate,
+            "spans_key": self.spans_key,
+            "overlap_policy": self.overlap_policy,
+            "overwrite_ents": self.overwrite_ents,
+            "alignment_mode": self.alignment.mode,
+            "word_boundaries": self.alignment.word_boundaries,
+            "lenient_parsing": self.lenient_parsing,
+            "threshold": self.threshold,
+        }
+
+
+#: The settings with their defaults: the one place the component, its factory and the spacy-llm task read them from.
+DEFAULT_ANNOTATION = AnnotationSettings(label_queries={})
+
+#: The seven annotation settings that the ``universal_ner`` component and the spacy-llm task both take, by config
+#: name (the component also takes ``threshold``).
+ANNOTATION_OPTIONS = (
+    "annotate", "spans_key", "overlap_policy", "overwrite_ents", "alignment_mode", "word_boundaries", "lenient_parsing",
+)
+
+
+def annotation_defaults(with_threshold: bool = True) -> Dict[str, Any]:
+    """Config name -> default of each annotation setting, read from :data:`DEFAULT_ANNOTATION` (literal values, as a
+    spaCy factory's ``default_config`` needs)."""
+    defaults = DEFAULT_ANNOTATION.options()
+    return defaults if with_threshold else {name: defaults[name] for name in ANNOTATION_OPTIONS}
 
 
 def annotate_doc(doc: Doc, chunks: Sequence[Chunk], answers: Iterable[Answer], settings: AnnotationSettings) -> None:

@@ -24,8 +24,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from . import backends, templates  # noqa: F401  (register the @uniner_backends and the template; no torch)
-from .alignment import AlignmentConfig
-from .annotate import AnnotationSettings, annotate_doc
+from .annotate import DEFAULT_ANNOTATION, AnnotationSettings, annotate_doc
 from .cache import ResponseCache
 from .chunking import split_doc
 from .prompt import UniNERTemplate, normalize_labels
@@ -45,7 +44,9 @@ from .types import (
 class UniversalNER(Pipe):
     """Zero-shot NER for any entity types, by asking a UniNER model one question per type.
 
-    The keyword defaults below are also the ``universal_ner`` factory's config defaults (:data:`DEFAULT_CONFIG`).
+    The keyword defaults below are also the ``universal_ner`` factory's config defaults (:data:`DEFAULT_CONFIG`);
+    those of the annotation settings are read from :data:`~.annotate.DEFAULT_ANNOTATION` (written once, in
+    :class:`~.annotate.AnnotationSettings`), as the spacy-llm task's are.
     """
 
     def __init__(
@@ -60,16 +61,16 @@ class UniversalNER(Pipe):
         batch_size: int = 8,
         max_chunk_tokens: int = 256,
         chunk_overlap: int = 32,
-        annotate: AnnotateMode = "both",
-        spans_key: str = "uniner",
-        overlap_policy: OverlapPolicy = "longest",
-        overwrite_ents: bool = True,
-        alignment_mode: AlignmentMode = "expand",
-        word_boundaries: bool = True,
-        lenient_parsing: bool = True,
+        annotate: AnnotateMode = DEFAULT_ANNOTATION.annotate,
+        spans_key: str = DEFAULT_ANNOTATION.spans_key,
+        overlap_policy: OverlapPolicy = DEFAULT_ANNOTATION.overlap_policy,
+        overwrite_ents: bool = DEFAULT_ANNOTATION.overwrite_ents,
+        alignment_mode: AlignmentMode = DEFAULT_ANNOTATION.alignment.mode,
+        word_boundaries: bool = DEFAULT_ANNOTATION.alignment.word_boundaries,
+        lenient_parsing: bool = DEFAULT_ANNOTATION.lenient_parsing,
         cache: Optional[Union[str, Path]] = None,
         scorer: Optional[Callable] = None,
-        threshold: Optional[float] = None,
+        threshold: Optional[float] = DEFAULT_ANNOTATION.threshold,
     ):
         for setting, value, minimum in (
             ("max_new_tokens", max_new_tokens, 1),
@@ -96,13 +97,13 @@ class UniversalNER(Pipe):
         self.max_chunk_tokens = max_chunk_tokens
         self.chunk_overlap = chunk_overlap
         #: How answers become spans (checked here; the labels are filled in per batch, as they may change).
-        self.settings = AnnotationSettings(
-            label_queries={},
+        self.settings = AnnotationSettings.from_options(
             annotate=annotate,
             spans_key=spans_key,
             overlap_policy=overlap_policy,
             overwrite_ents=overwrite_ents,
-            alignment=AlignmentConfig(mode=alignment_mode, word_boundaries=word_boundaries),
+            alignment_mode=alignment_mode,
+            word_boundaries=word_boundaries,
             lenient_parsing=lenient_parsing,
             threshold=threshold,
         )
@@ -381,7 +382,8 @@ def prepare_worker(backend: Backend) -> None:
 
 
 #: The component's config: its registered blocks here, every other setting's default read from
-#: :class:`UniversalNER`'s signature (written once, there).
+#: :class:`UniversalNER`'s signature (written once, there; the annotation settings' defaults come into that
+#: signature from :data:`~.annotate.DEFAULT_ANNOTATION`).
 DEFAULT_CONFIG: Dict[str, Any] = {
     # The packaged span student: works offline on a CPU out of the box. The paper's model is one setting away:
     # {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "Universal-NER/UniNER-7B-type"}.
@@ -422,7 +424,7 @@ def make_universal_ner(
     lenient_parsing: bool,
     cache: Optional[str],
     scorer: Optional[Callable],
-    threshold: Optional[float] = None,
+    threshold: Optional[float] = DEFAULT_ANNOTATION.threshold,
 ) -> UniversalNER:
     """The types here are what spaCy validates a config against (a ``Literal`` refuses any other value)."""
     settings = dict(locals())

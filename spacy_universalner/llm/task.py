@@ -35,8 +35,7 @@ from spacy_llm.tasks.util.sharding import make_shard_mapper
 from spacy_llm.ty import ShardMapper, ShardReducer
 
 from .. import templates  # noqa: F401  (registers the @uniner_templates template)
-from ..alignment import AlignmentConfig
-from ..annotate import AnnotationSettings, annotate_doc
+from ..annotate import DEFAULT_ANNOTATION, AnnotationSettings, annotate_doc
 from ..chunking import Chunk
 from ..prompt import UniNERTemplate, normalize_labels
 from ..types import AlignmentMode, AnnotateMode, Generation, OverlapPolicy
@@ -238,13 +237,13 @@ def _shard_chunks(doc: Doc, shards: Sequence[Doc]) -> List[Chunk]:
 def make_uniner_task(
     labels: LabelsType = [],
     template: Optional[UniNERTemplate] = None,
-    annotate: AnnotateMode = "both",
-    spans_key: str = "uniner",
-    overlap_policy: OverlapPolicy = "longest",
-    overwrite_ents: bool = True,
-    alignment_mode: AlignmentMode = "expand",
-    word_boundaries: bool = True,
-    lenient_parsing: bool = True,
+    annotate: AnnotateMode = DEFAULT_ANNOTATION.annotate,
+    spans_key: str = DEFAULT_ANNOTATION.spans_key,
+    overlap_policy: OverlapPolicy = DEFAULT_ANNOTATION.overlap_policy,
+    overwrite_ents: bool = DEFAULT_ANNOTATION.overwrite_ents,
+    alignment_mode: AlignmentMode = DEFAULT_ANNOTATION.alignment.mode,
+    word_boundaries: bool = DEFAULT_ANNOTATION.alignment.word_boundaries,
+    lenient_parsing: bool = DEFAULT_ANNOTATION.lenient_parsing,
     shard_mapper: Optional[ShardMapper] = None,
     shard_reducer: Optional[ShardReducer] = None,
     scorer: Optional[Callable[..., Dict[str, Any]]] = None,
@@ -254,18 +253,19 @@ def make_uniner_task(
     labels: entity types to ask for: a list, a comma-separated string, or a dict label -> type name asked.
     template: a ``@uniner_templates`` block (default: the official UniNER prompt).
     annotate, spans_key, overlap_policy, overwrite_ents, alignment_mode, word_boundaries,
-    lenient_parsing: as for the ``universal_ner`` component, with the same defaults.
+    lenient_parsing: as for the ``universal_ner`` component, with the same defaults (both read them from
+    :data:`spacy_universalner.annotate.DEFAULT_ANNOTATION`).
     shard_mapper / shard_reducer: spacy-llm's sharding of Docs longer than the model's context
     (default: ``spacy.ShardMapper.v1``, and a reducer that keeps the Doc's text exactly).
     scorer: default entity P/R/F (span scores with ``annotate = "spans"``).
     """
-    settings = AnnotationSettings(
-        label_queries={},
+    settings = AnnotationSettings.from_options(
         annotate=annotate,
         spans_key=spans_key,
         overlap_policy=overlap_policy,
         overwrite_ents=overwrite_ents,
-        alignment=AlignmentConfig(mode=alignment_mode, word_boundaries=word_boundaries),
+        alignment_mode=alignment_mode,
+        word_boundaries=word_boundaries,
         lenient_parsing=lenient_parsing,
     )
     return UniNERTask(
