@@ -311,3 +311,27 @@ def test_a_group_name_stands_for_its_benchmarks_in_file_order_from_the_packaged_
              "crossner_politics", "crossner_science"]
     assert list(load_benchmarks(None, ["zero-shot"])) == seven
     assert list(load_benchmarks(None, ["conll2003", "zero-shot", "mit_movie"])) == ["conll2003", *seven]
+
+
+def test_evaluate_pipeline_is_the_command_without_the_command_line(bench):
+    """eval.run.evaluate_pipeline: the same reports as `evaluate`, each benchmark's result as it comes."""
+    from spacy_universalner.eval.benchmarks import load_benchmarks
+    from spacy_universalner.eval.run import MissingBenchmarkFile, evaluate_pipeline
+
+    tmp_path, cfg, data = bench
+    config_path = _cached_pipeline(tmp_path, [lambda q, m: json.dumps(m)] * len(PASSAGES))
+    seen = []
+    paths = evaluate_pipeline(
+        config_path, load_benchmarks(cfg, ["tiny"], data), tmp_path / "lib", name="cached",
+        on_result=lambda name, benchmark, result, asked: seen.append((name, result["uniner"]["f1"], asked)),
+    )
+    assert seen == [("tiny", pytest.approx(1.0), True)]
+    assert paths["metrics"] == tmp_path / "lib" / "metrics.json"
+    metrics = json.loads(paths["metrics"].read_text())
+    assert metrics["datasets"]["tiny"]["uniner"]["f1"] == pytest.approx(1.0)
+    _run(config_path, "-d", "tiny", "--benchmarks", cfg, "--data-dir", data, "-o", tmp_path / "cli", "--name", "cached")
+    from_cli = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert from_cli["datasets"]["tiny"]["uniner"] == metrics["datasets"]["tiny"]["uniner"]
+    with pytest.raises(MissingBenchmarkFile) as missing:
+        evaluate_pipeline(config_path, load_benchmarks(cfg, ["tiny"], tmp_path / "nowhere"), tmp_path / "x")
+    assert missing.value.benchmark == "tiny" and "tiny.json" in str(missing.value.missing)
