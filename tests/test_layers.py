@@ -1,7 +1,7 @@
 """The package's import graph: every arrow points down a fixed order of layers, and there is no circle.
 
 Read from the source with ``ast`` (function-level imports included: a lazy import is still an arrow),
-so no module is imported to check it. ``LAYERS`` is the layout the README's Development section shows.
+so no module is imported to check it. ``LAYERS`` is the layout docs/development.md shows.
 """
 import ast
 from pathlib import Path
@@ -104,7 +104,7 @@ def graph() -> Dict[str, Set[str]]:
 
 def test_every_module_has_a_layer():
     layered = set().union(*LAYERS)
-    assert set(modules()) - layered == set()  # a new module: give it a place in LAYERS (and the README)
+    assert set(modules()) - layered == set()  # a new module: give it a place in LAYERS (and docs/development.md)
 
 
 def test_every_import_points_to_the_same_layer_or_below():
