@@ -6,7 +6,7 @@ LLaMA: ``<unk>`` 0 (also padding, as in UniNER), ``<s>`` 1, ``</s>`` 2, so the d
 template's ``</s>`` separator is the tokenizer's EOS text.
 """
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 if TYPE_CHECKING:
     from .types import Generation, Query
@@ -339,98 +339,6 @@ def make_keyword_backend(
 
 if uniner_backends is not None:
     uniner_backends("spacy_universalner.testing.Keywords.v1")(make_keyword_backend)
-
-
-class KeywordLLMModel:
-    """A spacy-llm model (prompts per Doc in, one answer per prompt out) answering as :func:`keyword_answer`;
-    it records every call, and with ``fail`` any call is an error (for runs that must be answered from a cache).
-    ``known[type]``: the words of that type, or a string to answer as it is. Register it with spacy-llm's
-    ``llm_models`` registry to use it in a config."""
-
-    def __init__(
-        self, known: Mapping[str, Union[str, Sequence[str]]], context_length: Optional[int] = None, fail: bool = False
-    ):
-        self.known, self._context_length, self.fail = known, context_length, fail
-        self.words = {label: list(v) for label, v in known.items() if not isinstance(v, str)}
-        self.raw = {label: v for label, v in known.items() if isinstance(v, str)}
-        self.calls: List[List[List[str]]] = []
-
-    @property
-    def context_length(self) -> Optional[int]:
-        return self._context_length
-
-    def __call__(self, prompts: Iterable[Iterable[str]]) -> Iterable[Iterable[str]]:
-        if self.fail:
-            raise AssertionError("the model was called although every Doc is cached")
-        listed = [list(doc_prompts) for doc_prompts in prompts]
-        self.calls.append(listed)
-        return [[keyword_answer(p, self.words, self.raw) for p in doc_prompts] for doc_prompts in listed]
-
-
-class ScriptedBackend:
-    """A fake backend answering every query with ``answer``: a fixed text or :class:`Generation`, or a function
-    of the prompt returning one. With ``forbidden`` any call is an error (for runs a cache must answer); with
-    ``count_tokens`` it counts a text's tokens as its words (else it has no ``count_tokens``). Calls are
-    counted in ``calls``."""
-
-    def __init__(
-        self,
-        answer: Union[str, "Generation", Callable[[str], Union[str, "Generation"]]],
-        name: str = "scripted",
-        forbidden: bool = False,
-        count_tokens: bool = False,
-    ):
-        self.answer = answer
-        self.name = name
-        self.forbidden = forbidden
-        self.calls = 0
-        if count_tokens:
-            self.count_tokens = _count_words
-
-    def __call__(self, queries: Sequence["Query"], max_new_tokens: int = 256) -> List["Generation"]:
-        from .types import Generation
-
-        if self.forbidden:
-            raise AssertionError("the model was asked although the cache holds every prompt")
-        self.calls += 1
-        answers = []
-        for query in queries:
-            answer = self.answer(query.prompt) if callable(self.answer) else self.answer
-            answers.append(Generation(answer) if isinstance(answer, str) else answer)
-        return answers
-
-
-def _count_words(texts: Sequence[str]) -> List[int]:
-    return [len(text.split()) for text in texts]
-
-
-def scripted_lm(script: Sequence[int], prompt_len: int, vocab_size: int):
-    """A stand-in causal LM (a ``torch.nn.Module``) that answers ``script`` (token ids) to every prompt of
-    ``prompt_len`` tokens, whatever it is asked: at each step all probability is on the script's next token
-    (its last one once the script is over), so an engine's stopping rules are checked on answers one chooses."""
-    from types import SimpleNamespace
-
-    import torch
-    from transformers import LlamaConfig
-
-    class ScriptedLM(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.script, self.prompt_len = list(script), prompt_len
-            self.config = LlamaConfig(vocab_size=vocab_size, hidden_size=8, num_hidden_layers=1, num_attention_heads=1)
-
-        @property
-        def device(self) -> "torch.device":
-            return torch.device("cpu")
-
-        def forward(self, input_ids, attention_mask, position_ids, cache=None, use_cache=True, logits_to_keep=1):
-            step = (position_ids[:, -1] + 1 - self.prompt_len).tolist()
-            logits = torch.zeros((input_ids.shape[0], 1, self.config.vocab_size))
-            for row, k in enumerate(step):
-                logits[row, 0, self.script[min(k, len(self.script) - 1)]] = 10.0
-            return SimpleNamespace(logits=logits)
-
-    return ScriptedLM()
 
 
 def keyword_pipeline(words: Dict[str, Sequence[str]], batch_size: int = 8, delay: float = 0.0):
