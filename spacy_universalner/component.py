@@ -24,9 +24,9 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from . import backends, templates  # noqa: F401  (register the @uniner_backends and the template; no torch)
-from .annotate import DEFAULT_ANNOTATION, AnnotationSettings, annotate_doc
 from .cache import ResponseCache
 from .chunking import split_doc
+from .doc_spans import DEFAULT_ANNOTATION, AnnotationSettings, annotate_doc
 from .prompt import UniNERTemplate, normalize_labels
 from .types import (
     AlignmentMode,
@@ -45,8 +45,8 @@ class UniversalNER(Pipe):
     """Zero-shot NER for any entity types, by asking a UniNER model one question per type.
 
     The keyword defaults below are also the ``universal_ner`` factory's config defaults (:data:`DEFAULT_CONFIG`);
-    those of the annotation settings are read from :data:`~.annotate.DEFAULT_ANNOTATION` (written once, in
-    :class:`~.annotate.AnnotationSettings`), as the spacy-llm task's are.
+    those of the annotation settings are read from :data:`~.doc_spans.DEFAULT_ANNOTATION` (written once, in
+    :class:`~.doc_spans.AnnotationSettings`), as the spacy-llm task's are.
     """
 
     def __init__(
@@ -383,7 +383,7 @@ def prepare_worker(backend: Backend) -> None:
 
 #: The component's config: its registered blocks here, every other setting's default read from
 #: :class:`UniversalNER`'s signature (written once, there; the annotation settings' defaults come into that
-#: signature from :data:`~.annotate.DEFAULT_ANNOTATION`).
+#: signature from :data:`~.doc_spans.DEFAULT_ANNOTATION`).
 DEFAULT_CONFIG: Dict[str, Any] = {
     # The packaged span student: works offline on a CPU out of the box. The paper's model is one setting away:
     # {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "Universal-NER/UniNER-7B-type"}.

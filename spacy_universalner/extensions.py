@@ -2,7 +2,7 @@
 
 ``doc._.uniner_responses`` (the raw answers), ``doc._.uniner_unaligned`` (answer strings that matched no text) and
 ``span._.uniner_score`` (the probability the model gave a mention; a getter over ``doc.user_data``, so it survives
-``Doc.to_bytes``). :mod:`.annotate` calls :func:`install_extensions` when it is imported; calling it again is harmless.
+``Doc.to_bytes``). :mod:`.doc_spans` calls :func:`install_extensions` when it is imported; calling it again is harmless.
 """
 
 from spacy.tokens import Doc, Span

@@ -9,7 +9,7 @@ import json
 import spacy
 from spacy.tokens import DocBin
 
-import spacy_universalner.annotate as annotate_module
+import spacy_universalner.doc_spans as doc_spans
 from spacy_universalner.distill.tuples import parse_tuples
 from spacy_universalner.parsing import MAX_ANSWER_CHARS, clean_answer, parse_answer
 from spacy_universalner.types import Generation, check_backend
@@ -59,9 +59,9 @@ def test_a_runaway_answer_is_read_up_to_the_cap_and_each_string_aligned_once(mon
     # A 10 MiB answer took 22-93 s and 2.5 GB: every duplicate was aligned again, megabyte regexes compiled.
     answer = json.dumps(["Alice"] * 200_000 + [f"w{i}" for i in range(100_000)] + ["Bob"])  # 2.6 MB
     aligned = []
-    find = annotate_module.find_mention
+    find = doc_spans.find_mention
     monkeypatch.setattr(
-        annotate_module, "find_mention", lambda doc, mention, *a: aligned.append(mention) or find(doc, mention, *a)
+        doc_spans, "find_mention", lambda doc, mention, *a: aligned.append(mention) or find(doc, mention, *a)
     )
     doc = pipeline(answer)("Alice met Bob.")
     assert len(doc._.uniner_responses[0]["response"]) == MAX_ANSWER_CHARS  # what was read is what is kept

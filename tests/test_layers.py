@@ -18,7 +18,7 @@ LAYERS = [
     {
         "conversations",
         "templates",
-        "annotate",
+        "doc_spans",
         "testing",
         "backends.tokens",
         "backends.constrained",

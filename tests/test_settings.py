@@ -8,13 +8,13 @@ import spacy
 from spacy.language import Language
 
 from spacy_universalner.alignment import AlignmentConfig
-from spacy_universalner.annotate import (
+from spacy_universalner.component import DEFAULT_CONFIG, UniversalNER
+from spacy_universalner.doc_spans import (
     ANNOTATION_OPTIONS,
     DEFAULT_ANNOTATION,
     AnnotationSettings,
     annotation_defaults,
 )
-from spacy_universalner.component import DEFAULT_CONFIG, UniversalNER
 from spacy_universalner.types import Generation
 
 EXPECTED = {

@@ -3,7 +3,7 @@
 With ``[components.llm.task] @llm_tasks = "spacy_universalner.UniNER.v1"`` any spacy-llm model
 (OpenAI and other REST models, spacy-llm's Hugging Face models, a user's own registered model,
 or our backends through ``spacy_universalner.UniNERModel.v1``) is asked UniNER's questions, and its
-answers are read and placed on tokens by :func:`~spacy_universalner.annotate.annotate_doc`, the
+answers are read and placed on tokens by :func:`~spacy_universalner.doc_spans.annotate_doc`, the
 code the ``universal_ner`` pipe uses, so both components give the same spans for the same answers.
 
 How prompts map onto spacy-llm's protocol. spacy-llm hands a model, per Doc, one prompt per
@@ -35,8 +35,8 @@ from spacy_llm.tasks.util.sharding import make_shard_mapper
 from spacy_llm.ty import ShardMapper, ShardReducer
 
 from .. import templates  # noqa: F401  (registers the @uniner_templates template)
-from ..annotate import DEFAULT_ANNOTATION, AnnotationSettings, annotate_doc
 from ..chunking import Chunk
+from ..doc_spans import DEFAULT_ANNOTATION, AnnotationSettings, annotate_doc
 from ..prompt import UniNERTemplate, normalize_labels
 from ..types import AlignmentMode, AnnotateMode, Generation, OverlapPolicy
 
@@ -254,7 +254,7 @@ def make_uniner_task(
     template: a ``@uniner_templates`` block (default: the official UniNER prompt).
     annotate, spans_key, overlap_policy, overwrite_ents, alignment_mode, word_boundaries,
     lenient_parsing: as for the ``universal_ner`` component, with the same defaults (both read them from
-    :data:`spacy_universalner.annotate.DEFAULT_ANNOTATION`).
+    :data:`spacy_universalner.doc_spans.DEFAULT_ANNOTATION`).
     shard_mapper / shard_reducer: spacy-llm's sharding of Docs longer than the model's context
     (default: ``spacy.ShardMapper.v1``, and a reducer that keeps the Doc's text exactly).
     scorer: default entity P/R/F (span scores with ``annotate = "spans"``).
