@@ -36,7 +36,7 @@ def build(model: str):
         from spacy_universalner.testing import keyword_pipeline
 
         return functools.partial(keyword_pipeline, WORDS, batch_size=16)
-    from spacy_universalner.cli.extract import build_pipeline
+    from spacy_universalner.extract import build_pipeline
 
     return functools.partial(build_pipeline, model=model, labels="person,organization,location", batch_size=16)
 
