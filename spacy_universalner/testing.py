@@ -35,7 +35,7 @@ _CORPUS = [
 
 def build_tokenizer(vocab_size: int = 512, extra_text: Optional[Iterable[str]] = None):
     """A ``PreTrainedTokenizerFast`` with LLaMA's special tokens, trained on built-in text."""
-    from .models import train_tokenizer
+    from .pretrained import train_tokenizer
 
     return train_tokenizer(list(_CORPUS) + list(extra_text or []), vocab_size)
 

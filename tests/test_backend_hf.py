@@ -1,7 +1,7 @@
 """The Hugging Face backend: lazy loading, clear errors, greedy answers in query order."""
 import pytest
 
-from spacy_universalner import models
+from spacy_universalner import pretrained
 from spacy_universalner.backends.hf import HuggingFaceBackend
 from spacy_universalner.prompt import UniNERTemplate
 from spacy_universalner.types import BackendError
@@ -39,7 +39,7 @@ def online_by_settings(monkeypatch):
     """No offline variable set, as on a fresh machine; the hub probe's answer is forgotten before and after."""
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.setattr(models, "_hub_probes", {})
+    monkeypatch.setattr(pretrained, "_hub_probes", {})
 
 
 def test_an_unreachable_hub_is_asked_once_and_hub_ids_come_from_the_local_cache_only(online_by_settings, monkeypatch):
@@ -58,11 +58,11 @@ def test_an_unreachable_hub_is_asked_once_and_hub_ids_come_from_the_local_cache_
     monkeypatch.setattr(requests, "head", unreachable)
     for what in ("tokenizer", "weights"):
         with pytest.raises(BackendError) as caught:
-            models.load_pretrained(loader, "Universal-NER/UniNER-7B-type", what)
+            pretrained.load_pretrained(loader, "Universal-NER/UniNER-7B-type", what)
         message = str(caught.value)
         assert "cannot be reached (ConnectionError), and the model is not in the local Hugging Face cache" in message
         assert "HF_HUB_OFFLINE" not in message and "hf download Universal-NER/UniNER-7B-type" in message
-    assert probes == [models.HUB_PROBE_TIMEOUT]  # one short request per process, not the hub client's minute of retries
+    assert probes == [pretrained.HUB_PROBE_TIMEOUT]  # one short request per process, not a minute of retries
     assert loads == [{"local_files_only": True}] * 2  # a cached model would still load
 
 
@@ -73,11 +73,11 @@ def test_local_folders_and_packaged_models_never_ask_the_hub(online_by_settings,
         raise AssertionError("the hub was asked")
 
     monkeypatch.setattr(requests, "head", no_request)
-    assert models.load_pretrained(lambda name, **kwargs: (name, kwargs), str(tmp_path), "weights") == (
+    assert pretrained.load_pretrained(lambda name, **kwargs: (name, kwargs), str(tmp_path), "weights") == (
         str(tmp_path),
         {},
     )
-    assert models.load_pretrained(lambda name, **kwargs: kwargs, "uniner-span", "weights") == {}
+    assert pretrained.load_pretrained(lambda name, **kwargs: kwargs, "uniner-span", "weights") == {}
 
 
 @pytest.mark.parametrize("typed", ["uniner-spn", "UniNER-span", "./uniner_span"])
@@ -87,12 +87,12 @@ def test_a_name_close_to_a_packaged_model_gets_a_did_you_mean(typed):
 
 
 def test_every_packaged_model_is_suggested_and_far_names_are_not(monkeypatch):
-    monkeypatch.setattr(models, "PACKAGED_MODELS", (*models.PACKAGED_MODELS, "uniner-large"))
-    assert models.did_you_mean("uniner-lrage") == "uniner-large"
-    assert models.did_you_mean("uniner-spna") == "uniner-span"
-    assert models.did_you_mean("uniner-large") is None  # the name itself needs no suggestion
-    assert models.did_you_mean("Universal-NER/UniNER-7B-type") is None
-    assert models.did_you_mean("gpt2") is None
+    monkeypatch.setattr(pretrained, "PACKAGED_MODELS", (*pretrained.PACKAGED_MODELS, "uniner-large"))
+    assert pretrained.did_you_mean("uniner-lrage") == "uniner-large"
+    assert pretrained.did_you_mean("uniner-spna") == "uniner-span"
+    assert pretrained.did_you_mean("uniner-large") is None  # the name itself needs no suggestion
+    assert pretrained.did_you_mean("Universal-NER/UniNER-7B-type") is None
+    assert pretrained.did_you_mean("gpt2") is None
 
 
 def test_a_mistyped_local_folder_is_named_as_missing(tmp_path):

@@ -46,7 +46,7 @@ def test_repeated_entries_are_not_written_twice(tmp_path):
 
 
 def test_a_local_models_key_fingerprints_its_weights_so_retraining_never_serves_old_answers(tmp_path):
-    from spacy_universalner.models import cache_key
+    from spacy_universalner.pretrained import cache_key
 
     assert cache_key("Universal-NER/UniNER-7B-type") == "Universal-NER/UniNER-7B-type"  # hub ids: plain name
     folder = tmp_path / "student"

@@ -13,8 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "spacy_universalner"
 LAYERS = [
     # the floor: shared types and formats, importing nothing above
     {"types", "registry", "parsing", "jsonl", "http", "chunking", "display", "span_weights", "backends.offsets",
-     "configs"},
-    {"prompt", "models", "alignment", "confidence", "cache", "extensions"},
+     "configs", "weights"},
+    {"prompt", "pretrained", "alignment", "confidence", "cache", "extensions"},
     {
         "conversations",
         "templates",

@@ -12,7 +12,7 @@ import pytest
 import srsly
 from typer.testing import CliRunner
 
-from spacy_universalner import models
+from spacy_universalner import pretrained
 from spacy_universalner.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ def unreachable_hub(monkeypatch):
 
     for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setattr(models, "_hub_probes", {})
+    monkeypatch.setattr(pretrained, "_hub_probes", {})
 
     def no_network(*args, **kwargs):
         raise requests.ConnectionError("no network")
@@ -93,9 +93,9 @@ def test_evaluate_with_a_hub_model_offline_names_the_config_override(tmp_path, u
 
 
 def test_the_old_default_uniner_mini_is_named_as_replaced(monkeypatch):
-    error = str(models.load_error("uniner-mini", "weights", OSError("404"), offline="HF_HUB_OFFLINE is set"))
+    error = str(pretrained.load_error("uniner-mini", "weights", OSError("404"), offline="HF_HUB_OFFLINE is set"))
     assert "replaced by 'uniner-span'" in error and "hf download" not in error  # it was never a hub id
-    assert models.did_you_mean("uniner-mini") == "uniner-span"
+    assert pretrained.did_you_mean("uniner-mini") == "uniner-span"
 
 
 @pytest.mark.slow

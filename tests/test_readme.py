@@ -236,7 +236,7 @@ def test_the_uniner_f1_example_prints_what_the_readme_says():
 
 
 def test_the_readmes_misspelt_model_gets_a_did_you_mean():
-    from spacy_universalner.models import load_error
+    from spacy_universalner.pretrained import load_error
 
     typo = re.search(r"a name close to a packaged\s+model's \(`([^`]+)`\) gets a \"did you mean\"",
                      page("reliability.md")).group(1)

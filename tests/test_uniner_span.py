@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import spacy
 
-from spacy_universalner.models import load_error, resolve_model_name
+from spacy_universalner.pretrained import load_error, resolve_model_name
 from spacy_universalner.span_weights import INT8_WEIGHTS
 from spacy_universalner.types import BackendError
 
@@ -21,7 +21,7 @@ README = Path(__file__).parents[1] / "README.md"
 
 
 def test_the_name_resolves_to_the_packaged_folder_and_other_names_pass_through():
-    assert SPAN.parent.name == "models" and SPAN.parent.parent.name == "spacy_universalner"
+    assert SPAN.parent.name == "weights" and SPAN.parent.parent.name == "spacy_universalner"
     assert resolve_model_name("Universal-NER/UniNER-7B-type") == "Universal-NER/UniNER-7B-type"
     assert resolve_model_name("./uniner-span") == "./uniner-span"  # a path is a path
 

@@ -2,7 +2,7 @@
 from pathlib import Path
 from typing import Any, Dict
 
-from ..models import resolve_model_name
+from ..pretrained import resolve_model_name
 from ..types import Backend, BackendError, Generation
 from . import (
     gliner,  # noqa: F401  (registers spacy_universalner.GLiNER.v1; imports no torch)

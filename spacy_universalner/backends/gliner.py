@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..models import cache_key, load_pretrained, resolve_model_name
+from ..pretrained import cache_key, load_pretrained, resolve_model_name
 from ..prompt import read_query
 from ..registry import uniner_backends
 from ..types import BackendError, Dtype, FlatDecoding, Generation, Query, check_choice, renamed_setting

@@ -11,7 +11,7 @@ chunking long Docs never loads the weights and a fully cached run loads nothing.
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..models import cache_key, load_pretrained, load_tokenizer, position_limit
+from ..pretrained import cache_key, load_pretrained, load_tokenizer, position_limit
 from ..registry import uniner_backends
 from ..types import BackendError, Dtype, Engine, Generation, Query, check_choice, renamed_setting
 from .tokens import count_tokens_with, encode_prompts

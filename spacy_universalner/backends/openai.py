@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 from ..confidence import logprob_value
-from ..models import load_tokenizer
+from ..pretrained import load_tokenizer
 from ..registry import uniner_backends
 from ..types import BackendError, Generation, PartialGenerations, Query
 from .offsets import offsets_from_strings

@@ -18,7 +18,7 @@ offline API that is stable from vLLM 0.5 to the current 0.x releases: ``LLM(...)
 """
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..models import cache_key, load_tokenizer
+from ..pretrained import cache_key, load_tokenizer
 from ..registry import uniner_backends
 from ..types import BackendError, Generation, Query
 from .offsets import offsets_from_strings

@@ -43,7 +43,7 @@ def sample_command(
 ) -> None:
     """Split raw text into passages, drop duplicates and sample N of them with a seed."""
     from ..distill.sample import run_sample
-    from ..models import folder_option
+    from ..pretrained import folder_option
     from ..types import BackendError
 
     try:
@@ -291,7 +291,7 @@ def export_span_command(
         ..., help="A span model folder written by `train-span`", exists=True, file_okay=False
     ),
     dest: Path = typer.Argument(
-        ..., help="Where to write it with int8 weights (e.g. the package's models/uniner-span)"
+        ..., help="Where to write it with int8 weights (e.g. the package's weights/uniner-span)"
     ),
     threshold: Optional[float] = typer.Option(
         None, "--threshold", help="The model's default decision threshold (choose it on data that is not a test set)"
@@ -381,7 +381,7 @@ def train_command(
     from spacy.cli._util import parse_config_overrides
 
     from ..distill.train import load_train_config, missing_requirements, run_train
-    from ..models import folder_option
+    from ..pretrained import folder_option
     from ..types import BackendError
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")

@@ -24,7 +24,7 @@ def load_token_spans(tokenizer: str) -> Callable[[str], List[Span]]:
     """A function giving the character span of each token; ``"whitespace"`` counts words."""
     if tokenizer == "whitespace":
         return lambda text: [m.span() for m in re.finditer(r"\S+", text)]
-    from ..models import load_tokenizer
+    from ..pretrained import load_tokenizer
 
     hf = load_tokenizer(tokenizer)
 

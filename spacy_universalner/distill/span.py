@@ -266,7 +266,7 @@ def init_span_model(settings: Union[SpanModelSettings, Mapping[str, Any]]):
 
     model_config = settings_block("model", SpanModelSettings, settings)
     if model_config.init:
-        from ..models import resolve_model_name
+        from ..pretrained import resolve_model_name
         from ..span_weights import INT8_WEIGHTS, load_int8_model
 
         # A trained folder, an int8 export or a packaged name (e.g. "uniner-span"): all go on in float32.

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Union
 
 from ..conversations import load_conversations, read_conversation
-from ..models import train_tokenizer
+from ..pretrained import train_tokenizer
 
 ENCODER_SPECIAL = {"<unk>": "[UNK]", "<s>": "[CLS]", "</s>": "[SEP]"}
 

@@ -284,7 +284,7 @@ def _precision(setting: str) -> Tuple[bool, bool]:
 
 def _fit_max_length(base: str, config, max_length: int) -> int:
     """``max_length``, lowered to the model's positions (learned absolute positions fail past them)."""
-    from ..models import position_limit
+    from ..pretrained import position_limit
 
     positions = position_limit(config)
     if positions and max_length > positions:
@@ -359,7 +359,7 @@ def run_train(
     import torch
     from transformers import AutoConfig, Trainer, TrainingArguments
 
-    from ..models import load_pretrained, load_tokenizer
+    from ..pretrained import load_pretrained, load_tokenizer
 
     model_cfg, lora_cfg, train_cfg = settings.model, settings.lora, settings.training
     base = base_model or model_cfg.base
@@ -409,7 +409,7 @@ def _load_student(base: str, base_config, model_cfg: ModelSettings, lora_cfg: Lo
     import torch
     from transformers import AutoModelForCausalLM
 
-    from ..models import load_pretrained
+    from ..pretrained import load_pretrained
 
     # bf16 on a GPU loads the weights in bfloat16 (memory, as the paper's FSDP runs); on a CPU the weights
     # stay float32 and only the matmuls are autocast to bfloat16 (AdamW on bfloat16 weights loses small updates).

@@ -357,7 +357,7 @@ def evaluate_pipeline(
     ``ask_queries``: make ``universal_ner`` components ask each benchmark's queries (else they keep their labels);
     ``name``: the results' row (default: the model's name from the config, else the pipeline's file name).
     """
-    from ..models import folder_option
+    from ..pretrained import folder_option
     from .report import write_reports
 
     overrides = dict(overrides or {})

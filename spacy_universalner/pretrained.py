@@ -1,8 +1,9 @@
 """Models by name: the models packaged here, hub ids and local folders, and what loading them needs.
 
-One owner for: packaged-model resolution (this folder holds them), the weight fingerprint the response
-cache keys answers on, loading with clear errors (and offline detection), tokenizer loading, the
-position limit of a config, and the byte-level BPE tokenizer the students and test models train.
+One owner for: packaged-model resolution (their files are in ``spacy_universalner/weights/``), the
+weight fingerprint the response cache keys answers on, loading with clear errors (and offline detection),
+tokenizer loading, the position limit of a config, and the byte-level BPE tokenizer the students and test
+models train.
 """
 import hashlib
 import os
@@ -11,7 +12,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Optional
 
-from ..types import BackendError
+from .types import BackendError
 
 
 def _looks_like_path(name: str) -> bool:
@@ -83,7 +84,9 @@ def load_error(name: str, what: str, err: Exception, offline: Optional[str] = No
             "package (the default model): pass that name, or no model at all."
         )
     suggestion = did_you_mean(name)
-    hint = f"Did you mean {suggestion!r}, a model packaged with spacy-universalner (no download)?\n" if suggestion else ""
+    hint = ""
+    if suggestion:
+        hint = f"Did you mean {suggestion!r}, a model packaged with spacy-universalner (no download)?\n"
     if _looks_like_path(name) and not Path(name).expanduser().exists():
         return BackendError(
             f"Could not load the {what} of model {name!r}: there is no folder at {Path(name).expanduser().resolve()}.\n"
@@ -137,8 +140,8 @@ def load_pretrained(loader: Callable[..., Any], name: str, what: str, **kwargs: 
         raise error from err
 
 
-#: Models shipped inside this package, loadable by name with no hub access.
-MODELS_DIR = Path(__file__).resolve().parent
+#: Models shipped inside this package (one folder each under ``weights/``), loadable by name with no hub access.
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 PACKAGED_MODELS = ("uniner-span",)
 #: Models packaged before, by the packaged model that replaced each: a user following old docs is told so.
 REPLACED_MODELS = {"uniner-mini": "uniner-span"}
@@ -146,7 +149,7 @@ REPLACED_MODELS = {"uniner-mini": "uniner-span"}
 
 def resolve_model_name(name: str) -> str:
     """The folder of a packaged model (``"uniner-span"``); any other name (hub id, path) unchanged."""
-    return str(MODELS_DIR / name) if name in PACKAGED_MODELS else name
+    return str(WEIGHTS_DIR / name) if name in PACKAGED_MODELS else name
 
 
 def position_limit(config) -> Optional[int]:
@@ -193,7 +196,8 @@ SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int):
-    """Byte-level BPE with LLaMA's special tokens: ``<s>`` prepended, ``<unk>`` pads (any Unicode text stays encodable)."""
+    """Byte-level BPE with LLaMA's special tokens: ``<s>`` prepended, ``<unk>`` pads (any Unicode text stays
+    encodable)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -208,7 +212,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int):
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     bos = tokenizer.token_to_id("<s>")
-    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)])
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
+    )
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token="<s>",
