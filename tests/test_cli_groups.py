@@ -124,3 +124,19 @@ def test_the_logic_is_importable_without_the_cli():
     assert extract.parse_labels("person,organization") == "person,organization"
     with pytest.raises(ValueError, match="not semicolons"):
         extract.parse_labels("person;organization")
+
+
+@pytest.mark.parametrize("step", ["train", "train-span"])
+def test_a_bad_training_config_fails_in_one_message_naming_the_setting(tmp_path, step):
+    data = _conversations(tmp_path / "pile.json")
+    runner = CliRunner()
+    override = runner.invoke(app, ["distill", step, str(data), str(tmp_path / "out"), "--training.bogus", "1"])
+    assert override.exit_code == 1 and isinstance(override.exception, SystemExit), override.output
+    assert "\u2718 Unknown setting [training] bogus;" in override.stdout and "Traceback" not in override.output
+    config = tmp_path / "bad.cfg"
+    config.write_text("[trainig]\nmax_steps = 4\n")
+    from_file = runner.invoke(app, ["distill", step, str(data), str(tmp_path / "out"), "--config", str(config)])
+    assert from_file.exit_code == 1 and isinstance(from_file.exception, SystemExit), from_file.output
+    assert "Unknown section [trainig] in the train" in " ".join(from_file.stdout.split())  # wasabi wraps lines
+    assert "did you mean [training]?" in " ".join(from_file.stdout.split())
+    assert not (tmp_path / "out").exists()

@@ -43,6 +43,7 @@ LAYERS = [
     },
     {
         "distill",
+        "distill.config",
         "distill.tuples",
         "distill.teachers",
         "distill.annotate",

@@ -99,6 +99,16 @@ def test_command_line_overrides_still_work_and_a_misspelt_one_is_named(tmp_path)
         load_train_config(PACKAGED / "train.cfg", {"trainig.max_steps": 4})
 
 
+def test_load_reads_a_file_with_overrides_and_checks_it_against_the_schema():
+    """``TrainConfig.load`` and ``SpanTrainConfig.load``: one loader, the file read then checked."""
+    assert TrainConfig.load(PACKAGED / "train.cfg", {"training.max_steps": 4}) == TrainConfig.from_config(
+        load_train_config(PACKAGED / "train.cfg", {"training.max_steps": 4})
+    )
+    assert SpanTrainConfig.load(PACKAGED / "train-span.cfg").training == SpanTrainingSettings()
+    with pytest.raises(TrainConfigError, match=r"Unknown section \[lora\] in the train-span config"):
+        SpanTrainConfig.load(PACKAGED / "train.cfg")
+
+
 def test_run_train_refuses_a_bad_config_before_loading_anything(tmp_path):
     """No tokenizer or model is looked up (the base model does not exist): the config is checked first."""
     data = tmp_path / "train.json"

@@ -1,5 +1,6 @@
 """The ``distill`` group: one command per step of targeted distillation (``distill sample``, ``distill annotate``,
-``distill build``, ``distill train`` ...), and ``init-config``, which writes a copy of a step's default config.
+``distill build``, ``distill train`` ...), and the top-level ``init-config``, which writes a copy of a step's default
+config. The logic of each step is in :mod:`spacy_universalner.distill`; these functions parse options and report.
 
 Each step is also registered under its old top-level name (``build``), hidden, for one release: see
 :func:`.app.distill_command`.
@@ -246,7 +247,7 @@ def gold_command(
 @distill_command("init-student")
 def init_student_command(
     data: Path = typer.Argument(..., help="Conversations from `build` (the tokenizer is trained on them)", exists=True),
-    output: Path = typer.Argument(..., help="Folder for the untrained student, the --base-model of `train`"),
+    output: Path = typer.Argument(..., help="Folder for the untrained student, the --base-model of `distill train`"),
     encoder: Optional[str] = typer.Option(
         None,
         "--encoder",
@@ -328,7 +329,7 @@ def export_span_command(
 @distill_command("convert-gguf")
 def convert_gguf_command(
     output: Path = typer.Argument(
-        ..., help="Folder for the converted model (loadable with from_pretrained, e.g. as `train --base-model`)"
+        ..., help="Folder for the converted model (loadable with from_pretrained, e.g. as `distill train --base-model`)"
     ),
     gguf: Optional[Path] = typer.Option(
         None,
@@ -380,7 +381,7 @@ def train_command(
 
     from spacy.cli._util import parse_config_overrides
 
-    from ..distill.train import load_train_config, missing_requirements, run_train
+    from ..distill.train import TrainConfig, missing_requirements, run_train
     from ..pretrained import folder_option
     from ..types import BackendError
 
@@ -388,8 +389,11 @@ def train_command(
     overrides = parse_config_overrides(ctx.args)
     if lora is not None:
         overrides["lora.enabled"] = lora
-    train_config = load_train_config(config, overrides)
-    problem = missing_requirements(lora=bool(train_config["lora"].get("enabled")))
+    try:
+        train_config = TrainConfig.load(config, overrides)
+    except ValueError as err:  # TrainConfigError (a setting, named) or confection's (the file's syntax)
+        msg.fail(str(err).strip(), exits=1)
+    problem = missing_requirements(lora=train_config.lora.enabled)
     if problem:
         msg.fail(problem, exits=1)
     try:
@@ -424,16 +428,14 @@ def train_span_command(
 
     from spacy.cli._util import parse_config_overrides
 
-    from ..distill.span import run_train_span
-    from ..distill.train import load_train_config
+    from ..distill.span import SpanTrainConfig, run_train_span
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-    try:
-        summary = run_train_span(
-            data, output, load_train_config(config, parse_config_overrides(ctx.args)), resume=resume
-        )
+    try:  # ValueError: TrainConfigError (a setting, named), confection's (the file's syntax), data without examples
+        span_config = SpanTrainConfig.load(config, parse_config_overrides(ctx.args))
+        summary = run_train_span(data, output, span_config, resume=resume)
     except (ImportError, ValueError) as err:
-        msg.fail(str(err), exits=1)
+        msg.fail(str(err).strip(), exits=1)
     typer.echo(
         f"Trained {summary['steps']} steps on {summary['examples']} examples ({summary['mentions']} mentions; "
         f"loss {summary['train_loss']:.4f}); span model saved to {output}"

@@ -32,7 +32,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from ..alignment import AlignmentConfig, find_mention
 from ..conversations import load_conversations, read_conversation
 from ..parsing import parse_answer
-from .train import config_sections
+from .config import ConfigSchema, settings_block
 
 logger = logging.getLogger(__name__)
 
@@ -110,17 +110,15 @@ class SpanTrainingSettings:
 
 
 @dataclass(frozen=True)
-class SpanTrainConfig:
-    """The ``train-span`` config, validated: ``SpanTrainConfig.from_config(load_train_config(path))``."""
+class SpanTrainConfig(ConfigSchema):
+    """The ``train-span`` config, validated: ``SpanTrainConfig.load(path)`` or ``SpanTrainConfig.from_config(a_dict)``.
+    """
+
+    what = "train-span"
 
     model: SpanModelSettings = field(default_factory=SpanModelSettings)
     data: SpanDataSettings = field(default_factory=SpanDataSettings)
     training: SpanTrainingSettings = field(default_factory=SpanTrainingSettings)
-
-    @classmethod
-    def from_config(cls, config: Union[Mapping[str, Any], "SpanTrainConfig"]) -> "SpanTrainConfig":
-        """Refuses an unknown section or key (naming the allowed ones) and a value of the wrong type."""
-        return config_sections(cls, config, "train-span")
 
 
 def passage_words(nlp, text: str) -> Tuple[Any, List[int]]:
@@ -261,8 +259,6 @@ def init_span_model(settings: Union[SpanModelSettings, Mapping[str, Any]]):
     from.
     """
     from gliner import GLiNER, GLiNERConfig
-
-    from .train import settings_block
 
     model_config = settings_block("model", SpanModelSettings, settings)
     if model_config.init:

@@ -9,31 +9,18 @@ inference tokenises. Training runs on transformers' ``Trainer``: bf16/fp16 where
 has it, gradient checkpointing, LoRA through peft (merged before saving), and FSDP when launched
 with ``accelerate launch`` (see ``configs/distill-accelerate-fsdp.yaml``).
 """
-import difflib
 import inspect
 import json
 import logging
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import (
-    Any,
-    Dict,
-    List,
-    Literal,
-    Mapping,
-    Optional,
-    Sequence,
-    Tuple,
-    Type,
-    TypeVar,
-    Union,
-    get_args,
-    get_origin,
-    get_type_hints,
-)
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 from ..conversations import load_conversations, read_conversation
 from ..prompt import UniNERTemplate
+
+# TrainConfigError and load_train_config are imported from here too (their home before config.py).
+from .config import ConfigSchema, TrainConfigError, as_config, load_train_config  # noqa: F401
 
 logger = logging.getLogger(__name__)
 IGNORE = -100
@@ -82,91 +69,6 @@ class PadCollator:
             "labels": torch.tensor(labels),
             "attention_mask": torch.tensor(attention),
         }
-
-
-class TrainConfigError(ValueError):
-    """A training config that its schema refuses; the message is one line naming the setting and what it allows."""
-
-
-Settings = TypeVar("Settings")
-
-
-def _describe(annotation: Any) -> str:
-    """A type as a config user reads it: "an integer", "a number or null", "one of 'auto', 'bf16'"."""
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if origin is Union:
-        return " or ".join(_describe(a) for a in args)
-    if origin in (list, List):
-        return "a list"
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}.get(
-        annotation, getattr(annotation, "__name__", str(annotation))
-    )
-
-
-def _fits(value: Any, annotation: Any) -> bool:
-    """Whether a config value has the schema's type (an integer is a number; true is not an integer)."""
-    origin, args = get_origin(annotation), get_args(annotation)
-    if annotation is Any:
-        return True
-    if origin is Literal:
-        return any(value == a and type(value) is type(a) for a in args)
-    if origin is Union:
-        return any(_fits(value, a) for a in args)
-    if origin in (list, List):
-        return isinstance(value, (list, tuple)) and all(_fits(v, args[0]) for v in value) if args else True
-    if annotation is type(None):
-        return value is None
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, annotation)
-
-
-def settings_block(section: str, schema: Type[Settings], block: Any) -> Settings:
-    """The ``[section]`` block of a config as its ``schema`` (a dataclass): missing keys get the schema's defaults,
-    an unknown key or a value of the wrong type is a :class:`TrainConfigError` naming it."""
-    if block is None:
-        block = {}
-    if isinstance(block, schema):
-        return block
-    if not isinstance(block, Mapping):
-        raise TrainConfigError(f"[{section}] must be a block of settings, got {block!r}.")
-    names = [f.name for f in fields(schema)]  # type: ignore[arg-type]
-    types = get_type_hints(schema)
-    for key, value in block.items():
-        if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
-            raise TrainConfigError(
-                f"Unknown setting [{section}] {key}; {hint}[{section}] takes: {', '.join(names)}."
-            )
-        if not _fits(value, types[key]):
-            raise TrainConfigError(
-                f"[{section}] {key} must be {_describe(types[key])}, got {value!r} ({type(value).__name__})."
-            )
-    return schema(**block)
-
-
-def config_sections(schema: Type[Settings], config: Union[Mapping[str, Any], Settings], what: str) -> Settings:
-    """A whole config as ``schema``, a dataclass with one field per section (each a dataclass itself)."""
-    if isinstance(config, schema):
-        return config
-    if not isinstance(config, Mapping):
-        raise TrainConfigError(f"A {what} config must be a dict of sections, got {type(config).__name__}.")
-    sections = {f.name: f for f in fields(schema)}  # type: ignore[arg-type]
-    for name in config:
-        if name not in sections:
-            close = difflib.get_close_matches(name, list(sections), n=1)
-            hint = f"did you mean [{close[0]}]? " if close else ""
-            raise TrainConfigError(
-                f"Unknown section [{name}] in the {what} config; {hint}its sections are "
-                f"{', '.join(f'[{s}]' for s in sections)}."
-            )
-    types = get_type_hints(schema)
-    return schema(**{name: settings_block(name, types[name], config.get(name)) for name in sections})
 
 
 # -- the schema of `train` (spacy_universalner/configs/train.cfg writes these defaults out) ---------------
@@ -223,50 +125,14 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """The ``train`` config, validated: ``TrainConfig.from_config(load_train_config(path))``."""
+class TrainConfig(ConfigSchema):
+    """The ``train`` config, validated: ``TrainConfig.load(path)`` or ``TrainConfig.from_config(a_dict)``."""
+
+    what = "train"
 
     model: ModelSettings = field(default_factory=ModelSettings)
     lora: LoraSettings = field(default_factory=LoraSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
-
-    @classmethod
-    def from_config(cls, config: Union[Mapping[str, Any], "TrainConfig"]) -> "TrainConfig":
-        """Refuses an unknown section or key (naming the allowed ones) and a value of the wrong type."""
-        return config_sections(cls, config, "train")
-
-
-def as_config(settings: Any) -> Dict[str, Any]:
-    """A validated config (a dataclass of sections) as the nested dict a config file holds."""
-    assert is_dataclass(settings) and not isinstance(settings, type)
-    return asdict(settings)
-
-
-def load_train_config(path: Union[str, Path], overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """The training config file (spaCy/confection syntax), with ``section.key`` overrides.
-
-    The result is the file's dict; :meth:`TrainConfig.from_config` (``train``) or
-    :meth:`~spacy_universalner.distill.span.SpanTrainConfig.from_config` (``train-span``) validate it.
-    """
-    from confection import ConfigValidationError
-    from spacy.util import load_config
-
-    try:
-        return load_config(path, overrides=overrides or {}, interpolate=True)
-    except ConfigValidationError as err:
-        if not overrides:
-            raise
-        config = load_config(path, interpolate=True)
-        for key in overrides:
-            section = key.split(".", 1)[0]
-            if section not in config:
-                close = difflib.get_close_matches(section, list(config), n=1)
-                hint = f"did you mean [{close[0]}]? " if close else ""
-                raise TrainConfigError(
-                    f"Unknown section [{section}] in the override --{key}; {hint}{path} has "
-                    f"{', '.join(f'[{s}]' for s in config)}."
-                ) from err
-        raise
 
 
 def _precision(setting: str) -> Tuple[bool, bool]:
