@@ -75,17 +75,17 @@ NOT_RUN = {
     "spacy project run distill .": "annotates with gpt-3.5-turbo: needs an API key (its vars are checked below)",
     "export OPENAI_API_KEY": "an API key",
     "accelerate launch": "8 GPUs with FSDP",
-    "python -m spacy_universalner convert-gguf training/smollm2": (
+    "python -m spacy_universalner distill convert-gguf training/smollm2": (
         "87 s and a 517 MiB folder: tests/test_gguf.py::test_convert_gguf_command runs it on a tiny GGUF file"),
     "spacy project run smollm2": "about 45 minutes of training and evaluation on 2 CPU cores",
 }
 #: Commands run below, by how they start.
 RUN_HERE = (
     "spacy project run distill-smoke",
-    "python -m spacy_universalner sample",
-    "python -m spacy_universalner annotate",
-    "python -m spacy_universalner build",
-    "python -m spacy_universalner train",
+    "python -m spacy_universalner distill sample",
+    "python -m spacy_universalner distill annotate",
+    "python -m spacy_universalner distill build",
+    "python -m spacy_universalner distill train",
     "python -m spacy_universalner extract --model training/student",
 )
 
@@ -187,7 +187,7 @@ def test_the_distillation_steps_one_by_one(tiny_model_path, tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
 
     # 1. sample: --tokenizer huggyllama/llama-7b needs the hub; the tiny student's tokenizer stands in.
-    sample = _readme_command("python -m spacy_universalner sample")
+    sample = _readme_command("python -m spacy_universalner distill sample")
     args = without_optional(sample)[3:]
     assert args[args.index("--tokenizer") + 1] == "huggyllama/llama-7b"
     args[args.index("--tokenizer") + 1] = base
@@ -196,8 +196,8 @@ def test_the_distillation_steps_one_by_one(tiny_model_path, tmp_path, monkeypatc
     assert passages and all(set(p) == {"id", "text"} for p in passages)
 
     # 2. annotate: a local fake OpenAI-compatible server instead of api.openai.com; the options as written.
-    annotate = _readme_command("python -m spacy_universalner annotate")
-    _check_optional_parts(annotate, ["annotate"])
+    annotate = _readme_command("python -m spacy_universalner distill annotate")
+    _check_optional_parts(annotate, ["distill", "annotate"])
     args = without_optional(annotate)[3:] + [w for part in optional_parts(annotate) for w in part.split()]
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with FakeTeacherServer() as server:
@@ -207,12 +207,12 @@ def test_the_distillation_steps_one_by_one(tiny_model_path, tmp_path, monkeypatc
     assert len(list(srsly.read_jsonl("corpus/annotations.jsonl"))) == len(passages)
 
     # 3. build, as written.
-    _invoke(without_optional(_readme_command("python -m spacy_universalner build"))[3:])
+    _invoke(without_optional(_readme_command("python -m spacy_universalner distill build"))[3:])
     assert srsly.read_json("metrics/build_stats.json")["passages"] == len(passages)
 
     # 4. train: the tiny student for huggyllama/llama-7b, and 2 steps of configs/train.cfg instead of the README's 100.
-    train = _readme_command("python -m spacy_universalner train")
-    _check_optional_parts(train, ["train"])
+    train = _readme_command("python -m spacy_universalner distill train")
+    _check_optional_parts(train, ["distill", "train"])
     args = without_optional(train)[3:]
     args[args.index("--base-model") + 1] = base
     _invoke([*args, "--training.max_steps", "2"])
