@@ -5,11 +5,13 @@ Nothing is downloaded: the tokenizer is a byte-level BPE trained in a second on 
 LLaMA: ``<unk>`` 0 (also padding, as in UniNER), ``<s>`` 1, ``</s>`` 2, so the default
 template's ``</s>`` separator is the tokenizer's EOS text.
 """
+import json
+import re
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
-if TYPE_CHECKING:
-    from .types import Generation, Query
+from .types import Generation, Query
 
 try:
     from .registry import uniner_backends
@@ -135,7 +137,7 @@ def build_tiny_smollm2(
     path = Path(path)
     tokenizer = build_chatml_tokenizer(vocab_size)
     # transformers 4 takes rope_theta, 5 reads it into rope_parameters (and its stubs lack the old name)
-    rope: Dict[str, float] = {"rope_theta": 100000.0}
+    rope: Dict[str, Any] = {"rope_theta": 100000.0}
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
@@ -180,8 +182,6 @@ def write_llama_gguf(model_path: Union[str, Path], gguf_path: Union[str, Path], 
     SmolLM2's file: transformers' reader strips a leading space when decoding otherwise), so tests can run
     :func:`~spacy_universalner.distill.gguf.convert_gguf` without the 98 MB package. Needs ``gguf``.
     """
-    import json
-
     import gguf
     import torch
     from safetensors.torch import load_file
@@ -250,14 +250,12 @@ def write_llama_gguf(model_path: Union[str, Path], gguf_path: Union[str, Path], 
 def build_tiny_gliner(path: Union[str, Path], *, hidden_size: int = 32, num_layers: int = 2, seed: int = 0) -> Path:
     """Write a random-weight GLiNER span model (a tiny BERT encoder with a WordPiece vocabulary made from
     the built-in text) to ``path`` with ``save_pretrained``; return the path. Needs the ``gliner`` package."""
-    import re
-
     import torch
     from gliner import GLiNER, GLiNERConfig
-    from transformers import (
+    from transformers import (  # type: ignore[attr-defined]  # transformers 5: BertTokenizerFast, an undeclared alias
         BertConfig,
         BertModel,
-        BertTokenizerFast,  # type: ignore[attr-defined]  # transformers 5: an undeclared alias
+        BertTokenizerFast,
     )
 
     path = Path(path)
@@ -279,53 +277,57 @@ def build_tiny_gliner(path: Union[str, Path], *, hidden_size: int = 32, num_laye
     return path
 
 
-def keyword_answer(prompt: str, words: Mapping[str, Sequence[str]], raw: Optional[Mapping[str, str]] = None) -> str:
-    """What a keyword model answers to a UniNER prompt: ``raw[type]`` as it is where given (whatever the
-    passage), else the JSON list of the ``words`` of the asked type that occur in the passage."""
-    import json
-
-    from .prompt import read_query
-
-    read = read_query(prompt)
-    if read is None:
-        raise ValueError(f"Not a UniNER prompt: {prompt[-200:]!r}")
-    passage, label = read
-    if raw and label in raw:
-        return raw[label]
-    return json.dumps([word for word in words.get(label, []) if word in passage])
-
-
 class KeywordBackend:
-    """A fake backend for tests and benchmarks of the plumbing (streaming, processes, Ray): it answers each
-    UniNER question with the given words of that type found in the passage, in microseconds, with no model.
+    """A fake backend for tests and benchmarks: it answers each UniNER question with the given ``words`` of the
+    asked type that occur in the passage (a JSON list, as UniNER writes it), in microseconds, with no model.
 
-    ``raw[type]``: the answer given for that type instead, whatever the passage (garbage, say). Each call's
-    prompts are recorded in ``calls``.
+    ``raw[type]``: the answer to every question about that type instead, whatever the passage: a text (garbage,
+    say) or a :class:`~spacy_universalner.types.Generation` (with token log-probabilities).
+    ``reply``: a function of the prompt giving every answer instead (random answers, say).
+    ``delay``: seconds each call takes, as a model's would (to kill a run in the middle, say).
+    ``forbidden``: any answer is an error (for runs that a cache must answer whole).
+    Each call's prompts are recorded in ``calls``.
     """
 
     def __init__(
         self,
-        words: Mapping[str, Sequence[str]],
+        words: Optional[Mapping[str, Sequence[str]]] = None,
         name: str = "keywords",
         delay: float = 0.0,
-        raw: Optional[Mapping[str, str]] = None,
+        raw: Optional[Mapping[str, Union[str, Generation]]] = None,
+        reply: Optional[Callable[[str], Union[str, Generation]]] = None,
+        forbidden: bool = False,
     ):
-        """``delay``: seconds each call takes, as a model's would (to kill a run in the middle, say)."""
-        self.words = {label: list(found) for label, found in words.items()}
+        self.words = {label: list(found) for label, found in (words or {}).items()}
         self.raw = dict(raw or {})
+        self.reply = reply
         self.name = name
         self.delay = delay
+        self.forbidden = forbidden
         self.calls: List[List[str]] = []
 
-    def __call__(self, queries: Sequence["Query"], max_new_tokens: int = 256) -> List["Generation"]:
-        import time
-
-        from .types import Generation
-
+    def __call__(self, queries: Sequence[Query], max_new_tokens: int = 256) -> List[Generation]:
         if self.delay:
             time.sleep(self.delay)
         self.calls.append([query.prompt for query in queries])
-        return [Generation(keyword_answer(query.prompt, self.words, self.raw)) for query in queries]
+        return [self.answer(query.prompt) for query in queries]
+
+    def answer(self, prompt: str) -> Generation:
+        """The answer to one prompt."""
+        if self.forbidden:
+            raise AssertionError("the model was asked although the cache holds every prompt")
+        if self.reply is not None:
+            answer = self.reply(prompt)
+        else:
+            from .prompt import read_query
+
+            read = read_query(prompt)
+            if read is None:
+                raise ValueError(f"Not a UniNER prompt: {prompt[-200:]!r}")
+            passage, label = read
+            found = [word for word in self.words.get(label, []) if word in passage]
+            answer = self.raw[label] if label in self.raw else json.dumps(found)
+        return answer if isinstance(answer, Generation) else Generation(answer)
 
 
 def make_keyword_backend(
@@ -334,11 +336,33 @@ def make_keyword_backend(
     delay: float = 0.0,
     raw: Optional[Dict[str, str]] = None,
 ) -> KeywordBackend:
-    return KeywordBackend(words or {}, name, delay, raw)
+    return KeywordBackend(words, name, delay, raw)
 
 
 if uniner_backends is not None:
     uniner_backends("spacy_universalner.testing.Keywords.v1")(make_keyword_backend)
+
+
+class KeywordLLMModel:
+    """:class:`KeywordBackend`'s answers as a spacy-llm model (prompts per Doc in, one answer per prompt out),
+    with spacy-llm's ``context_length`` (None: no sharding). Each call's prompts per Doc are recorded in
+    ``calls``. Register it in spacy-llm's ``llm_models`` registry to name it in a config."""
+
+    def __init__(
+        self,
+        words: Optional[Mapping[str, Sequence[str]]] = None,
+        raw: Optional[Mapping[str, str]] = None,
+        context_length: Optional[int] = None,
+        forbidden: bool = False,
+    ):
+        self.keywords = KeywordBackend(words, raw=raw, forbidden=forbidden)
+        self.context_length = context_length
+        self.calls: List[List[List[str]]] = []
+
+    def __call__(self, prompts: Iterable[Iterable[str]]) -> Iterable[Iterable[str]]:  # spacy-llm checks the types
+        listed = [list(doc_prompts) for doc_prompts in prompts]
+        self.calls.append(listed)
+        return [[self.keywords.answer(prompt).text for prompt in doc_prompts] for doc_prompts in listed]
 
 
 def keyword_pipeline(words: Dict[str, Sequence[str]], batch_size: int = 8, delay: float = 0.0):
@@ -360,3 +384,4 @@ def keyword_pipeline(words: Dict[str, Sequence[str]], batch_size: int = 8, delay
         },
     )
     return nlp
+

@@ -7,6 +7,7 @@ from spacy.tokens import Doc
 
 from spacy_universalner.component import UniversalNER
 from spacy_universalner.confidence import mention_scores
+from spacy_universalner.testing import KeywordBackend
 from spacy_universalner.types import Generation
 
 
@@ -41,25 +42,15 @@ def test_no_logprobs_means_no_score():
     assert mention_scores(ANSWER, ["Steve Jobs"]) == [None]
 
 
-class FixedBackend:
-    """Answers every query with the same generation; counts calls."""
-
-    name = "fixed"
-
-    def __init__(self, generation):
-        self.generation = generation
-
-    def __call__(self, queries, max_new_tokens=256):
-        return [self.generation for _ in queries]
-
-
 @pytest.fixture
 def nlp():
     return spacy.blank("en")
 
 
 def _pipe(nlp, generation, threshold=None, labels=("person",)):
-    return UniversalNER(nlp.vocab, labels=list(labels), model=FixedBackend(generation), threshold=threshold)
+    """A component whose model answers ``generation`` to every question."""
+    answers = KeywordBackend(raw=dict.fromkeys(labels, generation))
+    return UniversalNER(nlp.vocab, labels=list(labels), model=answers, threshold=threshold)
 
 
 def test_scores_on_span_group_and_span_extension(nlp):
@@ -72,12 +63,9 @@ def test_scores_on_span_group_and_span_extension(nlp):
 
 
 def test_same_words_under_two_labels_keep_their_own_scores(nlp):
-    class PerLabel(FixedBackend):
-        def __call__(self, queries, max_new_tokens=256):
-            lp = {"person": -0.1, "city": -2.0}
-            return [_generation([('["', 0.0), ("Paris", lp[q.suffix.split()[3]]), ('"]', 0.0)]) for q in queries]
-
-    pipe = UniversalNER(nlp.vocab, labels=["person", "city"], model=PerLabel(None), annotate="spans")
+    paris = {"person": _generation([('["', 0.0), ("Paris", -0.1), ('"]', 0.0)]),
+             "city": _generation([('["', 0.0), ("Paris", -2.0), ('"]', 0.0)])}
+    pipe = UniversalNER(nlp.vocab, labels=["person", "city"], model=KeywordBackend(raw=paris), annotate="spans")
     doc = pipe(nlp("Paris is nice."))
     assert {s.label_: round(s._.uniner_score, 3) for s in doc.spans["uniner"]} == {
         "person": round(math.exp(-0.1), 3),

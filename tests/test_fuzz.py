@@ -16,7 +16,6 @@ Three properties, each over a few thousand seeded cases (the whole file runs in 
 """
 import json
 import random
-from typing import Callable
 
 import pytest
 import spacy
@@ -28,6 +27,7 @@ from spacy_universalner.distill.tuples import parse_tuples
 from spacy_universalner.parsing import official_items, parse_answer
 from spacy_universalner.prompt import UniNERTemplate
 from spacy_universalner.registry import uniner_backends
+from spacy_universalner.testing import KeywordBackend
 from spacy_universalner.types import Generation
 
 SEED = 14
@@ -56,23 +56,6 @@ ADVERSARIAL = [
 ]
 
 
-class FuzzBackend:
-    """Answers each query with ``answer(rng, prompt)``; ``forbidden`` makes any call an error."""
-
-    def __init__(self, answer: Callable[[random.Random, str], str], seed: int = SEED, forbidden: bool = False):
-        self.name = "fuzz"
-        self.answer = answer
-        self.rng = random.Random(seed)
-        self.forbidden = forbidden
-        self.calls = 0
-
-    def __call__(self, queries, max_new_tokens=256):
-        if self.forbidden:
-            raise AssertionError("the model was asked although the cache holds every prompt")
-        self.calls += 1
-        return [server_generation(self.rng, self.answer(self.rng, query.prompt)) for query in queries]
-
-
 #: Token log-probabilities a server may send: ordinary ones, and numbers that are none (issue 27: 1000 crashed).
 LOGPROBS = [-0.01, -0.7, -3.0, 0.0, -0.0, 1e-7, -1e308, 1000, 1e308, float("nan"), float("inf"), float("-inf"),
             10**400, -(10**400), True, None, "x", [1]]
@@ -91,8 +74,12 @@ def server_generation(rng: random.Random, answer: str) -> Generation:
 
 
 @uniner_backends("test.Fuzz.v1")
-def make_fuzz(forbidden: bool = False, seed: int = SEED) -> FuzzBackend:
-    return FuzzBackend(random_answer, seed, forbidden)
+def make_fuzz(forbidden: bool = False, seed: int = SEED) -> KeywordBackend:
+    """Answers each query with a :func:`random_answer` as a server sends it; ``forbidden``: any answer is an error."""
+    rng = random.Random(seed)
+    return KeywordBackend(
+        name="fuzz", reply=lambda prompt: server_generation(rng, random_answer(rng, prompt)), forbidden=forbidden
+    )
 
 
 def random_answer(rng: random.Random, prompt: str) -> str:

@@ -12,28 +12,15 @@ from spacy.tokens import DocBin
 import spacy_universalner.doc_spans as doc_spans
 from spacy_universalner.distill.tuples import parse_tuples
 from spacy_universalner.parsing import MAX_ANSWER_CHARS, clean_answer, parse_answer
-from spacy_universalner.types import Generation, check_backend
-
-
-class Scripted:
-    """Gives every query the same answer."""
-
-    name = "scripted"
-
-    def __init__(self, answer: str):
-        self.answer = answer
-
-    def __call__(self, queries, max_new_tokens=256):
-        return [Generation(self.answer) for _ in queries]
-
-    def count_tokens(self, texts):
-        return [len(text.split()) for text in texts]
+from spacy_universalner.testing import KeywordBackend
+from spacy_universalner.types import check_backend
 
 
 def pipeline(answer: str):
+    """A pipeline whose model gives every query ``answer``."""
     nlp = spacy.blank("en")
     component = nlp.add_pipe("universal_ner", config={"labels": ["person"]})
-    component.model = Scripted(answer)
+    component.model = KeywordBackend(raw={"person": answer})
     component.traits = check_backend(component.model)
     return nlp
 

@@ -1,10 +1,9 @@
 """UniNER as a spacy-llm task, as a spacy-llm user meets it: a config with the ``llm`` component,
 the task ``spacy_universalner.UniNER.v1`` and a model the user registered (here: a callable that
-answers UniNER prompts by rule). Nothing touches the network."""
-import json
+answers UniNER prompts by keywords). Nothing touches the network."""
 import re
 import warnings
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Dict, Iterable, List, Optional
 
 import pytest
 import spacy
@@ -16,54 +15,22 @@ from spacy_llm.util import assemble_from_config
 from thinc.api import Config
 
 from spacy_universalner.prompt import UniNERTemplate
-from spacy_universalner.registry import uniner_backends
-from spacy_universalner.types import Generation
+from spacy_universalner.testing import KeywordLLMModel
 
 TEXT = "Bill Gates and Paul Allen founded Microsoft in Albuquerque."
 KNOWN = {"person": ["Bill Gates", "Paul Allen"], "organization": ["Microsoft"], "location": ["Albuquerque"]}
-_PROMPT = re.compile(
-    r"USER: Text: (?P<text>.*) ASSISTANT: I've read this text\.</s>USER: What describes (?P<type>.*) in the text\? "
-    r"ASSISTANT:$",
-    re.S,
-)
 
 
-def rule_answer(prompt: str, known: Dict[str, Union[str, List[str]]]) -> str:
-    """The listed mentions of the asked type that occur in the passage, as UniNER writes them.
-
-    A string instead of a list is the raw answer for that type, whatever the passage.
-    """
-    match = _PROMPT.search(prompt)
-    assert match, f"not a UniNER prompt: {prompt!r}"
-    if isinstance(known.get(match["type"]), str):
-        return known[match["type"]]
-    return json.dumps([m for m in known.get(match["type"], []) if m in match["text"]])
-
-
-class RuleModel:
-    """A user's spacy-llm model: prompts per Doc in, one answer per prompt out; it records every call."""
-
-    def __init__(self, known: Dict[str, Union[str, List[str]]], context_length: Optional[int], fail: bool = False):
-        self.known, self._context_length, self.fail = known, context_length, fail
-        self.calls: List[List[List[str]]] = []
-
-    @property
-    def context_length(self) -> Optional[int]:
-        return self._context_length
-
-    def __call__(self, prompts: Iterable[Iterable[str]]) -> Iterable[Iterable[str]]:
-        if self.fail:
-            raise AssertionError("the model was called although every Doc is cached")
-        prompts = [list(doc_prompts) for doc_prompts in prompts]
-        self.calls.append(prompts)
-        return [[rule_answer(p, self.known) for p in doc_prompts] for doc_prompts in prompts]
-
-
-@llm_registry.llm_models("test_llm.Rules.v1")
-def make_rule_model(
-    known: Dict[str, Union[str, List[str]]] = KNOWN, context_length: Optional[int] = None, fail: bool = False
-) -> RuleModel:
-    return RuleModel(known, context_length, fail)
+@llm_registry.llm_models("test_llm.Keywords.v1")
+def make_keyword_model(
+    words: Dict[str, List[str]] = KNOWN,
+    raw: Optional[Dict[str, str]] = None,
+    context_length: Optional[int] = None,
+    forbidden: bool = False,
+) -> KeywordLLMModel:
+    """A user's spacy-llm model: the mentions of ``words`` of the asked type found in the passage, or ``raw[type]``
+    whatever the passage; with ``forbidden`` any answer is an error. It records every call."""
+    return KeywordLLMModel(words, raw, context_length, forbidden)
 
 
 CONFIG = """
@@ -81,7 +48,7 @@ factory = "llm"
 labels = ["person", "organization", "location"]
 
 [components.llm.model]
-@llm_models = "test_llm.Rules.v1"
+@llm_models = "test_llm.Keywords.v1"
 context_length = 2048
 """
 
@@ -96,7 +63,7 @@ def ents(doc: Doc):
     return [(e.text, e.label_) for e in doc.ents]
 
 
-def model_of(nlp) -> RuleModel:
+def model_of(nlp) -> KeywordLLMModel:
     return nlp.get_pipe("llm")._model
 
 
@@ -121,26 +88,15 @@ def test_each_label_is_one_exact_uniner_prompt_and_answers_are_kept_on_the_doc()
     assert doc._.uniner_unaligned == []
 
 
-@uniner_backends("test_llm.RulesBackend.v1")
-def make_rules_backend(known: Dict[str, Union[str, List[str]]] = KNOWN):
-    class RulesBackend:
-        name = "rules"
-
-        def __call__(self, queries, max_new_tokens=256):
-            return [Generation(rule_answer(q.prompt, known)) for q in queries]
-
-    return RulesBackend()
-
-
 def test_the_task_and_universal_ner_turn_the_same_answers_into_the_same_spans():
     # Raw answers with a hallucination, a case mismatch, single quotes and an overlap.
-    known = {"person": "['bill gates', 'Nobody']", "organization": '["Microsoft", "Microsoft in Albuquerque"]',
-             "location": '["Albuquerque"]'}
-    llm_nlp = assemble({"components.llm.model.known": known, "components.llm.task.overlap_policy": "label_order"})
+    raw = {"person": "['bill gates', 'Nobody']", "organization": '["Microsoft", "Microsoft in Albuquerque"]',
+           "location": '["Albuquerque"]'}
+    llm_nlp = assemble({"components.llm.model.raw": raw, "components.llm.task.overlap_policy": "label_order"})
     pipe_nlp = spacy.blank("en")
     pipe_nlp.add_pipe("universal_ner", config={
         "labels": ["person", "organization", "location"], "overlap_policy": "label_order",
-        "model": {"@uniner_backends": "test_llm.RulesBackend.v1", "known": known},
+        "model": {"@uniner_backends": "spacy_universalner.testing.Keywords.v1", "raw": raw},
     })
     via_llm, via_pipe = llm_nlp(TEXT), pipe_nlp(TEXT)
     assert ents(via_llm) == ents(via_pipe) == [
@@ -187,7 +143,7 @@ def test_a_doc_longer_than_the_model_context_is_sharded_and_keeps_its_text():
                  f"{filler} {filler} Paul Allen bought a team in Portland ."]
     text = " ".join(sentences * 2)
     known = {"person": ["Bill Gates", "Paul Allen"], "organization": ["Microsoft"], "location": ["Seattle", "Portland"]}
-    nlp = assemble({"components.llm.model.context_length": 80, "components.llm.model.known": known})
+    nlp = assemble({"components.llm.model.context_length": 80, "components.llm.model.words": known})
     doc = nlp(text)
     (call,) = model_of(nlp).calls
     prompts = call[0]
@@ -206,16 +162,12 @@ def test_a_doc_longer_than_the_model_context_is_sharded_and_keeps_its_text():
 
 
 def test_a_mention_is_placed_only_in_the_shard_whose_answer_named_it():
-    class ShardBlind(RuleModel):
-        def __call__(self, prompts):
-            # Always claims "Microsoft", which occurs in the last shard only.
-            return [['["Microsoft"]' for _ in doc_prompts] for doc_prompts in prompts]
-
     text = ("word " * 60) + "Microsoft is here."
     nlp = spacy.blank("en")
+    # Every shard's answer claims "Microsoft", which occurs in the last shard only.
+    model = {"@llm_models": "test_llm.Keywords.v1", "context_length": 50, "raw": {"organization": '["Microsoft"]'}}
     nlp.add_pipe("llm", config={"task": {"@llm_tasks": "spacy_universalner.UniNER.v1", "labels": ["organization"]},
-                                "model": {"@llm_models": "test_llm.Rules.v1", "context_length": 50}})
-    nlp.get_pipe("llm")._model = ShardBlind(KNOWN, 50)
+                                "model": model})
     doc = nlp(text)
     assert ents(doc) == [("Microsoft", "organization")]
     n_shards = len(doc._.uniner_responses)
@@ -224,12 +176,12 @@ def test_a_mention_is_placed_only_in_the_shard_whose_answer_named_it():
 
 
 def test_a_model_that_skips_prompts_is_an_error_not_shifted_labels():
-    class Skipping(RuleModel):
+    class Skipping(KeywordLLMModel):
         def __call__(self, prompts):
-            return [["[]"] for _ in prompts]
+            return [["[]"] for _ in prompts]  # one answer per Doc, however many prompts it had
 
     nlp = assemble()
-    nlp.get_pipe("llm")._model = Skipping(KNOWN, None)
+    nlp.get_pipe("llm")._model = Skipping()
     with pytest.raises(ValueError, match=r"Expected 3 responses"):
         nlp(TEXT)
 
@@ -263,7 +215,7 @@ def test_spacy_llm_cache_replays_docs_without_calling_the_model(tmp_path):
     assert (tmp_path / "cache" / "prompt_template.txt").read_text().startswith(
         UniNERTemplate().prompt("{text}", "{label}")
     )
-    replay = assemble({**cache, "components.llm.model.fail": True})
+    replay = assemble({**cache, "components.llm.model.forbidden": True})
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # same prompt template: no "template changed" warning
         after = replay(TEXT)
@@ -272,7 +224,7 @@ def test_spacy_llm_cache_replays_docs_without_calling_the_model(tmp_path):
 
 
 def test_the_scorer_reports_entity_prf_through_nlp_evaluate():
-    nlp = assemble({"components.llm.model.known": {"person": ["Bill Gates"], "organization": ["Albuquerque"]}})
+    nlp = assemble({"components.llm.model.words": {"person": ["Bill Gates"], "organization": ["Albuquerque"]}})
     gold = nlp.make_doc(TEXT)
     gold.ents = [gold.char_span(0, 10, "person"), gold.char_span(15, 25, "person"),
                  gold.char_span(34, 43, "organization")]
