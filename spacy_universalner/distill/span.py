@@ -187,7 +187,7 @@ def conversation_examples(
         kept = [[s, e, t] for s, e, t in inside if t in labels]
         words = [doc[token].text for token in word_tokens[lo:hi]]
         if words and labels:
-            example = {"tokenized_text": words, "ner": kept, "ner_labels": labels}
+            example: Dict[str, Any] = {"tokenized_text": words, "ner": kept, "ner_labels": labels}
             if partial:
                 example["partial"] = True
             examples.append(example)
