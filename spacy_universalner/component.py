@@ -15,7 +15,7 @@ import pickle
 import warnings
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Type, Union, cast
 
 import srsly
 from spacy.language import Language
@@ -33,10 +33,12 @@ from .types import (
     AnnotateMode,
     Backend,
     BackendError,
+    Fingerprinted,
     Generation,
     OverlapPolicy,
     PartialGenerations,
     Query,
+    Tokenizing,
     check_backend,
 )
 
@@ -97,16 +99,7 @@ class UniversalNER(Pipe):
         self.max_chunk_tokens = max_chunk_tokens
         self.chunk_overlap = chunk_overlap
         #: How answers become spans (checked here; the labels are filled in per batch, as they may change).
-        self.settings = AnnotationSettings.from_options(
-            annotate=annotate,
-            spans_key=spans_key,
-            overlap_policy=overlap_policy,
-            overwrite_ents=overwrite_ents,
-            alignment_mode=alignment_mode,
-            word_boundaries=word_boundaries,
-            lenient_parsing=lenient_parsing,
-            threshold=threshold,
-        )
+        self.settings = AnnotationSettings.from_arguments(locals())
         self.cache = ResponseCache(cache) if cache else None
         self.scorer = scorer
         self._separator_checked = False
@@ -121,7 +114,8 @@ class UniversalNER(Pipe):
         """Whose answers the cache holds: the backend's ``cache_key`` (a local model's name plus a
         fingerprint of its weights) where it has one, else its ``name``."""
         if self._cache_key is None:
-            self._cache_key = self.model.cache_key if self.traits.fingerprinted else self.model.name
+            model = self.model
+            self._cache_key = cast(Fingerprinted, model).cache_key if self.traits.fingerprinted else model.name
         return self._cache_key
 
     @property
@@ -170,7 +164,7 @@ class UniversalNER(Pipe):
     def _count_tokens(self, texts: Sequence[str]) -> List[int]:
         if not self.traits.tokenizing:  # a backend without a tokenizer: fall back to whitespace words
             return [len(text.split()) for text in texts]
-        return self.model.count_tokens(texts)
+        return cast(Tokenizing, self.model).count_tokens(texts)
 
     def _answered_whole(self, text: str) -> bool:
         """Whether the cache answers every label for ``text`` as one passage (then no tokenizer is needed)."""
@@ -265,7 +259,7 @@ class UniversalNER(Pipe):
         if self._separator_checked:
             return
         self._separator_checked = True
-        eos = self.model.eos_text if self.traits.tokenizing else None
+        eos = cast(Tokenizing, self.model).eos_text if self.traits.tokenizing else None
         if eos is not None and eos != self.template.separator:
             warnings.warn(
                 f"The prompt template's turn separator {self.template.separator!r} is not the EOS text {eos!r} "
@@ -334,7 +328,7 @@ N_PROCESS_PICKLE = (
 )
 
 
-def _unpickle_component(cls: type, state: Dict[str, Any]) -> "UniversalNER":
+def _unpickle_component(cls: Type["UniversalNER"], state: Dict[str, Any]) -> "UniversalNER":
     """The inverse of :meth:`UniversalNER.__reduce__` (the backend was pickled apart, so a failure is one clear error).
     """
     component = cls.__new__(cls)

@@ -8,7 +8,7 @@ on the Doc: ``doc._.uniner_responses`` (raw answers) and ``doc._.uniner_unaligne
 could not be placed, for auditing hallucinations).
 """
 from dataclasses import dataclass, replace
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
@@ -80,6 +80,15 @@ class AnnotationSettings:
             lenient_parsing=lenient_parsing,
             threshold=threshold,
         )
+
+    @classmethod
+    def from_arguments(cls, arguments: Mapping[str, Any]) -> "AnnotationSettings":
+        """The settings among a function's arguments (its ``locals()``), taken by config name: each of
+        :data:`ANNOTATION_OPTIONS`, and ``threshold`` where the function has it; the other arguments are not
+        settings and stay out. The one hand-over from the component and the spacy-llm task, whose signatures
+        declare the settings (a config is checked against them), to these settings."""
+        names = [*ANNOTATION_OPTIONS, *(["threshold"] if "threshold" in arguments else [])]
+        return cls.from_options(**{name: arguments[name] for name in names})
 
     def options(self) -> Dict[str, Any]:
         """The settings under their config names (:data:`ANNOTATION_OPTIONS`, then ``threshold``)."""

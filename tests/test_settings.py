@@ -74,6 +74,15 @@ def test_a_component_built_with_no_settings_has_the_default_settings():
                                           "threshold": 0.5}
 
 
+def test_the_settings_are_taken_by_config_name_from_a_functions_arguments():
+    # What the component and the spacy-llm task hand over: their locals(), settings among other arguments.
+    arguments = {"labels": ["person"], "model": "echo", **annotation_defaults(with_threshold=False),
+                 "annotate": "spans"}
+    settings = AnnotationSettings.from_arguments(arguments)
+    assert settings.options() == {**EXPECTED, "annotate": "spans"}  # with no threshold argument, its default
+    assert AnnotationSettings.from_arguments({**arguments, "threshold": 0.5}).threshold == 0.5
+
+
 def test_the_settings_are_checked_wherever_they_come_from():
     with pytest.raises(ValueError, match="annotate must be one of"):
         AnnotationSettings.from_options(**{**annotation_defaults(), "annotate": "entities"})

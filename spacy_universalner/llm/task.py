@@ -259,19 +259,10 @@ def make_uniner_task(
     (default: ``spacy.ShardMapper.v1``, and a reducer that keeps the Doc's text exactly).
     scorer: default entity P/R/F (span scores with ``annotate = "spans"``).
     """
-    settings = AnnotationSettings.from_options(
-        annotate=annotate,
-        spans_key=spans_key,
-        overlap_policy=overlap_policy,
-        overwrite_ents=overwrite_ents,
-        alignment_mode=alignment_mode,
-        word_boundaries=word_boundaries,
-        lenient_parsing=lenient_parsing,
-    )
     return UniNERTask(
         labels=labels,
         template=template or UniNERTemplate(),
-        settings=settings,
+        settings=AnnotationSettings.from_arguments(locals()),
         shard_mapper=shard_mapper or make_shard_mapper(),
         shard_reducer=shard_reducer or make_shard_reducer(),
         scorer=scorer,
