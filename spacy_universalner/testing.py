@@ -5,11 +5,14 @@ Nothing is downloaded: the tokenizer is a byte-level BPE trained in a second on 
 LLaMA: ``<unk>`` 0 (also padding, as in UniNER), ``<s>`` 1, ``</s>`` 2, so the default
 template's ``</s>`` separator is the tokenizer's EOS text.
 """
+import gzip
 import json
+import random
 import re
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .types import Generation, Query
 
@@ -385,3 +388,193 @@ def keyword_pipeline(words: Dict[str, Sequence[str]], batch_size: int = 8, delay
     )
     return nlp
 
+
+def capitalised_names(prompt: str) -> str:
+    """A distillation teacher's answer (a list of ``("mention", "type")`` tuples): each capitalised word of the
+    passage (the text after ``Passage: ``, the paper's prompt) as a ``name``."""
+    passage = prompt.split("Passage: ", 1)[-1]
+    names = list(dict.fromkeys(re.findall(r"\b[A-Z][a-z]+\b", passage)))
+    return "[" + ", ".join(f'("{name}", "name")' for name in names) + "]"
+
+
+class FakeOpenAIServer:
+    """An OpenAI-compatible server on 127.0.0.1 that misbehaves on purpose, for tests (``with`` starts it in a
+    thread, on ``port`` or a free one, and stops it). Both endpoints, ``/completions`` and ``/chat/completions``,
+    answer ``answer(prompt)``, a chat's prompt being its last message (default: :func:`capitalised_names`).
+
+    Each request gets an action: the next of ``script`` (whatever it asks); else, for a prompt holding a key of
+    ``by_prompt``, the action of its attempt (first, second, ...); else ``default``:
+    ``ok``; an HTTP status (``429`` says ``Retry-After: retry_after``); ``timeout`` (answers ``late`` seconds
+    late); ``malformed`` (a body that is not JSON); ``garbled`` (JSON with no choices); ``nonlist`` (text that
+    is not a list); ``401echo`` (a 401 whose body quotes the request's headers, key included); ``parts`` (the
+    answer as a list of content parts); ``number`` (a number as the message content); ``trickle`` (the answer
+    sent one byte every ``late / 10`` seconds); ``badgzip`` (a body marked gzip that is not); ``huge`` (an answer
+    of ``huge`` characters, as a server that ignores ``max_tokens`` sends) and ``gzipbomb`` (``huge`` bytes
+    gzipped into a few kilobytes, sent without a length). With ``fail_rate``, ``ok`` requests fail at random
+    with 429/500/timeout/malformed instead (seeded by ``seed``).
+
+    ``api_key``: requests without it get a 401. ``delay``: seconds before each reply, or a function of the prompt
+    giving them. ``logprob``: every token's log-probability, where a completion request asks for them.
+    Each request is kept in ``requests``: its ``path``, ``body``, ``auth`` header, ``prompt``, ``action`` and
+    ``time``; ``max_in_flight`` is the most requests it was answering at once.
+    """
+
+    def __init__(
+        self,
+        answer: Callable[[str], str] = capitalised_names,
+        *,
+        script: Optional[Sequence[str]] = None,
+        by_prompt: Optional[Mapping[str, Sequence[str]]] = None,
+        default: str = "ok",
+        fail_rate: float = 0.0,
+        seed: int = 0,
+        api_key: Optional[str] = None,
+        delay: Union[float, Callable[[str], float]] = 0.0,
+        late: float = 1.0,
+        retry_after: float = 0,
+        logprob: Any = -0.25,
+        huge: int = 1 << 20,
+        port: int = 0,
+    ):
+        from http.server import ThreadingHTTPServer
+
+        self.answer = answer
+        self.script = list(script or [])
+        self.by_prompt = {key: list(actions) for key, actions in (by_prompt or {}).items()}
+        self.default = default
+        self.fail_rate = fail_rate
+        self.random = random.Random(seed)
+        self.api_key = api_key
+        self.delay = delay
+        self.late = late
+        self.retry_after = retry_after
+        self.logprob = logprob
+        self.huge = huge
+        self.requests: List[Dict[str, Any]] = []
+        self.in_flight = self.max_in_flight = 0
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def attempts(self, substring: str) -> List[Dict[str, Any]]:
+        """The requests whose prompt holds ``substring``."""
+        return [request for request in self.requests if substring in request["prompt"]]
+
+    def __enter__(self) -> "FakeOpenAIServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def take(self, path: str, body: Dict[str, Any], auth: Optional[str]) -> Dict[str, Any]:
+        """Record one request and choose its action."""
+        prompt = body["messages"][-1]["content"] if "messages" in body else body.get("prompt", "")
+        with self.lock:
+            attempt = sum(request["prompt"] == prompt for request in self.requests)
+            wrong_key = self.api_key and auth != f"Bearer {self.api_key}"
+            action = "401" if wrong_key else self._action(prompt, attempt)
+            request = {"path": path, "body": body, "auth": auth, "prompt": prompt, "action": action,
+                       "time": time.monotonic()}
+            self.requests.append(request)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        return request
+
+    def _action(self, prompt: str, attempt: int) -> str:
+        if self.script:
+            return self.script.pop(0)
+        for key, actions in self.by_prompt.items():
+            if key in prompt and attempt < len(actions):
+                return actions[attempt]
+        if self.default == "ok" and self.fail_rate and self.random.random() < self.fail_rate:
+            return self.random.choice(["429", "500", "timeout", "malformed"])
+        return self.default
+
+    def reply(self, request: Dict[str, Any]) -> Tuple[int, Dict[str, str], bytes]:
+        """``(status, headers, body)`` for a request whose action is an answer or a failing status."""
+        action, body = request["action"], request["body"]
+        if action.isdigit():
+            headers = {"Retry-After": str(self.retry_after)} if action == "429" else {}
+            return int(action), headers, b'{"error": {"message": "scripted failure"}}'
+        if action == "malformed":
+            return 200, {}, b'{"choices": [{"message": {"content": "[(\\"Bi'
+        if action == "garbled":
+            return 200, {}, b'{"unexpected": true}'
+        content: Any = self.answer(request["prompt"])
+        if action == "nonlist":
+            content = "I could not find any entities, sorry."
+        elif action == "huge":
+            content = '[("' + "A" * self.huge + '", "name")]'
+        elif action == "parts":
+            content = [{"type": "text", "text": content[:5]}, {"type": "text", "text": content[5:]}]
+        elif action == "number":
+            content = 42
+        choice: Dict[str, Any] = {"index": 0, "finish_reason": "stop"}
+        if "messages" in body:
+            choice["message"] = {"role": "assistant", "content": content}
+        else:
+            choice["text"] = content
+            if body.get("logprobs"):
+                tokens = re.findall(r'\[|"|[^"\[\]]+|\]', content)
+                choice["logprobs"] = {"tokens": tokens, "token_logprobs": [self.logprob] * len(tokens)}
+        kind = "chat.completion" if "messages" in body else "text_completion"
+        payload = {"id": "fake", "object": kind, "model": body.get("model"), "choices": [choice]}
+        return 200, {}, json.dumps(payload).encode()
+
+
+def _handler(server: FakeOpenAIServer):
+    from http.server import BaseHTTPRequestHandler
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # quiet
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            request = server.take(self.path, body, self.headers.get("Authorization"))
+            action = request["action"]
+            delay = server.delay(request["prompt"]) if callable(server.delay) else server.delay
+            time.sleep(delay + (server.late if action == "timeout" else 0.0))
+            with server.lock:  # before replying: the client may send its next request at once
+                server.in_flight -= 1
+            try:
+                if action == "401echo":
+                    self._send(401, {}, json.dumps({"error": "unauthorized", "headers": dict(self.headers)}).encode())
+                elif action in ("badgzip", "gzipbomb"):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.close_connection = True
+                    self.wfile.write(b"this is not gzip" if action == "badgzip" else gzip.compress(b" " * server.huge))
+                elif action == "trickle":
+                    self._send(*server.reply(request), pause=server.late / 10)
+                else:
+                    self._send(*server.reply(request))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout): fine
+
+        def _send(self, status: int, headers: Dict[str, str], payload: bytes, pause: float = 0.0) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if not pause:
+                self.wfile.write(payload)
+                return
+            for byte in payload:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(pause)
+
+    return Handler

@@ -6,139 +6,30 @@ with 429 (Retry-After), 500, a reply slower than the client's timeout, 401, a ga
 marked gzip that is not.
 """
 import json
-import re
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from contextlib import ExitStack
+from typing import List
 
 import pytest
 import spacy
 
 from spacy_universalner.backends.openai import OpenAICompatibleBackend
 from spacy_universalner.prompt import UniNERTemplate
+from spacy_universalner.testing import FakeOpenAIServer, KeywordBackend
 from spacy_universalner.types import BackendError
 
 TEMPLATE = UniNERTemplate()
 ANSWERS = {"person": '["Bill Gates"]', "organization": '["Microsoft"]', "location": "[]"}
-
-
-def answer_for(prompt: str) -> str:
-    label = re.search(r"What describes (.+?) in the text\? ASSISTANT:$", prompt)
-    return ANSWERS.get(label.group(1), "[]") if label else "not a UniNER prompt"
-
-
-class FakeServer:
-    """A completions endpoint; ``script[prompt_substring]`` lists what attempts 1, 2, ... get."""
-
-    def __init__(self, api_key: Optional[str] = None, delay: Callable[[str], float] = lambda prompt: 0.0):
-        self.api_key = api_key
-        self.delay = delay
-        self.logprob: Any = -0.25  # what every token's log-probability is said to be
-        self.script: Dict[str, List[str]] = {}
-        self.requests: List[Dict[str, Any]] = []  # {"path", "body", "auth", "time"}
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server._lock:
-                    attempt = sum(r["body"].get("prompt") == body.get("prompt") for r in server.requests)
-                    server.requests.append(
-                        {
-                            "path": self.path,
-                            "body": body,
-                            "auth": self.headers.get("Authorization"),
-                            "time": time.monotonic(),
-                        }
-                    )
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                status, payload, headers = server.respond(self, body, attempt)
-                with server._lock:  # before replying: the client may send its next request at once
-                    server.in_flight -= 1
-                if payload == "badgzip":  # a body marked gzip that is not
-                    self.send_response(200)
-                    self.send_header("Content-Encoding", "gzip")
-                    self.send_header("Content-Length", "12")
-                    self.end_headers()
-                    self.wfile.write(b"not gzip!!!!")
-                    return
-                try:
-                    server.send(self, status, payload, headers)
-                except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def action(self, prompt: str, attempt: int) -> str:
-        for key, actions in self.script.items():
-            if key in prompt:
-                return actions[attempt] if attempt < len(actions) else "ok"
-        return "ok"
-
-    def respond(
-        self, handler: BaseHTTPRequestHandler, body: Dict[str, Any], attempt: int
-    ) -> Tuple[int, Dict[str, Any], Dict[str, str]]:
-        """``(status, JSON body, headers)`` for one request."""
-        prompt = body.get("prompt", "")
-        if self.api_key and handler.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return 401, {"error": {"message": "Invalid API key"}}, {}
-        action = self.action(prompt, attempt)
-        if action == "429":
-            return 429, {"error": "slow down"}, {"Retry-After": "1"}
-        if action.isdigit():
-            return int(action), {"error": "server trouble"}, {}
-        if action == "garbled":
-            return 200, {"unexpected": True}, {}
-        if action == "badgzip":
-            return 200, "badgzip", {}
-        time.sleep(2.0 if action == "slow" else self.delay(prompt))
-        text = answer_for(prompt)
-        choice: Dict[str, Any] = {"index": 0, "text": text, "finish_reason": "stop"}
-        if body.get("logprobs"):
-            tokens = re.findall(r'\[|"|[^"\[\]]+|\]', text)
-            choice["logprobs"] = {"tokens": tokens, "token_logprobs": [self.logprob] * len(tokens)}
-        return 200, {"id": "cmpl-1", "object": "text_completion", "choices": [choice]}, {}
-
-    @staticmethod
-    def send(handler, status: int, payload: Dict[str, Any], headers: Optional[Dict[str, str]] = None) -> None:
-        data = json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
-
-    def attempts(self, substring: str) -> List[Dict[str, Any]]:
-        return [r for r in self.requests if substring in r["body"].get("prompt", "")]
+UNINER = KeywordBackend(raw=ANSWERS)  # the model behind the server: a JSON list chosen from the type asked
 
 
 @pytest.fixture
 def make_server():
-    servers: List[FakeServer] = []
-
-    def start(**kwargs) -> FakeServer:
-        server = FakeServer(**kwargs)
-        server.thread.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.httpd.shutdown()
-        server.httpd.server_close()
+    """Starts a :class:`~spacy_universalner.testing.FakeOpenAIServer` answering as ``UNINER``; stops it after the
+    test."""
+    with ExitStack() as servers:
+        yield lambda **settings: servers.enter_context(
+            FakeOpenAIServer(lambda prompt: UNINER.answer(prompt).text, **settings)
+        )
 
 
 def backend(url, **kwargs) -> OpenAICompatibleBackend:
@@ -186,8 +77,10 @@ def test_answers_keep_query_order_with_bounded_concurrency(make_server):
 
 
 def test_rate_limits_server_errors_and_timeouts_are_retried(make_server):
-    server = make_server()
-    server.script = {"person": ["429", "ok"], "organization": ["500", "503", "ok"], "location": ["slow", "ok"]}
+    server = make_server(
+        by_prompt={"person": ["429", "ok"], "organization": ["500", "503", "ok"], "location": ["timeout", "ok"]},
+        retry_after=1,
+    )
     labels = ["person", "organization", "location"]
 
     generations = backend(server.url, timeout=0.5)(queries("Bill Gates founded Microsoft.", labels))
@@ -199,8 +92,7 @@ def test_rate_limits_server_errors_and_timeouts_are_retried(make_server):
 
 
 def test_gives_up_with_a_clear_error_when_failures_outlast_the_retries(make_server):
-    server = make_server()
-    server.script = {"person": ["500"] * 10}
+    server = make_server(by_prompt={"person": ["500"] * 10})
 
     with pytest.raises(BackendError, match=r"uniner-test.*failed 3 times.*HTTP 500"):
         backend(server.url, max_retries=2)(queries("Bill Gates.", ["person"]))
@@ -208,8 +100,7 @@ def test_gives_up_with_a_clear_error_when_failures_outlast_the_retries(make_serv
 
 
 def test_an_unusable_response_is_retried_then_reported(make_server):
-    server = make_server()
-    server.script = {"person": ["garbled"] * 10}
+    server = make_server(by_prompt={"person": ["garbled"] * 10})
 
     with pytest.raises(BackendError, match="unreadable response body"):
         backend(server.url, max_retries=1)(queries("Bill Gates.", ["person"]))
@@ -264,8 +155,7 @@ def test_nothing_is_sent_until_queries_arrive_and_chunking_needs_no_server(make_
 
 
 def test_universal_ner_component_end_to_end_over_http(make_server):
-    server = make_server()
-    server.script = {"organization": ["500", "ok"]}
+    server = make_server(by_prompt={"organization": ["500", "ok"]})
     nlp = spacy.blank("en")
     nlp.add_pipe(
         "universal_ner",
@@ -311,8 +201,7 @@ def component(url, cache=None, **model):
 
 def test_one_doc_that_always_fails_loses_no_other_answer(make_server, tmp_path):
     # 64 Docs x 3 labels, one Doc's prompts always 500: the server answered 189, and the cache used to keep 24.
-    server = make_server()
-    server.script = {"Doc 13 ": ["500"] * 10}
+    server = make_server(by_prompt={"Doc 13 ": ["500"] * 10})
     cache = tmp_path / "cache.jsonl"
     texts = [f"Doc {i} says Bill Gates founded Microsoft." for i in range(64)]
 
@@ -324,7 +213,7 @@ def test_one_doc_that_always_fails_loses_no_other_answer(make_server, tmp_path):
     cached = {json.loads(line)["prompt"] for line in cache.read_text().splitlines()}
     assert len(cached) == 189 and not any("Doc 13 " in prompt for prompt in cached)
     asked = len(server.requests)
-    server.script = {}
+    server.by_prompt = {}
     docs = list(component(server.url, str(cache)).pipe(texts))  # the rerun asks only Doc 13's three queries
     assert len(server.requests) - asked == 3 and all(len(doc.ents) == 2 for doc in docs)
 
@@ -386,8 +275,7 @@ def test_log_probabilities_a_hair_above_zero_read_as_certainty(make_server):
 
 def test_a_body_that_does_not_decode_loses_none_of_the_answers_that_arrived(make_server, tmp_path):
     # A bad gzip body escaped as requests.ContentDecodingError; the 20 answers that had arrived were not cached.
-    server = make_server()
-    server.script = {"Doc 3 ": ["badgzip"] * 10}
+    server = make_server(by_prompt={"Doc 3 ": ["badgzip"] * 10})
     cache = tmp_path / "cache.jsonl"
     texts = [f"Doc {i} says Bill Gates founded Microsoft." for i in range(7)]
     with pytest.raises(BackendError, match=r"connection error.*No answer for 1 of the 7 Docs"):

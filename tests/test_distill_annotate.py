@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from distill_fake_openai import FakeTeacherServer
 
 from spacy_universalner.distill.annotate import AnnotationLog, OutputLocked, run_annotate
 from spacy_universalner.distill.teachers import (
@@ -19,6 +18,7 @@ from spacy_universalner.distill.teachers import (
     build_teacher,
     teacher_messages,
 )
+from spacy_universalner.testing import FakeOpenAIServer
 
 
 class CountingTeacher:
@@ -168,7 +168,7 @@ def test_killed_cli_run_against_a_flaky_server_resumes_to_exactly_once(tmp_path)
     passages = write_passages(tmp_path / "passages.jsonl", n)
     output = tmp_path / "annotations.jsonl"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    with FakeTeacherServer(fail_rate=0.25, delay=0.05, late=1.0, seed=1) as server:
+    with FakeOpenAIServer(fail_rate=0.25, delay=0.05, late=1.0, seed=1) as server:
         command = [sys.executable, "-m", "spacy_universalner", "annotate", str(passages), str(output),
                    "--base-url", server.url, "--model", "fake", "--api-key-env", "", "--concurrency", "4",
                    "--timeout", "0.5", "--max-retries", "10", "--no-progress"]
@@ -180,12 +180,12 @@ def test_killed_cli_run_against_a_flaky_server_resumes_to_exactly_once(tmp_path)
         process.wait()
         on_disk = set(ids_in(output))
         assert 0 < len(on_disk) < n
-        requests_before = len(server.log)
+        requests_before = len(server.requests)
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
     ids = ids_in(output)
     assert len(ids) == n and len(set(ids)) == n
-    asked_again = {"p" + e["passage"].split()[0][len("Word"):] for e in server.log[requests_before:]}
+    asked_again = {"p" + e["prompt"].split("Passage: Word")[-1].split()[0] for e in server.requests[requests_before:]}
     assert asked_again and not asked_again & on_disk
 
 
@@ -245,8 +245,8 @@ def test_bad_annotate_options_are_refused_before_any_request(tmp_path, options, 
     from spacy_universalner.cli import app
 
     passages = write_passages(tmp_path / "passages.jsonl", 2)
-    with FakeTeacherServer() as server:
+    with FakeOpenAIServer() as server:
         result = CliRunner().invoke(app, ["annotate", str(passages), str(tmp_path / "out.jsonl"), "--base-url",
                                           server.url, "--model", "m", "--api-key-env", "", "--no-progress", *options])
     assert result.exit_code == 1 and message in result.output  # a message, not a traceback
-    assert isinstance(result.exception, SystemExit) and server.log == []  # nothing was sent
+    assert isinstance(result.exception, SystemExit) and server.requests == []  # nothing was sent

@@ -178,7 +178,7 @@ def _check_optional_parts(command: str, help_args: List[str]):
 @pytest.mark.slow
 def test_the_distillation_steps_one_by_one(tiny_model_path, tmp_path, monkeypatch):
     """The README's four steps and the student's use, each command as written but where a substitution is noted."""
-    from distill_fake_openai import FakeTeacherServer
+    from spacy_universalner.testing import FakeOpenAIServer
 
     base = tiny_model_path  # a tiny random LLaMA-shaped model, for the 7B hub model
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
@@ -200,7 +200,7 @@ def test_the_distillation_steps_one_by_one(tiny_model_path, tmp_path, monkeypatc
     _check_optional_parts(annotate, ["distill", "annotate"])
     args = without_optional(annotate)[3:] + [w for part in optional_parts(annotate) for w in part.split()]
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    with FakeTeacherServer() as server:
+    with FakeOpenAIServer() as server:
         args[args.index("--base-url") + 1] = server.url
         result = _invoke([*args, "--no-progress"])
     assert f"0 failed, 0 of {len(passages)} left" in result.output
