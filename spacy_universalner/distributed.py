@@ -52,7 +52,7 @@ def load_pipeline(source: PipelineSource):
 
     if callable(source):
         return source()
-    if isinstance(source, (str, Path)) and not str(source).lstrip().startswith("["):
+    if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith("[")):
         return spacy.load(source)
     from thinc.api import Config
 
@@ -177,8 +177,8 @@ def extract_with_ray(
 def _cause(err: Exception) -> Exception:
     """The user's error inside a Ray task error (a bad label, a model that will not load), else the error."""
     cause = getattr(err, "cause", None)
-    while getattr(cause, "cause", None) is not None:
-        cause = cause.cause
+    while (inner := getattr(cause, "cause", None)) is not None:
+        cause = inner
     return cause if isinstance(cause, Exception) else err
 
 

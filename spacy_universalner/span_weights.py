@@ -9,7 +9,10 @@ is an ordinary ``gliner`` model; only the file is small. ``export-span`` writes 
 import json
 import shutil
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Union
+
+if TYPE_CHECKING:  # torch is imported where a model is saved or loaded
+    import torch
 
 INT8_WEIGHTS = "model.int8.safetensors"
 _SCALE = ".__scale__"
@@ -26,11 +29,11 @@ _CONFIG_FILES = (
 )
 
 
-def quantize_state_dict(state_dict) -> Dict[str, "object"]:
+def quantize_state_dict(state_dict: Mapping[str, "torch.Tensor"]) -> Dict[str, "torch.Tensor"]:
     """int8 rows plus per-row scales for large 2-D float tensors; everything else float32."""
     import torch
 
-    packed = {}
+    packed: Dict[str, torch.Tensor] = {}
     for name, tensor in state_dict.items():
         tensor = tensor.detach().to("cpu")
         if tensor.is_floating_point() and tensor.dim() == 2 and tensor.numel() >= MIN_QUANTIZED:
@@ -43,9 +46,9 @@ def quantize_state_dict(state_dict) -> Dict[str, "object"]:
     return packed
 
 
-def dequantize_state_dict(packed) -> Dict[str, "object"]:
+def dequantize_state_dict(packed: Mapping[str, "torch.Tensor"]) -> Dict[str, "torch.Tensor"]:
     """The float32 state dict of :func:`quantize_state_dict`'s output."""
-    state = {}
+    state: Dict[str, torch.Tensor] = {}
     for name, tensor in packed.items():
         if name.endswith(_SCALE):
             continue

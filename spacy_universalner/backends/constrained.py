@@ -147,9 +147,10 @@ class ListConstraint:
         if piece is None:  # EOS or a token the mask never allows
             return ("done",)
         for ch in piece:
-            state = self.step(state, ch)
-            if state is None:
+            nxt = self.step(state, ch)
+            if nxt is None:
                 return ("done",)
+            state = nxt
         return state
 
     def allowed(self, state: State) -> torch.Tensor:

@@ -32,7 +32,7 @@ suppression and the optional answer constraint (:mod:`.constrained`).
 torch is imported here at module level: this module is only imported once a model is used.
 """
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
@@ -179,7 +179,9 @@ class _SlotCache(Cache):
     (``set_rows``), from which column (``length``), and when the buffers grow or lose rows."""
 
     def __init__(self, num_layers: int, pool: Optional[Dict] = None):
-        super().__init__(layers=[_SlotLayer(self, i) for i in range(num_layers)])
+        slots = [_SlotLayer(self, i) for i in range(num_layers)]
+        super().__init__(layers=list(slots))
+        self.slots = slots  # the same layers as Cache's self.layers, typed as ours
         self.pool = pool if pool is not None else {}
         self.phase = 0
         self.n_rows = 0
@@ -209,7 +211,7 @@ class _SlotCache(Cache):
         """Row ``r`` of the new buffers starts with the first ``width`` columns of old row ``source_rows[r]``."""
         n = int(source_rows.shape[0])
         sources = source_rows.tolist()
-        for layer in self.layers:
+        for layer in self.slots:
             if layer.buf_k is None:
                 continue
             for name in ("buf_k", "buf_v"):
@@ -229,7 +231,7 @@ class _SlotCache(Cache):
         if self.length + tokens <= self.capacity:
             return
         extra = max(growth, self.length + tokens - self.capacity)
-        for layer in self.layers:
+        for layer in self.slots:
             if layer.buf_k is None:
                 continue
             for name in ("buf_k", "buf_v"):
@@ -239,8 +241,8 @@ class _SlotCache(Cache):
 
     def select(self, indices) -> None:
         """Keep only the rows ``indices`` (finished sequences leave the batch)."""
-        for layer in self.layers:
-            if layer.buf_k is None:
+        for layer in self.slots:
+            if layer.buf_k is None or layer.buf_v is None:  # set together, in _SlotLayer.update
                 continue
             layer.buf_k = layer.buf_k.index_select(0, indices)
             layer.buf_v = layer.buf_v.index_select(0, indices)
@@ -248,9 +250,20 @@ class _SlotCache(Cache):
         self.rows = (0, self.n_rows)
 
 
-#: A constraint factory: given a query, an object with ``start()``, ``allowed(state)`` (a bool
-#: tensor over the vocabulary) and ``advance(state, token_id)``; see :mod:`.constrained`.
-ConstraintFactory = Callable[[Query], object]
+class Constraint(Protocol):
+    """What may be decoded for one query (:class:`.constrained.ListConstraint`), as an automaton whose
+    states the engine only hands back: ``start()`` is the first state, ``allowed(state)`` a bool tensor over the
+    vocabulary, ``advance(state, token_id)`` the state after a token."""
+
+    def start(self) -> Any: ...
+
+    def allowed(self, state: Any) -> torch.Tensor: ...
+
+    def advance(self, state: Any, token_id: int) -> Any: ...
+
+
+#: A constraint factory: the :class:`Constraint` of a query; see :mod:`.constrained`.
+ConstraintFactory = Callable[[Query], Constraint]
 
 
 class SharedPrefixEngine:
@@ -325,7 +338,9 @@ class SharedPrefixEngine:
             size += len(part[1])
         if batch:
             self._run_batch(batch, queries, encoded, max_new_tokens, results)
-        return results  # type: ignore[return-value]
+        decoded = [d for d in results if d is not None]
+        assert len(decoded) == len(queries), "every query is finished by _run_batch"
+        return decoded
 
     # -- internals ----------------------------------------------------------------------------
     def _piece(self, token_id: int) -> str:
@@ -412,8 +427,9 @@ class SharedPrefixEngine:
         last_pos = mask.sum(-1) - 1
         ids: List[List[int]] = [[] for _ in range(n)]
         logps: List[List[float]] = [[] for _ in range(n)]
-        states = [None] * n
-        constraints = [None] * n
+        # Read only when self.constraint is set (then one per batch row).
+        constraints: List[Constraint] = []
+        states: List[Any] = []
         if self.constraint is not None:
             constraints = [self.constraint(queries[i]) for i in seq_index]
             states = [c.start() for c in constraints]

@@ -29,8 +29,9 @@ def factor_span_layer(model: Any) -> bool:
     from gliner.modeling.base import UniEncoderSpanModel
     from gliner.modeling.span_rep import SpanMarkerV0
 
-    inner = getattr(model, "model", None)
-    marker = getattr(getattr(inner, "span_rep_layer", None), "span_rep_layer", None)
+    # gliner has no type hints: the type() checks below are what narrows these (None included)
+    inner: Any = getattr(model, "model", None)
+    marker: Any = getattr(getattr(inner, "span_rep_layer", None), "span_rep_layer", None)
     if type(marker) is not SpanMarkerV0:
         return False
     factored, folded_projection = _classes()

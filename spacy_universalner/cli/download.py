@@ -58,8 +58,9 @@ def download_command(
         return
     try:
         download(url, dest, timeout=timeout)
-    except requests.HTTPError as err:
-        msg.fail(f"Could not download {dest}: {url} answered {err.response.status_code}.", exits=1)
+    except requests.HTTPError as err:  # raise_for_status's error carries the response; a bare one only its text
+        answer = err.response.status_code if err.response is not None else err
+        msg.fail(f"Could not download {dest}: {url} answered {answer}.", exits=1)
     except requests.RequestException as err:
         host = urlparse(url).netloc or url
         msg.fail(
