@@ -12,7 +12,7 @@ import logging
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple, Union
+from typing import Any, BinaryIO, Dict, List, Optional, Set, Tuple, Union
 
 from ..http import AuthenticationError, Unreachable, redact
 from ..jsonl import append_lines, encode_line, read_numbered, settle_tail, split_lines
@@ -40,7 +40,7 @@ class AnnotationLog:
         self.done: Set[str] = set()
         self.repaired_bytes = 0
         self.unreadable_lines = 0
-        self._file = None
+        self._file: Optional[BinaryIO] = None  # open between __enter__ and __exit__
 
     def __enter__(self) -> "AnnotationLog":
         if self.path.exists() and not self.path.is_file():
@@ -48,16 +48,16 @@ class AnnotationLog:
                 f"{self.path} is not a regular file: give the path of a JSONL file (a new one is created)."
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a+b")
+        self._file = file_ = self.path.open("a+b")
         if fcntl is not None:
             try:
-                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(file_.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                self._file.close()
+                file_.close()
                 raise OutputLocked(
                     f"{self.path} is being written by another annotate process; wait for it or stop it first."
                 ) from None
-        self._load()
+        self._load(file_)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -65,9 +65,9 @@ class AnnotationLog:
             self._file.close()  # also releases the lock
             self._file = None
 
-    def _load(self) -> None:
-        self._file.seek(0)
-        for number, raw, complete in split_lines(self._file.read()):
+    def _load(self, file_: BinaryIO) -> None:
+        file_.seek(0)
+        for number, raw, complete in split_lines(file_.read()):
             try:
                 record = json.loads(raw)
                 passage = record["id"]
@@ -77,11 +77,13 @@ class AnnotationLog:
             self.done.add(passage_id(passage, f"{self.path}:{number}"))
         # The tail a killed run left behind is dropped, so the file stays valid JSONL (it is re-asked);
         # a last record that arrived whole but without its newline gets one.
-        self.repaired_bytes = settle_tail(self._file)
+        self.repaired_bytes = settle_tail(file_)
 
     def append(self, record: Dict[str, Any]) -> None:
         if record["id"] in self.done:
             raise ValueError(f"Passage {record['id']} is already in {self.path}")
+        if self._file is None:
+            raise RuntimeError(f"{self.path} is not open: append inside 'with AnnotationLog(path) as log:'.")
         append_lines(self._file, [encode_line(record)])
         self.done.add(record["id"])
 
@@ -203,7 +205,7 @@ def _settle(future: Future, passage: Dict[str, str], teacher: Teacher, prompt: s
     kept = clean_answer(answer)
     parsed = parse_tuples(kept)
     stats.unparsed += not parsed.ok
-    record = {
+    record: Dict[str, Any] = {
         "id": passage["id"],
         "teacher": teacher.name,
         "prompt": prompt,

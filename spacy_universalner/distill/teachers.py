@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Protocol, Tuple, Union
 
 from ..registry import uniner_teachers
+from ..types import Dtype
 
 SYSTEM_MESSAGE = "You are a helpful information extraction system."
 TYPE_INSTRUCTION = (
@@ -97,7 +98,7 @@ class HFTeacher:
 
     concurrency = 1
 
-    def __init__(self, name: str, prompt: str = "type", device: Optional[str] = None, dtype: str = "auto",
+    def __init__(self, name: str, prompt: str = "type", device: Optional[str] = None, dtype: Dtype = "auto",
                  max_new_tokens: int = DEFAULT_MAX_TOKENS):
         from ..backends.hf import check_device
 
@@ -109,27 +110,30 @@ class HFTeacher:
         self.device = device
         self.dtype = dtype
         self.max_new_tokens = max_new_tokens
-        self._model = None
-        self._tokenizer = None
+        self._model: Optional[Any] = None  # both loaded on first use (_loaded)
+        self._tokenizer: Optional[Any] = None
 
-    def _load(self) -> None:
-        # The inference backend's loading: same device/dtype rules and the same clear errors.
-        from ..backends.hf import HuggingFaceBackend
+    def _loaded(self) -> Tuple[Any, Any]:
+        """The tokenizer and the model, loaded on first use."""
+        if self._tokenizer is None or self._model is None:
+            # The inference backend's loading: same device/dtype rules and the same clear errors.
+            from ..backends.hf import HuggingFaceBackend
 
-        backend = HuggingFaceBackend(self.name, device=self.device or "auto", dtype=self.dtype)
-        self._tokenizer, self._model = backend.tokenizer, backend.model
+            backend = HuggingFaceBackend(self.name, device=self.device or "auto", dtype=self.dtype)
+            self._tokenizer, self._model = backend.tokenizer, backend.model
+        return self._tokenizer, self._model
 
     @property
     def tokenizer(self):
         """The teacher model's tokenizer (loads the model on first use)."""
-        if self._tokenizer is None:
-            self._load()
-        return self._tokenizer
+        return self._loaded()[0]
 
     def render(self, passage: str) -> str:
+        """The prompt as text: through the chat template once the tokenizer is loaded and has one, else plain."""
         messages = teacher_messages(passage, self.prompt)
-        if getattr(self._tokenizer, "chat_template", None):
-            return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        tokenizer = self._tokenizer
+        if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         # No chat template (a base model): a plain system / user / assistant layout.
         return f"{messages[0]['content']}\n\n{messages[1]['content']}\n\nAnswer: "
 
@@ -146,24 +150,23 @@ class HFTeacher:
 
         from ..backends.tokens import encode_pieces
 
-        if self._model is None:
-            self._load()
-        ids = encode_pieces(self._tokenizer, self.render_pieces(passage), add_special_tokens=False)
-        input_ids = torch.tensor([ids], device=self._model.device)
+        tokenizer, model = self._loaded()
+        ids = encode_pieces(tokenizer, self.render_pieces(passage), add_special_tokens=False)
+        input_ids = torch.tensor([ids], device=model.device)
         with torch.no_grad():
-            output = self._model.generate(
+            output = model.generate(
                 input_ids=input_ids, attention_mask=torch.ones_like(input_ids), do_sample=False,
                 max_new_tokens=self.max_new_tokens,
-                pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
             )
-        return self._tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
+        return tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
 
 
 _PASSAGE_MARK = "\u2063UNINER-PASSAGE\u2063"  # stands for the passage while the chat template is rendered
 
 
 @uniner_teachers("spacy_universalner.HFTeacher.v1")
-def make_hf_teacher(name: str, prompt: str = "type", device: Optional[str] = None, dtype: str = "auto",
+def make_hf_teacher(name: str, prompt: str = "type", device: Optional[str] = None, dtype: Dtype = "auto",
                     max_new_tokens: int = DEFAULT_MAX_TOKENS) -> HFTeacher:
     return HFTeacher(name, prompt, device, dtype, max_new_tokens)
 

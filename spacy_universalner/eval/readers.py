@@ -58,19 +58,19 @@ def set_gold(doc: Doc, spans: Iterable[Span]) -> Doc:
 def _tags_to_spans(tags: List[str]) -> List[Tuple[int, int, str]]:
     """BIO decoding that also reads IOB1 and BIOES: ``I-X`` after ``O`` or another type opens a span."""
     spans: List[Tuple[int, int, str]] = []
-    start, label = None, None
+    current: Optional[Tuple[int, str]] = None  # the open span's start and label
     for i, tag in enumerate(tags + ["O"]):
         match = _TAG.match(tag)
         prefix, kind = (match.group(1), match.group(2)) if match and match.group(1) else (None, None)
-        continues = prefix in ("I", "E", "L") and kind == label and start is not None
-        if start is not None and not continues:
-            spans.append((start, i, label))
-            start, label = None, None
-        if prefix is not None and not continues:
-            start, label = i, kind
-        if prefix in ("E", "L", "S", "U") and start is not None:
-            spans.append((start, i + 1, label))
-            start, label = None, None
+        continues = prefix in ("I", "E", "L") and current is not None and kind == current[1]
+        if current is not None and not continues:
+            spans.append((current[0], i, current[1]))
+            current = None
+        if prefix is not None and kind is not None and not continues:  # the pattern gives both or neither
+            current = (i, kind)
+        if prefix in ("E", "L", "S", "U") and current is not None:
+            spans.append((current[0], i + 1, current[1]))
+            current = None
     return spans
 
 
@@ -126,7 +126,8 @@ def read_conll(
         for number, line in enumerate(file_, start=1):
             if comment_prefix and line.startswith(comment_prefix):
                 yield from flush()
-                sentence_id = (line[len(comment_prefix) :].split() or [None])[0]
+                header = line[len(comment_prefix) :].split()
+                sentence_id = header[0] if header else None
                 continue
             # Tab-separated files may have types with spaces ("B-field of study"); others split on any whitespace.
             fields = [f.strip() for f in line.rstrip("\n").split("\t")] if "\t" in line else line.split()
@@ -386,8 +387,13 @@ def make_conll_reader(
 ) -> Reader:
     """``path`` may list several files, read in order as one set (MultiCoNER II's train is split in two)."""
     paths = [path] if isinstance(path, str) else list(path)
-    options = dict(tag_column=tag_column, comment_prefix=comment_prefix, drop_ids=drop_ids, skip_pattern=skip_pattern)
-    return lambda nlp: (doc for p in paths for doc in read_conll(nlp, p, columns=columns, **options))
+
+    def read(nlp: Language) -> Iterator[Doc]:
+        for p in paths:
+            yield from read_conll(nlp, p, columns=columns, tag_column=tag_column, comment_prefix=comment_prefix,
+                                  drop_ids=drop_ids, skip_pattern=skip_pattern)
+
+    return read
 
 
 @uniner_readers("spacy_universalner.instructuie.v1")

@@ -21,7 +21,20 @@ import json
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -31,6 +44,9 @@ from .benchmarks import Benchmark
 from .metrics import Counts, partial_query_counts, per_type_counts, query_counts, span_scores
 from .readers import ANSWERS_KEY, GOLD_KEY, answer_from_spans, gold_answers
 
+if TYPE_CHECKING:  # imported where a pipeline is run
+    from ..component import UniversalNER
+
 EVAL_KEY = "uniner_eval"
 UNINER_FACTORY = "universal_ner"
 
@@ -38,6 +54,16 @@ UNINER_FACTORY = "universal_ner"
 def uniner_pipes(nlp: Language) -> List[str]:
     """Names of the pipeline's ``universal_ner`` components."""
     return [name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == UNINER_FACTORY]
+
+
+def uniner_component(nlp: Language, name: str) -> "UniversalNER":
+    """The ``universal_ner`` component ``name`` of the pipeline (one of :func:`uniner_pipes`)."""
+    from ..component import UniversalNER
+
+    pipe = nlp.get_pipe(name)
+    if not isinstance(pipe, UniversalNER):
+        raise TypeError(f"Pipe {name!r} was made by the {UNINER_FACTORY} factory but is a {type(pipe).__name__}.")
+    return pipe
 
 
 def pipeline_label_map(nlp: Language) -> Dict[str, str]:
@@ -121,7 +147,7 @@ def progress_bar(nlp: Language, n_docs: int, desc: str, enabled: bool = True) ->
     """
     from tqdm import tqdm
 
-    pipes = [nlp.get_pipe(pipe_name) for pipe_name in uniner_pipes(nlp)]
+    pipes = [uniner_component(nlp, pipe_name) for pipe_name in uniner_pipes(nlp)]
     if not pipes:
         with tqdm(total=n_docs, desc=desc, unit="passage", disable=not enabled) as bar:
             yield lambda: bar.update(1)
@@ -283,7 +309,7 @@ def model_name(nlp: Language) -> Optional[str]:
 def ask_benchmark_queries(nlp: Language, names: Sequence[str], queries: List[str]) -> None:
     """Make each ``universal_ner`` component ask exactly the benchmark's queries (no model reload)."""
     for name in names:
-        nlp.get_pipe(name).initialize(labels=list(queries))
+        uniner_component(nlp, name).initialize(labels=list(queries))
 
 
 class MissingBenchmarkFile(FileNotFoundError):
