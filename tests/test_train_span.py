@@ -131,6 +131,24 @@ def test_partial_negatives_are_masked_at_the_asked_rate_and_positives_never():
         PartialLabelCollator(fake_collator, keep=1.5)
 
 
+def test_typed_negatives_of_partial_examples_can_be_kept_whole():
+    """A span labelled with one asked type is a vouched negative for the others: keep_typed spares its row."""
+    import torch
+
+    from spacy_universalner.distill.span import PartialLabelCollator
+
+    def fake_collator(examples):
+        labels = torch.zeros(len(examples), 2000, 3)
+        labels[:, 0, 0] = 1.0  # span 0 is a mention of type 0, so not of types 1 and 2
+        return {"labels": labels}
+
+    (partial,) = PartialLabelCollator(fake_collator, keep=0.25, seed=0, keep_typed=True)([{"partial": True}])["labels"]
+    assert partial[0].tolist() == [1.0, 0.0, 0.0]  # the typed span's negatives all count
+    assert 0.70 < (partial[1:] == -100).float().mean().item() < 0.80  # unlabelled spans masked as before
+    (masked,) = PartialLabelCollator(fake_collator, keep=0.0, seed=0)([{"partial": True}])["labels"]
+    assert masked[0].tolist() == [1.0, -100.0, -100.0]  # without keep_typed they are masked too
+
+
 def test_pile_ner_gold_records_marked_drawn_draw_teacher_types_like_teacher_data():
     """Pile-NER-type passages vouch for absent teacher types (ChatGPT listed every entity): they draw negatives."""
     pile = make_conversation("pile_ner_391:0", TEXT, [("person", ["Bill Gates"])])

@@ -69,6 +69,9 @@ class SpanDataSettings:
     random_negatives: int = 2
     #: Weight (keep probability) of negative (span, type) pairs in partially labelled examples; 1: as complete.
     partial_negatives: float = 1.0
+    #: In partial examples, keep every negative pair of a span that is a mention of another asked type (the
+    #: type-contrast signal: a mention typed "person" is not a "location"); false: masked like the others.
+    keep_typed_negatives: bool = False
     seed: int = 0
 
 
@@ -214,17 +217,21 @@ def build_examples(records: Iterable[Dict[str, Any]], settings: SpanDataSettings
 
 class PartialLabelCollator:
     """GLiNER's collator, then: in partially labelled examples, each negative (span, type) pair is ignored
-    (GLiNER's ignore index, -100) with probability ``1 - keep``, so it counts with weight ``keep`` on average."""
+    (GLiNER's ignore index, -100) with probability ``1 - keep``, so it counts with weight ``keep`` on average.
+
+    With ``keep_typed``, a span that is a mention of some asked type keeps all its negative pairs: the data vouch
+    that it is of that type and not another, however partial they are about unlabelled spans."""
 
     IGNORE = -100.0
 
-    def __init__(self, collator, keep: float, seed: int = 0):
+    def __init__(self, collator, keep: float, seed: int = 0, keep_typed: bool = False):
         import torch
 
         if not 0.0 <= keep <= 1.0:
             raise ValueError(f"partial_negatives must be between 0 and 1, not {keep}")
         self.collator = collator
         self.keep = keep
+        self.keep_typed = keep_typed
         self.generator = torch.Generator().manual_seed(seed)
 
     def __call__(self, examples: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -238,6 +245,8 @@ class PartialLabelCollator:
             if example.get("partial"):
                 row = labels[i]
                 dropped = (row == 0) & (torch.rand(row.shape, generator=self.generator) >= self.keep)
+                if self.keep_typed:
+                    dropped &= ~(row > 0).any(dim=-1, keepdim=True)
                 row[dropped] = self.IGNORE
         return batch
 
@@ -326,7 +335,9 @@ def run_train_span(
     )
     collator = model.data_collator_class(model.config, data_processor=model.data_processor, prepare_labels=True)
     if data.partial_negatives < 1.0:
-        collator = PartialLabelCollator(collator, data.partial_negatives, seed=seed)
+        collator = PartialLabelCollator(
+            collator, data.partial_negatives, seed=seed, keep_typed=data.keep_typed_negatives
+        )
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator,
                       processing_class=model.data_processor.transformer_tokenizer)
     last = get_last_checkpoint(str(checkpoints)) if resume and checkpoints.is_dir() else None
