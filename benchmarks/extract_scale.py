@@ -11,6 +11,7 @@ run pays (it is told of 2 CPUs per core, each actor takes 1). Peak memory is the
 resident set (VmHWM) while ``extract_to_jsonl`` streams a file through the fake backend (the model would add a
 constant). Say how busy the machine was when you quote the figures (the load average is printed).
 """
+
 import argparse
 import functools
 import json
@@ -107,8 +108,10 @@ def memory(megabytes: int, work: Path) -> None:
         check=True,
     )
     written, peak_kb = map(int, done.stdout.split())
-    print(f"streaming extract of {source.stat().st_size / 2**20:.0f} MB ({written} records, fake backend): "
-          f"peak RSS {peak_kb / 1024:.0f} MB, {written / (time.perf_counter() - start):.0f} records/s")
+    print(
+        f"streaming extract of {source.stat().st_size / 2**20:.0f} MB ({written} records, fake backend): "
+        f"peak RSS {peak_kb / 1024:.0f} MB, {written / (time.perf_counter() - start):.0f} records/s"
+    )
     (work / "big-out.jsonl").unlink()
     source.unlink()
 
@@ -126,8 +129,10 @@ def main() -> None:
             engines(args.model, args.texts, Path(folder))
         for megabytes in args.megabytes:
             memory(megabytes, Path(folder))
-    print(f"load average {os.getloadavg()[0]:.1f} at the end; this process's peak RSS "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(
+        f"load average {os.getloadavg()[0]:.1f} at the end; this process's peak RSS "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ to it; the engine's equality and speed do not depend on what the weights mean. O
 The vocabulary is that of a byte-level BPE trained on the spot (``spacy_universalner.testing``), so the LM head
 has 717 rows instead of LLaMA's 32,000 (6.48B parameters instead of 6.74B); everything else has LLaMA-7B's shape.
 """
+
 import argparse
 import json
 import sys
@@ -60,8 +61,13 @@ def build(preset: str, device: str, seed: int):
     tokenizer = build_tokenizer(2048)
     tokenizer.padding_side = "left"
     config = LlamaConfig(
-        vocab_size=len(tokenizer), max_position_embeddings=4096, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-        tie_word_embeddings=False, **PRESETS[preset],
+        vocab_size=len(tokenizer),
+        max_position_embeddings=4096,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        tie_word_embeddings=False,
+        **PRESETS[preset],
     )
     torch.manual_seed(seed)
     with torch.device(device):
@@ -84,8 +90,13 @@ def equality(model, tokenizer, docs: int, cap: int, batch_size: int) -> Dict:
             "query": differ[0],
             "position": next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b))),
         }
-    return {"queries": len(queries), "equal": len(queries) - len(differ), "first_difference": first,
-            "answer_tokens_mean": sum(map(len, expected)) / len(expected), "seconds": time.perf_counter() - start}
+    return {
+        "queries": len(queries),
+        "equal": len(queries) - len(differ),
+        "first_difference": first,
+        "answer_tokens_mean": sum(map(len, expected)) / len(expected),
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def throughput(model, tokenizer, docs: int, n_tokens: int, batch_size: int, repeats: int) -> Dict:
@@ -131,8 +142,10 @@ def main(argv: List[str] = None) -> Dict:
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():  # one line, not torch's traceback
-        sys.exit(f"gpu_engine.py: --device {args.device}, but torch sees no CUDA device; "
-                 "on a CPU run the same script at a tiny shape: --preset tiny --device cpu")
+        sys.exit(
+            f"gpu_engine.py: --device {args.device}, but torch sees no CUDA device; "
+            "on a CPU run the same script at a tiny shape: --preset tiny --device cpu"
+        )
     if args.json_path:  # before the run, so its figures cannot be lost for want of a folder
         Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
 
@@ -141,7 +154,9 @@ def main(argv: List[str] = None) -> Dict:
     t0 = time.perf_counter()
     model, tokenizer = build(args.preset, args.device, args.seed)
     figures: Dict = {
-        "preset": args.preset, "device": args.device, "parameters": sum(p.numel() for p in model.parameters()),
+        "preset": args.preset,
+        "device": args.device,
+        "parameters": sum(p.numel() for p in model.parameters()),
         "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
         "build_seconds": time.perf_counter() - t0,
     }
@@ -151,8 +166,11 @@ def main(argv: List[str] = None) -> Dict:
     )
     figures["equality_float32"] = equality(model, tokenizer, args.equal_docs, args.equal_tokens, args.batch_size)
     e = figures["equality_float32"]
-    print(f"float32: {e['equal']}/{e['queries']} engine answers equal generate's "
-          f"({e['answer_tokens_mean']:.1f} tokens each; first difference: {e['first_difference']})", flush=True)
+    print(
+        f"float32: {e['equal']}/{e['queries']} engine answers equal generate's "
+        f"({e['answer_tokens_mean']:.1f} tokens each; first difference: {e['first_difference']})",
+        flush=True,
+    )
     model.to(torch.bfloat16)
     rows = throughput(model, tokenizer, args.docs, args.answer_tokens, args.batch_size, args.repeats)
     figures["throughput_bfloat16"] = rows
@@ -160,9 +178,12 @@ def main(argv: List[str] = None) -> Dict:
     if args.device.startswith("cuda"):
         figures["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
     figures["total_seconds"] = time.perf_counter() - t0
-    print(f"bfloat16, {args.docs} passages x 10 labels x {args.answer_tokens} tokens: "
-          f"hf-batched {rows['hf-batched']['docs_per_s']:.2f} docs/s, engine {rows['engine']['docs_per_s']:.2f} docs/s "
-          f"({rows['engine_over_hf_batched']:.1f}x); total {figures['total_seconds']:.0f} s", flush=True)
+    print(
+        f"bfloat16, {args.docs} passages x 10 labels x {args.answer_tokens} tokens: "
+        f"hf-batched {rows['hf-batched']['docs_per_s']:.2f} docs/s, engine {rows['engine']['docs_per_s']:.2f} docs/s "
+        f"({rows['engine_over_hf_batched']:.1f}x); total {figures['total_seconds']:.0f} s",
+        flush=True,
+    )
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(figures, indent=2))
     return figures

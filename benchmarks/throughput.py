@@ -20,6 +20,7 @@ Memory: on CPU the process's peak RSS while a method runs (Linux VmHWM, reset be
 ``extra`` = peak minus the RSS before it, i.e. beyond the loaded model and runtime); on CUDA,
 ``torch.cuda.max_memory_allocated``.
 """
+
 import argparse
 import json
 import os
@@ -52,9 +53,26 @@ PASSAGES = [
     "Leo Tolstoy wrote War and Peace, which was first published in The Russian Messenger.",
 ]
 LABELS = [
-    "person", "organization", "location", "country", "date", "product", "event", "award",
-    "programming language", "university", "disease", "drug", "musical instrument", "company",
-    "city", "book", "money", "vehicle", "Restaurant Name", "Cuisine",
+    "person",
+    "organization",
+    "location",
+    "country",
+    "date",
+    "product",
+    "event",
+    "award",
+    "programming language",
+    "university",
+    "disease",
+    "drug",
+    "musical instrument",
+    "company",
+    "city",
+    "book",
+    "money",
+    "vehicle",
+    "Restaurant Name",
+    "Cuisine",
 ]
 
 
@@ -121,8 +139,14 @@ def naive(model, tokenizer, queries, n_tokens, suppress, batch_size) -> List[int
     for q in queries:
         enc = tokenizer(q.prompt, return_tensors="pt").to(model.device)
         with torch.inference_mode():
-            out = model.generate(**enc, do_sample=False, max_new_tokens=n_tokens, min_new_tokens=n_tokens,
-                                 suppress_tokens=suppress, pad_token_id=tokenizer.pad_token_id)
+            out = model.generate(
+                **enc,
+                do_sample=False,
+                max_new_tokens=n_tokens,
+                min_new_tokens=n_tokens,
+                suppress_tokens=suppress,
+                pad_token_id=tokenizer.pad_token_id,
+            )
         lengths.append(out.shape[1] - enc["input_ids"].shape[1])
     return lengths
 
@@ -136,8 +160,14 @@ def hf_batched(model, tokenizer, queries, n_tokens, suppress, batch_size) -> Lis
         prompts = [queries[i].prompt for i in order[start : start + batch_size]]
         enc = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
         with torch.inference_mode():
-            out = model.generate(**enc, do_sample=False, max_new_tokens=n_tokens, min_new_tokens=n_tokens,
-                                 suppress_tokens=suppress, pad_token_id=tokenizer.pad_token_id)
+            out = model.generate(
+                **enc,
+                do_sample=False,
+                max_new_tokens=n_tokens,
+                min_new_tokens=n_tokens,
+                suppress_tokens=suppress,
+                pad_token_id=tokenizer.pad_token_id,
+            )
         lengths += [out.shape[1] - enc["input_ids"].shape[1]] * len(prompts)
     return lengths
 
@@ -154,8 +184,9 @@ def make_engine(constrained: bool):
             if id(tokenizer) not in factories:
                 factories[id(tokenizer)] = ConstraintFactory(tokenizer, model.config.vocab_size)
             factory = factories[id(tokenizer)]
-        engine = SharedPrefixEngine(model, tokenizer, batch_size=batch_size, suppress_token_ids=suppress,
-                                    constraint=factory)
+        engine = SharedPrefixEngine(
+            model, tokenizer, batch_size=batch_size, suppress_token_ids=suppress, constraint=factory
+        )
         return [len(d.token_ids) for d in engine.decode(queries, n_tokens)]
 
     return run
@@ -175,8 +206,14 @@ def default_model(hidden_size: int, layers: int) -> Path:
 
     path = Path(tempfile.gettempdir()) / f"spacy-universalner-bench-llama-h{hidden_size}-l{layers}"
     if not (path / "config.json").exists():
-        build_tiny_llama(path, hidden_size=hidden_size, num_layers=layers, num_heads=max(1, hidden_size // 64),
-                         intermediate_size=hidden_size * 3, vocab_size=2048)
+        build_tiny_llama(
+            path,
+            hidden_size=hidden_size,
+            num_layers=layers,
+            num_heads=max(1, hidden_size // 64),
+            intermediate_size=hidden_size * 3,
+            vocab_size=2048,
+        )
     return path
 
 
@@ -358,14 +395,20 @@ def real_answers(model, tokenizer, args) -> Dict:
     params = non_embedding_parameters(model)
     bound = (prefix + suffix + answer) * 2 * params / flops
     return {
-        "labels": len(labels), "docs": len(docs), "answer_cap": cap, "methods": rows,
+        "labels": len(labels),
+        "docs": len(docs),
+        "answer_cap": cap,
+        "methods": rows,
         "engine_equal_to_naive": sum(a == b for a, b in zip(answers["engine"][:n], answers["naive"])),
         "hf_batched_equal_to_naive": sum(a == b for a, b in zip(answers["hf-batched"][:n], answers["naive"])),
         "engine_equal_to_hf_batched": sum(a == b for a, b in zip(answers["engine"], answers["hf-batched"])),
-        "compared_with_naive": n, "queries": len(queries),
+        "compared_with_naive": n,
+        "queries": len(queries),
         "answers_capped": sum(len(a) >= cap for a in answers["engine"]),
         "tokens": {"prefix": prefix, "suffix": suffix, "answer": answer},
-        "non_embedding_parameters": params, "matmul_flops": flops, "compute_bound_seconds": bound,
+        "non_embedding_parameters": params,
+        "matmul_flops": flops,
+        "compute_bound_seconds": bound,
         "engine_over_bound": rows["engine"]["seconds"] / bound,
         "speedup": rows["engine"]["docs_per_s"] / rows["naive"]["docs_per_s"],
         "example_answers": [tokenizer.decode(a) for a in answers["engine"][:3]],
@@ -412,28 +455,43 @@ def main(argv=None) -> Dict:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--docs", type=int, default=None, help="documents per method (default 24; quick 4)")
     parser.add_argument("--naive-docs", type=int, default=None, help="documents for the slow naive loop")
-    parser.add_argument("--answer-tokens", type=int, default=8,
-                        help="tokens decoded per query, all methods (8: about a one-mention UniNER answer)")
+    parser.add_argument(
+        "--answer-tokens",
+        type=int,
+        default=8,
+        help="tokens decoded per query, all methods (8: about a one-mention UniNER answer)",
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="queries per batch, (b) and (c)")
     parser.add_argument("--hidden-size", type=int, default=512)
     parser.add_argument("--layers", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="runs per measurement, methods interleaved, best kept "
-                             "(default 3; quick 1)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="runs per measurement, methods interleaved, best kept (default 3; quick 1)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run in well under a minute: fewer documents, one run per method, label "
-                             "scaling of the engine only; its figures are noisier than a full run's")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run in well under a minute: fewer documents, one run per method, label "
+        "scaling of the engine only; its figures are noisier than a full run's",
+    )
     parser.add_argument("--json", dest="json_path", help="write the figures here")
-    parser.add_argument("--real", action="store_true",
-                        help="a trained --model: answers run to its EOS (--answer-tokens caps them), the methods' "
-                             "answers are compared, and the engine's time is set against the compute bound")
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        help="a trained --model: answers run to its EOS (--answer-tokens caps them), the methods' "
+        "answers are compared, and the engine's time is set against the compute bound",
+    )
     args = parser.parse_args(argv)
 
     # Mistakes end in one line before any work (not a transformers traceback, nor figures lost at the end).
     if args.model and not Path(args.model).expanduser().is_dir():
-        sys.exit(f"throughput.py: --model {args.model}: there is no folder there (a local causal LM folder, "
-                 "e.g. training/smollm2; without --model a random LLaMA is built)")
+        sys.exit(
+            f"throughput.py: --model {args.model}: there is no folder there (a local causal LM folder, "
+            "e.g. training/smollm2; without --model a random LLaMA is built)"
+        )
     if args.real and not args.model:
         sys.exit("throughput.py: --real needs --model, a trained model whose answers end at its EOS")
     import torch
@@ -456,9 +514,14 @@ def main(argv=None) -> Dict:
     t0 = time.perf_counter()
     model, tokenizer = load(model_path, args.device)
     if args.real:
-        figures = {"model": args.model, "parameters": sum(p.numel() for p in model.parameters()), "device": args.device,
-                   "torch_threads": torch.get_num_threads(), "batch_size": args.batch_size,
-                   "real": real_answers(model, tokenizer, args)}
+        figures = {
+            "model": args.model,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "device": args.device,
+            "torch_threads": torch.get_num_threads(),
+            "batch_size": args.batch_size,
+            "real": real_answers(model, tokenizer, args),
+        }
         figures["total_seconds"] = time.perf_counter() - t0
         print(report_real(figures))
         if args.json_path:
@@ -486,8 +549,9 @@ def main(argv=None) -> Dict:
     for name in scale_methods:
         scaling[name] = {10: rows[name]["seconds"] / docs_of[name]}
     for k in (1, 5, 20):
-        timings = timed_all({m: METHODS[m] for m in scale_methods}, model, tokenizer, scale_docs, LABELS[:k], args,
-                            suppress)
+        timings = timed_all(
+            {m: METHODS[m] for m in scale_methods}, model, tokenizer, scale_docs, LABELS[:k], args, suppress
+        )
         for name in scale_methods:
             scaling[name][k] = timings[name]["seconds"] / scale_docs[name]
     for name in scale_methods:
@@ -549,31 +613,49 @@ def report(f: Dict) -> str:
             f"| {name} | {r['docs_per_s']:.3f} | {r['docs_per_s'] / f['naive_docs_per_s']:.1f}x | "
             f"{r['tokens_per_query']:.0f} | {r['peak_bytes'] / mb:.0f} | {r['extra_bytes'] / mb:.0f} |"
         )
-    lines += ["", f"one batch of KV cache: {f['kv_cache_one_batch_bytes'] / mb:.1f} MiB; "
-              f"model + KV: {(f['model_bytes'] + f['kv_cache_one_batch_bytes']) / mb:.0f} MiB", ""]
-    lines += ["| labels | " + " | ".join(f"{m} s/doc" for m in f["label_scaling_seconds_per_doc"]) + " |",
-              "|---|" + "---|" * len(f["label_scaling_seconds_per_doc"])]
+    lines += [
+        "",
+        f"one batch of KV cache: {f['kv_cache_one_batch_bytes'] / mb:.1f} MiB; "
+        f"model + KV: {(f['model_bytes'] + f['kv_cache_one_batch_bytes']) / mb:.0f} MiB",
+        "",
+    ]
+    lines += [
+        "| labels | " + " | ".join(f"{m} s/doc" for m in f["label_scaling_seconds_per_doc"]) + " |",
+        "|---|" + "---|" * len(f["label_scaling_seconds_per_doc"]),
+    ]
     for k in (1, 5, 10, 20):
         lines.append(
             f"| {k} | " + " | ".join(f"{s[k]:.3f}" for s in f["label_scaling_seconds_per_doc"].values()) + " |"
         )
     lines.append("| 20 vs 1 | " + " | ".join(f"{v:.1f}x" for v in f["label_scaling_20_over_1"].values()) + " |")
     target = f["label_scaling_target"]
-    lines.append("| 20 vs 1 within target (<= %.0fx)? | " % target + " | ".join(
-        "yes" if v <= target else "no" for v in f["label_scaling_20_over_1"].values()) + " |")
+    lines.append(
+        "| 20 vs 1 within target (<= %.0fx)? | " % target
+        + " | ".join("yes" if v <= target else "no" for v in f["label_scaling_20_over_1"].values())
+        + " |"
+    )
     shared = f["tokens_shared_per_doc"]
-    lines += ["", f"Note: with one passage prefill per document, the work per document is about P + n(s + a) tokens "
-              f"(P = {shared:.1f} shared prompt tokens, s = {f['tokens_per_label_prompt']:.1f} label tokens, "
-              f"a = {f['answer_tokens']} answer tokens, n labels): if every token cost the same compute, 20 labels "
-              f"would take (P + 20(s + a)) / (P + s + a) = {f['compute_bound_20_over_1']:.1f}x the time of 1 label "
-              f"(fixed per-pass costs, which weigh more with 1 label, lower the measured ratio); "
-              f"the engine measured {f['label_scaling_20_over_1']['engine']:.1f}x against the {target:.0f}x target."]
+    lines += [
+        "",
+        f"Note: with one passage prefill per document, the work per document is about P + n(s + a) tokens "
+        f"(P = {shared:.1f} shared prompt tokens, s = {f['tokens_per_label_prompt']:.1f} label tokens, "
+        f"a = {f['answer_tokens']} answer tokens, n labels): if every token cost the same compute, 20 labels "
+        f"would take (P + 20(s + a)) / (P + s + a) = {f['compute_bound_20_over_1']:.1f}x the time of 1 label "
+        f"(fixed per-pass costs, which weigh more with 1 label, lower the measured ratio); "
+        f"the engine measured {f['label_scaling_20_over_1']['engine']:.1f}x against the {target:.0f}x target.",
+    ]
     q = f["constrained_quality"]
-    lines += ["", "| decoding (component, 32 new tokens max, EOS allowed) | answers | official parse | failed parse "
-              "| mentions | unaligned | docs/s |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| decoding (component, 32 new tokens max, EOS allowed) | answers | official parse | failed parse "
+        "| mentions | unaligned | docs/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, r in q.items():
-        lines.append(f"| {name} | {r['answers']} | {r['official_parse']} | {r['failed_parse']} | {r['mentions']} "
-                     f"| {r['unaligned']} | {r['docs_per_s']:.2f} |")
+        lines.append(
+            f"| {name} | {r['answers']} | {r['official_parse']} | {r['failed_parse']} | {r['mentions']} "
+            f"| {r['unaligned']} | {r['docs_per_s']:.2f} |"
+        )
     lines += ["", f"speedup (engine over naive, 10 labels): {f['speedup']:.1f}x; total {f['total_seconds']:.0f} s"]
     return "\n".join(lines)
 

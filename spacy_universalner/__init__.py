@@ -5,6 +5,7 @@ Importing this package is cheap: the names below are loaded on first use (PEP 56
 every installed plugin, pays only for what a pipeline uses. torch and transformers are imported
 only when a model is first needed.
 """
+
 from importlib import import_module
 from typing import Any
 

@@ -9,6 +9,7 @@ search are tried. A match that cuts through tokens is snapped to token boundarie
 match on token boundaries is always kept, so scripts written without spaces (Chinese, Japanese)
 align wherever the tokenizer splits words.
 """
+
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -63,8 +64,12 @@ def _absent(mention: str, passage: FrozenSet[str]) -> bool:
 
 
 def find_mention(
-    doc: Doc, mention: str, start_char: int = 0, end_char: Optional[int] = None,
-    config: AlignmentConfig = AlignmentConfig(), text: Optional[str] = None,
+    doc: Doc,
+    mention: str,
+    start_char: int = 0,
+    end_char: Optional[int] = None,
+    config: AlignmentConfig = AlignmentConfig(),
+    text: Optional[str] = None,
 ) -> List[Tuple[int, int]]:
     """Token offsets ``(start, end)`` of every occurrence of ``mention`` in ``doc.text[start_char:end_char]``.
 

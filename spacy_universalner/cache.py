@@ -9,6 +9,7 @@ reads a shared one (POSIX), so several processes can share one cache without los
 must be a regular file or a new one. The file is plain text so users can audit, replay and share what a
 model said.
 """
+
 import json
 import warnings
 from contextlib import contextmanager

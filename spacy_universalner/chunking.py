@@ -7,6 +7,7 @@ are counted with the backend's tokenizer, but a cheap bound comes first: no toke
 tokens than UTF-8 bytes (+2 for BOS and a prefix space), so a short Doc is one chunk and a run
 whose prompts are all cached loads no model files at all.
 """
+
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
@@ -41,9 +42,7 @@ def _units(doc: Doc) -> List[tuple]:
     return []
 
 
-def _windows(
-    doc: Doc, start: int, end: int, costs: Sequence[int], max_tokens: int, overlap: int
-) -> List[tuple]:
+def _windows(doc: Doc, start: int, end: int, costs: Sequence[int], max_tokens: int, overlap: int) -> List[tuple]:
     """Token windows over ``[start, end)`` whose summed costs fit ``max_tokens``, overlapping by ``overlap`` tokens."""
     windows = []
     i = start
@@ -60,7 +59,10 @@ def _windows(
 
 
 def split_doc(
-    doc: Doc, max_tokens: int, count_tokens: TokenCounter, overlap: int = 32,
+    doc: Doc,
+    max_tokens: int,
+    count_tokens: TokenCounter,
+    overlap: int = 32,
     known_whole: Optional[Callable[[str], bool]] = None,
 ) -> List[Chunk]:
     """Chunks covering every non-space token of ``doc``, each at most ``max_tokens`` model tokens.

@@ -7,6 +7,7 @@ label) (:mod:`.prompt`), answer from the response cache or the backend (:mod:`.c
 kept on the Doc: ``doc._.uniner_responses`` (raw answers) and ``doc._.uniner_unaligned``
 (strings that could not be placed, for auditing hallucinations).
 """
+
 import copy
 import inspect
 import multiprocessing
@@ -193,7 +194,8 @@ class UniversalNER(Pipe):
             failed = sorted({keys[i][0] for i, g in enumerate(err.generations) if g is None})
             kept = (
                 f"the answers that arrived are in the response cache {self.cache.path}, so a rerun asks only the rest"
-                if self.cache is not None else "set `cache` to keep the answers that arrive when some fail"
+                if self.cache is not None
+                else "set `cache` to keep the answers that arrive when some fail"
             )
             raise BackendError(
                 f"{err} No answer for {len(failed)} of the {len(docs)} Docs of this batch (positions "
@@ -329,7 +331,9 @@ N_PROCESS_PICKLE = (
 
 
 def _unpickle_component(cls: Type["UniversalNER"], state: Dict[str, Any]) -> "UniversalNER":
-    """The inverse of :meth:`UniversalNER.__reduce__` (the backend was pickled apart, so a failure is one clear error).
+    """The inverse of :meth:`UniversalNER.__reduce__`.
+
+    The backend was pickled apart, so a failure is one clear error.
     """
     component = cls.__new__(cls)
     component.__dict__.update({**state, "model": pickle.loads(state["model"])})
@@ -386,7 +390,8 @@ DEFAULT_CONFIG: Dict[str, Any] = {
     **{
         name: parameter.default
         for name, parameter in inspect.signature(UniversalNER.__init__).parameters.items()
-        if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is not parameter.empty
+        if parameter.kind is parameter.KEYWORD_ONLY
+        and parameter.default is not parameter.empty
         and name not in ("template", "scorer")
     },
     "scorer": {"@scorers": "spacy.ner_scorer.v1"},

@@ -13,6 +13,7 @@ span, in order, as spancat does) and ``span._.uniner_score`` (a getter reading
 ``doc.user_data``, because spaCy stores plain ``Span._`` values per character offsets only and
 two labels on the same words must keep their own scores).
 """
+
 import json
 import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -93,4 +94,3 @@ def set_span_scores(doc: Doc, scores: Dict[Tuple[int, int, str], Optional[float]
 def get_span_score(span: Span) -> Optional[float]:
     table = span.doc.user_data.get(USER_DATA_KEY) or {}
     return table.get(_key(span.start_char, span.end_char, span.label_))
-

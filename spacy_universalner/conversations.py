@@ -12,6 +12,7 @@ An answer ``[]`` makes the type a negative. Files are a JSON list (the released 
 test files, what ``build`` and ``gold`` write) or JSONL. ``build``, ``gold``, ``train``, ``train-span``,
 ``init-student`` and the benchmark reader all go through this module.
 """
+
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union

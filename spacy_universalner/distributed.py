@@ -10,6 +10,7 @@ hold: the same rule as :func:`.extract.extract_to_jsonl`.
 
 Ray is an optional extra (``pip install "spacy-universalner[ray]"``), imported here only when used.
 """
+
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -148,7 +149,8 @@ def extract_with_ray(
     try:
         parts = [
             {"path": path, "offset": offset, "end": end, "first": first}
-            for path in paths for offset, end, first in plan_parts(path, batch_size * PART_BATCHES)
+            for path in paths
+            for offset, end, first in plan_parts(path, batch_size * PART_BATCHES)
         ]
         if not parts:
             return stats
@@ -158,10 +160,17 @@ def extract_with_ray(
             fn_kwargs={"text_field": text_field, "id_field": id_field, "done_ref": ray.put(done)},
         )
         results = records.map_batches(
-            ExtractActor, batch_size=batch_size, concurrency=actors, num_cpus=cpus_per_actor,
+            ExtractActor,
+            batch_size=batch_size,
+            concurrency=actors,
+            num_cpus=cpus_per_actor,
             num_gpus=gpus_per_actor or None,
-            fn_constructor_kwargs={"pipeline": pipeline, "output_dir": str(output_dir.resolve()),
-                                   "batch_size": batch_size, "cpus": cpus_per_actor},
+            fn_constructor_kwargs={
+                "pipeline": pipeline,
+                "output_dir": str(output_dir.resolve()),
+                "batch_size": batch_size,
+                "cpus": cpus_per_actor,
+            },
         )
         for row in results.iter_rows():
             stats.written += int(row["written"])

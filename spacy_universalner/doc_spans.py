@@ -7,6 +7,7 @@ on tokens within its passage with :func:`~.alignment.find_mention`, and what the
 on the Doc: ``doc._.uniner_responses`` (raw answers) and ``doc._.uniner_unaligned`` (strings that
 could not be placed, for auditing hallucinations).
 """
+
 from dataclasses import dataclass, replace
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -110,7 +111,13 @@ DEFAULT_ANNOTATION = AnnotationSettings(label_queries={})
 #: The seven annotation settings that the ``universal_ner`` component and the spacy-llm task both take, by config
 #: name (the component also takes ``threshold``).
 ANNOTATION_OPTIONS = (
-    "annotate", "spans_key", "overlap_policy", "overwrite_ents", "alignment_mode", "word_boundaries", "lenient_parsing",
+    "annotate",
+    "spans_key",
+    "overlap_policy",
+    "overwrite_ents",
+    "alignment_mode",
+    "word_boundaries",
+    "lenient_parsing",
 )
 
 

@@ -11,6 +11,7 @@ The same reader, result format and skip rule serve ``extract`` on one machine an
 both run (``universal_ner`` on a blank language or a saved pipeline), from the settings ``extract`` takes, and
 :func:`parse_labels` reads its ``--labels`` text.
 """
+
 import glob
 import json
 from dataclasses import dataclass
@@ -28,9 +29,7 @@ def parse_labels(text: str) -> Union[str, Dict[str, str]]:
     silently make one label of two. Raises ``ValueError`` with a message that says what to write."""
     if ";" in text:
         suggestion = ",".join(part.strip() for part in text.split(";") if part.strip())
-        raise ValueError(
-            f"Labels are separated by commas, not semicolons (got {text!r}): write {suggestion!r}."
-        )
+        raise ValueError(f"Labels are separated by commas, not semicolons (got {text!r}): write {suggestion!r}.")
     items = [item.strip() for item in text.split(",")]
     if not any("=" in item for item in items):
         return text  # normalize_labels reads (and checks) the comma list
@@ -51,8 +50,14 @@ def parse_labels(text: str) -> Union[str, Dict[str, str]]:
 
 
 def build_pipeline(
-    model: str, labels: Union[str, List[str], Dict[str, str]], base: str = "blank:en", device: str = "auto",
-    dtype: str = "auto", batch_size: int = 8, max_new_tokens: int = 256, cache: Optional[str] = None,
+    model: str,
+    labels: Union[str, List[str], Dict[str, str]],
+    base: str = "blank:en",
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int = 8,
+    max_new_tokens: int = 256,
+    cache: Optional[str] = None,
 ):
     """A pipeline with ``universal_ner`` added: on a blank language (``blank:en``) or a saved/installed pipeline.
 
@@ -64,13 +69,16 @@ def build_pipeline(
     from .backends import backend_config
 
     nlp = spacy.blank(base.split(":", 1)[1]) if base.startswith("blank:") else spacy.load(base)
-    nlp.add_pipe("universal_ner", config={
-        "labels": labels,
-        "model": backend_config(model, device, dtype),
-        "batch_size": batch_size,
-        "max_new_tokens": max_new_tokens,
-        "cache": cache,
-    })
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": labels,
+            "model": backend_config(model, device, dtype),
+            "batch_size": batch_size,
+            "max_new_tokens": max_new_tokens,
+            "cache": cache,
+        },
+    )
     return nlp
 
 
@@ -105,7 +113,10 @@ def derived_id(path: Path, line: int) -> str:
 
 
 def read_lines(
-    path: PathLike, text_field: str = "text", id_field: str = "id", start: int = 0,
+    path: PathLike,
+    text_field: str = "text",
+    id_field: str = "id",
+    start: int = 0,
     span: Optional[Tuple[int, int, int]] = None,
 ) -> Iterator[Input]:
     """The records of one file, lazily: a ``.jsonl`` line is its own record, any other line becomes

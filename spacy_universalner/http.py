@@ -25,6 +25,7 @@ Used by the distillation teacher (``chat``) and by the completions inference bac
   URL's credentials are not sent; URL credentials alone are sent as HTTP Basic auth.
 Settings are checked when the client is built (:func:`check_client_settings`).
 """
+
 import email.utils
 import json
 import logging
@@ -95,7 +96,12 @@ class PartialFailure(HTTPClientError):
 
 
 def check_client_settings(
-    base_url: str, *, timeout: float, max_retries: int, backoff_base: float, concurrency: int = 1,
+    base_url: str,
+    *,
+    timeout: float,
+    max_retries: int,
+    backoff_base: float,
+    concurrency: int = 1,
     max_response_bytes: int = MAX_RESPONSE_BYTES,
 ) -> None:
     """Refuse settings that would only fail at the first request, with a message naming the setting."""
@@ -109,10 +115,14 @@ def check_client_settings(
     except ValueError as err:
         raise ValueError(f"base_url {redact_url(base_url)!r} has a bad port: {err}.") from None
     for setting, value, minimum, strict in (
-        ("timeout", timeout, 0, True), ("backoff_base", backoff_base, 0, False),
+        ("timeout", timeout, 0, True),
+        ("backoff_base", backoff_base, 0, False),
     ):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or (
-            value <= minimum if strict else value < minimum
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or value != value
+            or (value <= minimum if strict else value < minimum)
         ):
             bound = "greater than 0" if strict else "at least 0"
             raise ValueError(f"{setting} must be a number of seconds {bound}, got {value!r}.")
@@ -361,7 +371,11 @@ class OpenAIClient:
         max_response_bytes: int = MAX_RESPONSE_BYTES,
     ):
         check_client_settings(
-            base_url, timeout=timeout, max_retries=max_retries, backoff_base=backoff_base, concurrency=concurrency,
+            base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            concurrency=concurrency,
             max_response_bytes=max_response_bytes,
         )
         url, credentials = split_credentials(base_url.rstrip("/"))
@@ -524,8 +538,14 @@ class OpenAIClient:
                     cannot = _connect_failure(err)
                     if cannot:
                         raise _CannotConnect(cannot)
-                if isinstance(err, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                                    requests.exceptions.ContentDecodingError)):
+                if isinstance(
+                    err,
+                    (
+                        requests.ConnectionError,
+                        requests.exceptions.ChunkedEncodingError,
+                        requests.exceptions.ContentDecodingError,
+                    ),
+                ):
                     # A dropped connection or a body that does not decode (a bad gzip stream): a transport hiccup.
                     raise _Transient(f"connection error: {self._redact(str(err))}")
                 # Anything else (a header requests refuses, a bad URL) will not get better; its text is masked.

@@ -7,6 +7,7 @@ arrived whole and gets its newline. Unreadable lines elsewhere are skipped and c
 never glued to. Every append is flushed and fsynced, so a crash loses at most the write in flight.
 Files written in one go (``sample``'s passages) use srsly; :func:`read_records` reads both JSON lists and JSONL.
 """
+
 import json
 import os
 from pathlib import Path

@@ -22,6 +22,7 @@ step 3, which is linear.
 The metric (:func:`official_items`) uses only the official rule, so scores stay comparable
 with the paper; the lenient path only changes what the component puts on the Doc.
 """
+
 import ast
 import json
 import re

@@ -5,6 +5,7 @@ weight fingerprint the response cache keys answers on, loading with clear errors
 tokenizer loading, the position limit of a config, and the byte-level BPE tokenizer the students and test
 models train.
 """
+
 import hashlib
 import os
 from contextlib import contextmanager
@@ -100,10 +101,13 @@ def load_error(name: str, what: str, err: Exception, offline: Optional[str] = No
         f"Could not load the {what} of model {name!r}: {problem}\n{hint}"
         "To run offline, download the model once where the hub can be reached "
         f"(`hf download {name} --local-dir ./my-model`) and give that folder as the model name: "
-        + (f"`{_folder_option.get()}`." if _folder_option.get() else
-           "`--model ./my-model` on the command line, or in Python "
-           '`nlp.add_pipe("universal_ner", config={"model": {"@uniner_backends": '
-           '"spacy_universalner.HuggingFace.v1", "name": "./my-model"}})`.')
+        + (
+            f"`{_folder_option.get()}`."
+            if _folder_option.get()
+            else "`--model ./my-model` on the command line, or in Python "
+            '`nlp.add_pipe("universal_ner", config={"model": {"@uniner_backends": '
+            '"spacy_universalner.HuggingFace.v1", "name": "./my-model"}})`.'
+        )
     )
 
 

@@ -9,6 +9,7 @@ the strings it later sees. The default reproduces the official ``ie_as_qa`` temp
 
 (one line; wrapped here for reading).
 """
+
 import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -76,9 +77,7 @@ class UniNERTemplate:
     def prompt(self, text: str, label: str) -> str:
         return self.query(text, label).prompt
 
-    def training_segments(
-        self, text: str, qa_pairs: Iterable[Tuple[str, str]]
-    ) -> List[Tuple[str, bool]]:
+    def training_segments(self, text: str, qa_pairs: Iterable[Tuple[str, str]]) -> List[Tuple[str, bool]]:
         """A whole training conversation as ``(piece, is_target)`` pieces.
 
         Targets are the assistant turns, each followed by the EOS text, as in UniNER's training
@@ -131,14 +130,14 @@ def normalize_labels(labels: Union[Sequence[str], Dict[str, str]]) -> Dict[str, 
             if "${" in value:
                 raise ValueError(
                     f'The entity {what} {value!r} contains "${{", which spaCy\'s config reads as a reference to '
-                    f'another '
+                    f"another "
                     "setting: the pipeline could not be saved and loaded (spaCy writes it back unescaped). Spell the "
                     'type without "${" (e.g. "$ {").'
                 )
         if len(query) > MAX_QUERY_CHARS:
             raise ValueError(
                 f"The entity type {query[:60]!r}... is {len(query)} characters long, more than {MAX_QUERY_CHARS}: "
-                "types are asked as short names (\"person\", \"programming language\"); shorten it."
+                'types are asked as short names ("person", "programming language"); shorten it.'
             )
         if label in result:
             raise ValueError(f"Duplicate label {label!r} in `labels` (got {given!r}): name each type once.")
@@ -151,8 +150,6 @@ def normalize_labels(labels: Union[Sequence[str], Dict[str, str]]) -> Dict[str, 
     return result
 
 
-def make_uniner_template(
-    separator: str = DEFAULT_SEPARATOR, system: str = DEFAULT_SYSTEM
-) -> UniNERTemplate:
+def make_uniner_template(separator: str = DEFAULT_SEPARATOR, system: str = DEFAULT_SYSTEM) -> UniNERTemplate:
     """The official UniNER template; ``separator`` is the tokenizer's EOS text."""
     return UniNERTemplate(separator=separator, system=system)

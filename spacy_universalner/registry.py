@@ -5,6 +5,7 @@
 can add their own through the ``spacy_uniner_*`` entry-point groups. This module imports nothing from
 the package: each function registers itself where it is defined (the template in :mod:`.templates`).
 """
+
 import catalogue
 import spacy
 

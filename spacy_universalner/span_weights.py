@@ -6,6 +6,7 @@ load the weights are expanded back to float32, so inference runs at full precisi
 is an ordinary ``gliner`` model; only the file is small. ``export-span`` writes this format and
 ``tests/test_backend_gliner.py`` checks the round trip; the model card gives F1 before and after.
 """
+
 import json
 import shutil
 from pathlib import Path

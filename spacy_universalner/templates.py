@@ -4,6 +4,7 @@ Kept apart from :mod:`.prompt` so that the template itself (used by ``build``, `
 imports without spaCy, and with it thinc's import of torch. The component and the spacy-llm task import
 this module; an installed package also finds the template through its entry point.
 """
+
 from .prompt import make_uniner_template
 from .registry import uniner_templates
 

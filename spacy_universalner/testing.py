@@ -5,6 +5,7 @@ Nothing is downloaded: the tokenizer is a byte-level BPE trained in a second on 
 LLaMA: ``<unk>`` 0 (also padding, as in UniNER), ``<s>`` 1, ``</s>`` 2, so the default
 template's ``</s>`` separator is the tokenizer's EOS text.
 """
+
 import gzip
 import json
 import random
@@ -24,8 +25,8 @@ except ImportError:  # no spaCy (the GPU check machine): the tiny-model builders
 _CORPUS = [
     "A virtual assistant answers questions from a user based on the provided text.",
     "USER: Text: Bill Gates founded Microsoft in Albuquerque. ASSISTANT: I've read this text.",
-    "USER: What describes person in the text? ASSISTANT: [\"Bill Gates\"]",
-    "What describes organization in the text? [\"Microsoft\"] What describes location in the text? []",
+    'USER: What describes person in the text? ASSISTANT: ["Bill Gates"]',
+    'What describes organization in the text? ["Microsoft"] What describes location in the text? []',
     "Guido van Rossum created Python while at CWI in Amsterdam, the Netherlands.",
     "Barack Obama visited Paris in 2015 and met the president of France at the Elysee Palace.",
     "The company announced on Monday that its quarterly revenue rose by 12 percent to 3.4 billion dollars.",
@@ -105,14 +106,21 @@ def build_chatml_tokenizer(vocab_size: int = 512):
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=list(CHATML_SPECIAL),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=list(CHATML_SPECIAL),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tokenizer.train_from_iterator(_CORPUS, trainer=trainer)
     unk, bos, eos = CHATML_SPECIAL
     return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token=bos, eos_token=eos, unk_token=unk, pad_token=eos,
-        chat_template=CHATML_TEMPLATE, clean_up_tokenization_spaces=False,
+        tokenizer_object=tokenizer,
+        bos_token=bos,
+        eos_token=eos,
+        unk_token=unk,
+        pad_token=eos,
+        chat_template=CHATML_TEMPLATE,
+        clean_up_tokenization_spaces=False,
         model_input_names=["input_ids", "attention_mask"],
     )
 
@@ -270,10 +278,16 @@ def build_tiny_gliner(path: Union[str, Path], *, hidden_size: int = 32, num_laye
     tokenizer = BertTokenizerFast(vocab_file=str(encoder / "vocab.txt"), do_lower_case=True)
     tokenizer.save_pretrained(encoder)
     torch.manual_seed(seed)
-    BertModel(BertConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=2,
-        intermediate_size=hidden_size * 2, max_position_embeddings=512,
-    )).save_pretrained(encoder)
+    BertModel(
+        BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=hidden_size,
+            num_hidden_layers=num_layers,
+            num_attention_heads=2,
+            intermediate_size=hidden_size * 2,
+            max_position_embeddings=512,
+        )
+    ).save_pretrained(encoder)
     torch.manual_seed(seed)
     model = GLiNER.from_config(GLiNERConfig(model_name=str(encoder), hidden_size=hidden_size, max_width=4, dropout=0.0))
     model.save_pretrained(str(path))
@@ -480,8 +494,14 @@ class FakeOpenAIServer:
             attempt = sum(request["prompt"] == prompt for request in self.requests)
             wrong_key = self.api_key and auth != f"Bearer {self.api_key}"
             action = "401" if wrong_key else self._action(prompt, attempt)
-            request = {"path": path, "body": body, "auth": auth, "prompt": prompt, "action": action,
-                       "time": time.monotonic()}
+            request = {
+                "path": path,
+                "body": body,
+                "auth": auth,
+                "prompt": prompt,
+                "action": action,
+                "time": time.monotonic(),
+            }
             self.requests.append(request)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)

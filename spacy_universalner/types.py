@@ -9,6 +9,7 @@ component is built (as spacy-llm's ``ty.py`` validates a task and model once).
 
 This module imports nothing from the package.
 """
+
 import inspect
 import warnings
 from dataclasses import dataclass
@@ -75,20 +76,17 @@ class Tokenizing(Protocol):
     """A backend that can count model tokens (which chunking of long Docs needs) and names its EOS text
     (which the template's turn separator should be)."""
 
-    def count_tokens(self, texts: Sequence[str]) -> List[int]:
-        ...
+    def count_tokens(self, texts: Sequence[str]) -> List[int]: ...
 
     @property
-    def eos_text(self) -> Optional[str]:
-        ...
+    def eos_text(self) -> Optional[str]: ...
 
 
 class Fingerprinted(Protocol):
     """A backend whose answers the response cache files under more than its name (e.g. a weight fingerprint)."""
 
     @property
-    def cache_key(self) -> str:
-        ...
+    def cache_key(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -123,8 +121,11 @@ def check_backend(model: Any) -> BackendTraits:
 
 def renamed_setting(old: str, new: str, value: Any) -> Any:
     """``value``, given under a setting's old name: still accepted for now, with a warning naming the new one."""
-    warnings.warn(f"The setting `{old}` is now `{new}`; `{old}` will stop working in a later release.",
-                  DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"The setting `{old}` is now `{new}`; `{old}` will stop working in a later release.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
     return value
 
 

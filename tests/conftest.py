@@ -1,4 +1,5 @@
 """Shared fixtures. Tests run offline: the hub is never contacted, models are built locally."""
+
 import os
 
 import pytest

@@ -1,6 +1,7 @@
 """Try ``annotate`` by hand against a flaky OpenAI-compatible server: ``python tests/distill_fake_openai.py
 --port 8011 --fail-rate 0.3`` runs :class:`~spacy_universalner.testing.FakeOpenAIServer` (the server the tests
 use) until Ctrl-C, then prints how many requests it got."""
+
 import argparse
 import json
 import time
@@ -23,5 +24,8 @@ if __name__ == "__main__":
         except KeyboardInterrupt:
             pass
         answered = [r["prompt"] for r in fake.requests if r["action"] in ("ok", "nonlist", "timeout")]
-        print(json.dumps({"requests": len(fake.requests), "answered": len(answered),
-                          "distinct_answered": len(set(answered))}))
+        print(
+            json.dumps(
+                {"requests": len(fake.requests), "answered": len(answered), "distinct_answered": len(set(answered))}
+            )
+        )

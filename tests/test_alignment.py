@@ -1,4 +1,5 @@
 """Placing answer strings on tokens: every occurrence, snapped to tokens, with careful fallbacks."""
+
 import pytest
 import spacy
 

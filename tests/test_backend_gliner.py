@@ -4,6 +4,7 @@ Behaviour that does not depend on weights (answers, order, confidences, batching
 with a scripted stand-in model; loading, chunking, encoder passes and the int8 package format run
 on a tiny random GLiNER built here (no download).
 """
+
 import json
 import shutil
 import warnings
@@ -365,9 +366,13 @@ def test_bfloat16_runs_the_real_model_and_is_cached_apart_from_float32(tiny_glin
     assert full.cache_key != half.cache_key
 
 
-@pytest.mark.parametrize("backend, new_name", [
-    ("spacy_universalner.GLiNER.v1", "passages_per_batch"), ("spacy_universalner.HuggingFace.v1", "queries_per_batch"),
-])
+@pytest.mark.parametrize(
+    "backend, new_name",
+    [
+        ("spacy_universalner.GLiNER.v1", "passages_per_batch"),
+        ("spacy_universalner.HuggingFace.v1", "queries_per_batch"),
+    ],
+)
 def test_a_backends_old_batch_size_setting_still_works_with_a_warning_naming_the_new_one(backend, new_name):
     from spacy_universalner.registry import uniner_backends
 
@@ -505,13 +510,17 @@ def test_passages_are_cut_by_the_span_models_words_too(tiny_gliner):
 def test_float32_answers_do_not_depend_on_which_passages_share_a_batch(tiny_gliner):
     # Issue 27: in bfloat16, 4-5 of 80 Docs got other entities at batch sizes 4 and 1000 than alone (padding
     # changes the rounding). That is documented; float32 is the setting for results independent of batching.
-    texts = ["Bill Gates founded Microsoft in Albuquerque.", "Ada met Alan.",
-             "Guido van Rossum created Python while at CWI in Amsterdam, and later moved to the United States."]
+    texts = [
+        "Bill Gates founded Microsoft in Albuquerque.",
+        "Ada met Alan.",
+        "Guido van Rossum created Python while at CWI in Amsterdam, and later moved to the United States.",
+    ]
     queries = [TEMPLATE.query(text, label) for text in texts for label in ("person", "city", "organization")]
 
     def answers(passages_per_batch):
-        backend = GLiNERBackend(name=tiny_gliner, device="cpu", threshold=0.3, dtype="float32",
-                                passages_per_batch=passages_per_batch)
+        backend = GLiNERBackend(
+            name=tiny_gliner, device="cpu", threshold=0.3, dtype="float32", passages_per_batch=passages_per_batch
+        )
         return [(g.text, [round(lp, 5) for lp in g.token_logprobs]) for g in backend(queries)]
 
     alone = answers(1)

@@ -1,4 +1,5 @@
 """The Hugging Face backend: lazy loading, clear errors, greedy answers in query order."""
+
 import pytest
 
 from spacy_universalner import pretrained
@@ -162,6 +163,8 @@ def test_a_literal_eos_in_a_passage_or_label_is_read_as_plain_text(tiny_model_pa
     assert backend.count_tokens(["a</s>b"]) == [
         len(tokenizer("a</s>b", add_special_tokens=False, split_special_tokens=True)["input_ids"])
     ]
-    answers = [HuggingFaceBackend(tiny_model_path, device="cpu", engine=engine)([injected, clean], max_new_tokens=6)
-               for engine in ("generate", "shared_prefix")]
+    answers = [
+        HuggingFaceBackend(tiny_model_path, device="cpu", engine=engine)([injected, clean], max_new_tokens=6)
+        for engine in ("generate", "shared_prefix")
+    ]
     assert [g.text for g in answers[0]] == [g.text for g in answers[1]]  # both engines read the same tokens

@@ -5,6 +5,7 @@ prompt with a JSON list chosen from the entity type asked, and can be told to fa
 with 429 (Retry-After), 500, a reply slower than the client's timeout, 401, a garbled body or a body
 marked gzip that is not.
 """
+
 import json
 from contextlib import ExitStack
 from typing import List
@@ -191,11 +192,24 @@ def test_settings_are_checked_when_the_backend_is_built():
 
 def component(url, cache=None, **model):
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={
-        "labels": ["person", "organization", "location"], "batch_size": 64, "cache": cache,
-        "model": {"@uniner_backends": "spacy_universalner.OpenAICompatible.v1", "base_url": url, "model": "uniner-test",
-                  "api_key_env": None, "max_retries": 1, "backoff_base": 0.01, "max_concurrency": 8, **model},
-    })
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person", "organization", "location"],
+            "batch_size": 64,
+            "cache": cache,
+            "model": {
+                "@uniner_backends": "spacy_universalner.OpenAICompatible.v1",
+                "base_url": url,
+                "model": "uniner-test",
+                "api_key_env": None,
+                "max_retries": 1,
+                "backoff_base": 0.01,
+                "max_concurrency": 8,
+                **model,
+            },
+        },
+    )
     return nlp
 
 
@@ -239,14 +253,17 @@ def test_an_unwritable_cache_fails_before_the_first_request(make_server, tmp_pat
     assert server.requests == []
 
 
-@pytest.mark.parametrize("setting,value,message", [
-    ("max_retries", -1, "max_retries must be an integer >= 0"),
-    ("timeout", 0, "timeout must be a number of seconds greater than 0"),
-    ("timeout", -1.0, "timeout must be"),
-    ("backoff_base", -0.5, "backoff_base must be"),
-    ("base_url", "not a url", "base_url must be an http"),
-    ("base_url", ["http://127.0.0.1:8000/v1", "gpu2:8000"], "base_url must be an http"),
-])
+@pytest.mark.parametrize(
+    "setting,value,message",
+    [
+        ("max_retries", -1, "max_retries must be an integer >= 0"),
+        ("timeout", 0, "timeout must be a number of seconds greater than 0"),
+        ("timeout", -1.0, "timeout must be"),
+        ("backoff_base", -0.5, "backoff_base must be"),
+        ("base_url", "not a url", "base_url must be an http"),
+        ("base_url", ["http://127.0.0.1:8000/v1", "gpu2:8000"], "base_url must be an http"),
+    ],
+)
 def test_bad_settings_are_refused_at_add_pipe(setting, value, message):
     with pytest.raises(ValueError, match=message):
         component("http://127.0.0.1:9/v1", **{setting: value})

@@ -4,6 +4,7 @@ vLLM needs a CUDA GPU and its own torch, so it is not a test dependency: the sta
 the backend sends (engine settings, greedy sampling, the exact prompts) and how it reads vLLM's
 outputs; the last test runs the real vLLM where it is installed and is skipped elsewhere.
 """
+
 import importlib.util
 import json
 import subprocess

@@ -1,4 +1,5 @@
 """The JSONL response cache survives crashes and can be read and shared by people."""
+
 import json
 import warnings
 from pathlib import Path
@@ -79,13 +80,16 @@ def test_bytes_that_are_not_utf8_are_skipped_and_counted_once(tmp_path):
     assert cache.skipped_lines == 1 and len(cache) == 1
 
 
-@pytest.mark.parametrize("entry", [
-    {"model": ["m"], "prompt": "p", "response": "[]"},  # list: unhashable as a key
-    {"model": "m", "prompt": {"text": "p"}, "response": "[]"},
-    {"model": "m", "prompt": "p", "response": ["a"]},
-    {"model": "m", "prompt": "p"},
-    ["m", "p", "[]"],
-])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"model": ["m"], "prompt": "p", "response": "[]"},  # list: unhashable as a key
+        {"model": "m", "prompt": {"text": "p"}, "response": "[]"},
+        {"model": "m", "prompt": "p", "response": ["a"]},
+        {"model": "m", "prompt": "p"},
+        ["m", "p", "[]"],
+    ],
+)
 def test_lines_with_fields_of_the_wrong_type_are_skipped(tmp_path, entry):
     path = tmp_path / "cache.jsonl"
     path.write_bytes(_line("m", "good", '["a"]') + (json.dumps(entry) + "\n").encode())

@@ -1,4 +1,5 @@
 """Long Docs are split into passages of at most ``max_tokens`` model tokens."""
+
 import spacy
 
 from spacy_universalner.chunking import split_doc

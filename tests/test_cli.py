@@ -1,4 +1,5 @@
 """The command line as a new user meets it: help at once, clear failures, output that keeps what came in."""
+
 import subprocess
 import sys
 
@@ -7,8 +8,17 @@ import pytest
 HEAVY = ("torch", "transformers", "spacy")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["extract", "--help"], ["evaluate", "--help"], ["train", "--help"],
-                                  ["distill", "--help"], ["distill", "train", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["extract", "--help"],
+        ["evaluate", "--help"],
+        ["train", "--help"],
+        ["distill", "--help"],
+        ["distill", "train", "--help"],
+    ],
+)
 def test_help_imports_neither_spacy_nor_torch_nor_transformers(args):
     """Importing them takes seconds; a help text needs none of them."""
     code = (
@@ -106,11 +116,14 @@ def test_extract_shows_each_text_and_its_entities_without_a_stray_none(tmp_path)
     assert "None" not in lines
 
 
-@pytest.mark.parametrize("labels,message", [
-    (",", "`labels` is empty (got ',')"),
-    (" , ,", "`labels` is empty (got ' , ,')"),
-    ("person,location,person", "Duplicate label 'person' in `labels` (got 'person,location,person')"),
-])
+@pytest.mark.parametrize(
+    "labels,message",
+    [
+        (",", "`labels` is empty (got ',')"),
+        (" , ,", "`labels` is empty (got ' , ,')"),
+        ("person,location,person", "Duplicate label 'person' in `labels` (got 'person,location,person')"),
+    ],
+)
 def test_extract_says_which_labels_it_got_when_they_are_unusable(labels, message):
     result = _extract("--model", "uniner-span", "--labels", labels, "Bill Gates")
     assert result.exit_code == 1

@@ -1,5 +1,6 @@
 """The command line's layout (issue 26 item 2): top-level commands, the ``distill`` group, the old names of its
 steps as hidden aliases, and the ``spacy-universalner`` console script."""
+
 import configparser
 import json
 from pathlib import Path
@@ -12,8 +13,18 @@ from spacy_universalner.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 TOP_LEVEL = ["extract", "evaluate", "download", "init-config"]
-DISTILL_STEPS = ["sample", "annotate", "gold", "build", "train", "train-span", "init-student", "export-student",
-                 "export-span", "convert-gguf"]
+DISTILL_STEPS = [
+    "sample",
+    "annotate",
+    "gold",
+    "build",
+    "train",
+    "train-span",
+    "init-student",
+    "export-student",
+    "export-span",
+    "convert-gguf",
+]
 
 
 def _section(listing: str, title: str):
@@ -21,7 +32,7 @@ def _section(listing: str, title: str):
     lines = listing.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(title))
     names = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip():
             break
         if line.startswith("  ") and not line.startswith("   "):

@@ -1,4 +1,5 @@
 """The ``universal_ner`` component, as users meet it: add_pipe, nlp.pipe, save/load, evaluate."""
+
 import json
 import re
 import subprocess
@@ -39,14 +40,21 @@ def write_cache(path, model, text, answers):
 def test_cached_answers_become_ents_without_loading_the_model(tmp_path):
     # The issue's new-user check: a cache holding the official prompts answers everything.
     cache = tmp_path / "cache.jsonl"
-    write_cache(cache, "no-such-org/no-such-model", TEXT,
-                {"person": '["Bill Gates"]', "organization": '["Microsoft"]', "location": '["Albuquerque"]'})
+    write_cache(
+        cache,
+        "no-such-org/no-such-model",
+        TEXT,
+        {"person": '["Bill Gates"]', "organization": '["Microsoft"]', "location": '["Albuquerque"]'},
+    )
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={
-        "labels": ["person", "organization", "location"],
-        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "no-such-org/no-such-model"},
-        "cache": str(cache),
-    })
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person", "organization", "location"],
+            "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "no-such-org/no-such-model"},
+            "cache": str(cache),
+        },
+    )
     doc = nlp(TEXT)
     assert ents(doc) == [("Bill Gates", "person"), ("Microsoft", "organization"), ("Albuquerque", "location")]
     backend = nlp.get_pipe("universal_ner").model
@@ -58,19 +66,26 @@ def test_a_long_doc_answered_whole_in_the_cache_needs_no_tokenizer(tmp_path):
     cache = tmp_path / "cache.jsonl"
     write_cache(cache, "no-such-org/no-such-model", text, {"person": '["Bill Gates"]'})
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={
-        "labels": ["person"], "cache": str(cache),
-        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "no-such-org/no-such-model"},
-    })
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person"],
+            "cache": str(cache),
+            "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "no-such-org/no-such-model"},
+        },
+    )
     assert len(nlp(text).ents) == 20
 
 
 def test_an_unloadable_model_name_is_a_clear_error():
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={
-        "labels": ["person"],
-        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "no-such-org/no-such-model"},
-    })
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person"],
+            "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "no-such-org/no-such-model"},
+        },
+    )
     with pytest.raises(RuntimeError, match=r"(?s)no-such-org/no-such-model.*download the model once"):
         nlp(TEXT)
 
@@ -89,16 +104,28 @@ def test_adding_the_pipe_loads_nothing_and_imports_no_torch():
 
 def test_labels_can_map_entity_labels_to_query_texts():
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={"labels": {"ORG": "organization", "PER": "person"},
-                                          "model": rules(organization=["Microsoft"], person=["Bill Gates"])})
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": {"ORG": "organization", "PER": "person"},
+            "model": rules(organization=["Microsoft"], person=["Bill Gates"]),
+        },
+    )
     assert ents(nlp(TEXT)) == [("Bill Gates", "PER"), ("Microsoft", "ORG")]
     assert nlp.get_pipe("universal_ner").labels == ("ORG", "PER")
 
 
 @pytest.mark.parametrize(
     "labels,message",
-    [([], "empty"), (["person", "person"], "Duplicate"), ([""], "Empty"), (["per\nson"], "newline"),
-     ({"A": "x", "B": "x"}, "same query"), ({"PER": 5}, "non-string entity query"), (" , ", "empty")],
+    [
+        ([], "empty"),
+        (["person", "person"], "Duplicate"),
+        ([""], "Empty"),
+        (["per\nson"], "newline"),
+        ({"A": "x", "B": "x"}, "same query"),
+        ({"PER": 5}, "non-string entity query"),
+        (" , ", "empty"),
+    ],
 )
 def test_bad_labels_are_clear_errors(labels, message):
     nlp = spacy.blank("en")
@@ -141,7 +168,10 @@ def test_overlapping_entities_go_to_spans_and_the_longest_to_ents():
     doc = nlp("The University of Cambridge is in Cambridge.")
     assert ents(doc) == [("University of Cambridge", "organization"), ("Cambridge", "location")]
     assert [(s.text, s.label_) for s in doc.spans["uniner"]] == [
-        ("University of Cambridge", "organization"), ("Cambridge", "location"), ("Cambridge", "location")]
+        ("University of Cambridge", "organization"),
+        ("Cambridge", "location"),
+        ("Cambridge", "location"),
+    ]
 
 
 def test_label_order_policy_prefers_earlier_labels():
@@ -163,8 +193,10 @@ def test_label_order_policy_prefers_earlier_labels():
 )
 def test_annotate_chooses_ents_spans_or_both(annotate, has_ents, has_spans):
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={"labels": ["person"], "annotate": annotate, "spans_key": "mine",
-                                          "model": rules(person=["Bill Gates"])})
+    nlp.add_pipe(
+        "universal_ner",
+        config={"labels": ["person"], "annotate": annotate, "spans_key": "mine", "model": rules(person=["Bill Gates"])},
+    )
     doc = nlp(TEXT)
     assert bool(doc.ents) == has_ents
     assert ("mine" in doc.spans) == has_spans
@@ -174,8 +206,14 @@ def test_existing_ents_are_kept_when_not_overwriting():
     nlp = spacy.blank("en")
     ruler = nlp.add_pipe("entity_ruler")
     ruler.add_patterns([{"label": "GPE", "pattern": "Albuquerque"}, {"label": "CORP", "pattern": "Microsoft"}])
-    nlp.add_pipe("universal_ner", config={"labels": ["organization", "person"], "overwrite_ents": False,
-                                          "model": rules(organization=["Microsoft"], person=["Bill Gates"])})
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["organization", "person"],
+            "overwrite_ents": False,
+            "model": rules(organization=["Microsoft"], person=["Bill Gates"]),
+        },
+    )
     assert ents(nlp(TEXT)) == [("Bill Gates", "person"), ("Microsoft", "CORP"), ("Albuquerque", "GPE")]
 
 
@@ -184,8 +222,15 @@ def test_a_longer_new_span_never_replaces_an_existing_entity(policy):
     # Existing Alice/GPE; the model answers "Alice met" (overlapping, longer) and "Alice met Bob" beside "Bob".
     nlp = spacy.blank("en")
     nlp.add_pipe("entity_ruler").add_patterns([{"label": "GPE", "pattern": "Alice"}])
-    nlp.add_pipe("universal_ner", config={"labels": ["person"], "overwrite_ents": False, "overlap_policy": policy,
-                                          "model": raw_answers(person='["Alice met", "Alice met Bob", "Bob"]')})
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person"],
+            "overwrite_ents": False,
+            "overlap_policy": policy,
+            "model": raw_answers(person='["Alice met", "Alice met Bob", "Bob"]'),
+        },
+    )
     doc = nlp("Alice met Bob.")
     assert ents(doc) == [("Alice", "GPE"), ("Bob", "person")]
     assert ("Alice met", "person") in [(s.text, s.label_) for s in doc.spans["uniner"]]  # still in the span group
@@ -193,13 +238,15 @@ def test_a_longer_new_span_never_replaces_an_existing_entity(policy):
 
 def test_unaligned_strings_are_kept_for_auditing():
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={"labels": ["person"],
-                                          "model": raw_answers(person='["Bill Gates", "Steve Jobs"]')})
+    nlp.add_pipe(
+        "universal_ner", config={"labels": ["person"], "model": raw_answers(person='["Bill Gates", "Steve Jobs"]')}
+    )
     doc = nlp(TEXT)
     assert ents(doc) == [("Bill Gates", "person")]
     assert doc._.uniner_unaligned == [{"label": "person", "text": "Steve Jobs", "chunk": 0}]
     assert doc._.uniner_responses == [
-        {"label": "person", "query": "person", "chunk": 0, "response": '["Bill Gates", "Steve Jobs"]'}]
+        {"label": "person", "query": "person", "chunk": 0, "response": '["Bill Gates", "Steve Jobs"]'}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -207,17 +254,22 @@ def test_unaligned_strings_are_kept_for_auditing():
 )
 def test_garbage_answers_never_crash(garbage):
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={"labels": ["person"],
-                                          "model": raw_answers(person=garbage)})
+    nlp.add_pipe("universal_ner", config={"labels": ["person"], "model": raw_answers(person=garbage)})
     doc = nlp(TEXT)
     assert doc.ents == ()  # nothing usable in the answer: no entity, no error
     assert doc._.uniner_responses[0]["response"] == garbage  # what the model said is kept for auditing
 
 
-@pytest.mark.parametrize("text, found", [
-    ("", []), ("   \n\t ", []), ("😀😀 🙂", [("🙂", "person")]), ("東京タワーは東京にあります。", []),
-    ("Владимир Путин", [("Владимир Путин", "person")]),
-])
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ("", []),
+        ("   \n\t ", []),
+        ("😀😀 🙂", [("🙂", "person")]),
+        ("東京タワーは東京にあります。", []),
+        ("Владимир Путин", [("Владимир Путин", "person")]),
+    ],
+)
 def test_unusual_docs_are_handled(text, found):
     nlp = spacy.blank("en")
     nlp.add_pipe("universal_ner", config={"labels": ["person"], "model": rules(person=["Владимир Путин", "🙂"])})
@@ -229,8 +281,14 @@ def test_unusual_docs_are_handled(text, found):
 
 def test_nlp_pipe_sends_batch_size_docs_worth_of_queries_per_model_call():
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={"labels": ["person", "organization"], "batch_size": 4,
-                                          "model": rules(person=["Bill Gates"], organization=["Microsoft"])})
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person", "organization"],
+            "batch_size": 4,
+            "model": rules(person=["Bill Gates"], organization=["Microsoft"]),
+        },
+    )
     docs = list(nlp.pipe([f"{TEXT} ({i})" for i in range(10)]))
     assert all(ents(d) == [("Bill Gates", "person"), ("Microsoft", "organization")] for d in docs)
     calls = nlp.get_pipe("universal_ner").model.calls
@@ -239,8 +297,13 @@ def test_nlp_pipe_sends_batch_size_docs_worth_of_queries_per_model_call():
 
 def test_identical_prompts_are_asked_once():
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={"labels": ["person", "organization"],
-                                          "model": rules(person=["Bill Gates"], organization=["Microsoft"])})
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person", "organization"],
+            "model": rules(person=["Bill Gates"], organization=["Microsoft"]),
+        },
+    )
     docs = list(nlp.pipe([TEXT] * 5))
     assert all(ents(d) == [("Bill Gates", "person"), ("Microsoft", "organization")] for d in docs)
     assert [len(c) for c in nlp.get_pipe("universal_ner").model.calls] == [2]
@@ -249,8 +312,9 @@ def test_identical_prompts_are_asked_once():
 def test_long_docs_are_chunked_and_mapped_back():
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
-    nlp.add_pipe("universal_ner", config={"labels": ["person"], "max_chunk_tokens": 64,
-                                          "model": rules(person=["Ada Lovelace"])})
+    nlp.add_pipe(
+        "universal_ner", config={"labels": ["person"], "max_chunk_tokens": 64, "model": rules(person=["Ada Lovelace"])}
+    )
     filler = "This sentence is only here to make the document longer than one passage. "
     text = filler * 30 + "Ada Lovelace wrote the first program. " + filler * 30
     doc = nlp(text)
@@ -270,8 +334,10 @@ def test_a_50000_word_doc_works():
 
 def test_config_round_trips_through_disk(tmp_path):
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={"labels": {"ORG": "organization"}, "max_new_tokens": 64,
-                                          "model": rules(organization=["Microsoft"])})
+    nlp.add_pipe(
+        "universal_ner",
+        config={"labels": {"ORG": "organization"}, "max_new_tokens": 64, "model": rules(organization=["Microsoft"])},
+    )
     nlp.to_disk(tmp_path / "pipeline")
     loaded = spacy.load(tmp_path / "pipeline")
     pipe = loaded.get_pipe("universal_ner")
@@ -283,8 +349,13 @@ def test_config_round_trips_through_disk(tmp_path):
 
 def test_evaluate_uses_spacys_ner_scorer():
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={"labels": ["person", "organization"],
-                                          "model": rules(person=["Bill Gates"], organization=["Albuquerque"])})
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person", "organization"],
+            "model": rules(person=["Bill Gates"], organization=["Albuquerque"]),
+        },
+    )
     reference = nlp.make_doc(TEXT)
     reference.ents = [reference.char_span(0, 10, "person"), reference.char_span(19, 28, "organization")]
     scores = nlp.evaluate([Example(nlp.make_doc(TEXT), reference)])
@@ -301,11 +372,19 @@ def test_displacy_renders_the_entities():
 
 def test_separator_mismatch_with_the_tokenizer_warns(tiny_model_path):
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={
-        "labels": ["person"], "max_new_tokens": 4,
-        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": tiny_model_path, "device": "cpu"},
-        "template": {"@uniner_templates": "spacy_universalner.UniNER.v1", "separator": "<|eot|>"},
-    })
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person"],
+            "max_new_tokens": 4,
+            "model": {
+                "@uniner_backends": "spacy_universalner.HuggingFace.v1",
+                "name": tiny_model_path,
+                "device": "cpu",
+            },
+            "template": {"@uniner_templates": "spacy_universalner.UniNER.v1", "separator": "<|eot|>"},
+        },
+    )
     with pytest.warns(UserWarning, match="separator"):
         nlp(TEXT)
 
@@ -315,20 +394,33 @@ def test_a_tiny_local_model_runs_over_100_docs(tiny_model_path, tmp_path):
     """Real generation with a random-weight model: garbage answers, but never a crash; cached for replay."""
     nlp = spacy.blank("en")
     cache = tmp_path / "cache.jsonl"
-    nlp.add_pipe("universal_ner", config={
-        "labels": ["person", "organization", "location"], "max_new_tokens": 8, "cache": str(cache),
-        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": tiny_model_path, "device": "cpu"},
-    })
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person", "organization", "location"],
+            "max_new_tokens": 8,
+            "cache": str(cache),
+            "model": {
+                "@uniner_backends": "spacy_universalner.HuggingFace.v1",
+                "name": tiny_model_path,
+                "device": "cpu",
+            },
+        },
+    )
     texts = [f"Document {i}: Bill Gates met person number {i} in Paris." for i in range(100)]
     docs = list(nlp.pipe(texts, batch_size=25))
     assert len(docs) == 100 and all(len(d._.uniner_responses) == 3 for d in docs)
     assert len(cache.read_text().splitlines()) == 300
     # Replaying from the cache gives the same answers without the model.
     replay = spacy.blank("en")
-    replay.add_pipe("universal_ner", config={
-        "labels": ["person", "organization", "location"], "cache": str(cache),
-        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": tiny_model_path},
-    })
+    replay.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person", "organization", "location"],
+            "cache": str(cache),
+            "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": tiny_model_path},
+        },
+    )
     replayed = list(replay.pipe(texts[:10]))
     assert [d._.uniner_responses for d in replayed] == [d._.uniner_responses for d in docs[:10]]
     assert "model" not in replay.get_pipe("universal_ner").model.loaded
@@ -344,7 +436,9 @@ def test_a_cache_is_not_replayed_for_a_model_retrained_in_the_same_folder(tiny_m
     shutil.copytree(tiny_model_path, folder)
     cache = tmp_path / "cache.jsonl"
     config = {
-        "labels": ["person"], "max_new_tokens": 4, "cache": str(cache),
+        "labels": ["person"],
+        "max_new_tokens": 4,
+        "cache": str(cache),
         "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": str(folder), "device": "cpu"},
     }
     first = spacy.blank("en")
@@ -362,10 +456,13 @@ def test_a_cache_is_not_replayed_for_a_model_retrained_in_the_same_folder(tiny_m
     assert len(cache.read_text().splitlines()) == 2  # both models' answers kept
 
 
-@pytest.mark.parametrize("settings,message", [
-    ({"chunk_overlap": 256}, r"chunk_overlap \(256\) must be at most half of max_chunk_tokens \(256\)"),
-    ({"chunk_overlap": 40, "max_chunk_tokens": 64}, "at most half"),
-])
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ({"chunk_overlap": 256}, r"chunk_overlap \(256\) must be at most half of max_chunk_tokens \(256\)"),
+        ({"chunk_overlap": 40, "max_chunk_tokens": 64}, "at most half"),
+    ],
+)
 def test_chunking_settings_that_would_multiply_the_queries_are_refused_at_add_pipe(settings, message):
     # chunk_overlap >= max_chunk_tokens used to be accepted: 1,985 queries instead of 125 for a 2,000-token Doc.
     nlp = spacy.blank("en")
@@ -394,8 +491,13 @@ def test_a_label_with_a_config_variable_marker_is_refused_and_a_plain_dollar_rou
 def test_a_device_torch_does_not_know_is_refused_at_add_pipe(device):
     nlp = spacy.blank("en")
     with pytest.raises(ValueError, match=f"Unknown device '{re.escape(device)}'"):
-        nlp.add_pipe("universal_ner", config={"labels": ["person"], "model": {
-            "@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "x", "device": device}})
+        nlp.add_pipe(
+            "universal_ner",
+            config={
+                "labels": ["person"],
+                "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "x", "device": device},
+            },
+        )
 
 
 def test_a_cuda_device_without_cuda_is_refused_at_add_pipe():
@@ -405,17 +507,25 @@ def test_a_cuda_device_without_cuda_is_refused_at_add_pipe():
         pytest.skip("this machine has CUDA")
     nlp = spacy.blank("en")
     with pytest.raises(ValueError, match="torch sees no CUDA device"):
-        nlp.add_pipe("universal_ner", config={"labels": ["person"], "model": {
-            "@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "x", "device": "cuda"}})
+        nlp.add_pipe(
+            "universal_ner",
+            config={
+                "labels": ["person"],
+                "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "x", "device": "cuda"},
+            },
+        )
 
 
-@pytest.mark.parametrize("config, setting", [
-    ({"annotate": "entz"}, "annotate"),
-    ({"overlap_policy": "shortest"}, "overlap_policy"),
-    ({"alignment_mode": "fuzzy"}, "alignment_mode"),
-    ({"model": {"@uniner_backends": "spacy_universalner.GLiNER.v1", "dtype": "float8"}}, "dtype"),
-    ({"model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "x", "engine": "fast"}}, "engine"),
-])
+@pytest.mark.parametrize(
+    "config, setting",
+    [
+        ({"annotate": "entz"}, "annotate"),
+        ({"overlap_policy": "shortest"}, "overlap_policy"),
+        ({"alignment_mode": "fuzzy"}, "alignment_mode"),
+        ({"model": {"@uniner_backends": "spacy_universalner.GLiNER.v1", "dtype": "float8"}}, "dtype"),
+        ({"model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "x", "engine": "fast"}}, "engine"),
+    ],
+)
 def test_an_unknown_choice_is_refused_by_config_validation_naming_the_choices(config, setting):
     from confection import ConfigValidationError
 

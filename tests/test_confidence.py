@@ -1,4 +1,5 @@
 """Each mention gets the probability the model gave to writing it, on spans, span groups and ents."""
+
 import math
 
 import pytest
@@ -21,8 +22,18 @@ def _generation(pieces_and_logprobs):
     return Generation(text, logprobs, offsets)
 
 
-ANSWER = _generation([(" [", -0.1), ('"', -0.2), ("Bill", -0.3), (" Gates", -0.4), ('",', -0.5), (' "', -0.6),
-                      ("Paris", -0.7), ('"]', -0.8)])
+ANSWER = _generation(
+    [
+        (" [", -0.1),
+        ('"', -0.2),
+        ("Bill", -0.3),
+        (" Gates", -0.4),
+        ('",', -0.5),
+        (' "', -0.6),
+        ("Paris", -0.7),
+        ('"]', -0.8),
+    ]
+)
 
 
 def test_score_is_the_probability_of_the_tokens_covering_the_quoted_mention():
@@ -63,8 +74,10 @@ def test_scores_on_span_group_and_span_extension(nlp):
 
 
 def test_same_words_under_two_labels_keep_their_own_scores(nlp):
-    paris = {"person": _generation([('["', 0.0), ("Paris", -0.1), ('"]', 0.0)]),
-             "city": _generation([('["', 0.0), ("Paris", -2.0), ('"]', 0.0)])}
+    paris = {
+        "person": _generation([('["', 0.0), ("Paris", -0.1), ('"]', 0.0)]),
+        "city": _generation([('["', 0.0), ("Paris", -2.0), ('"]', 0.0)]),
+    }
     pipe = UniversalNER(nlp.vocab, labels=["person", "city"], model=KeywordBackend(raw=paris), annotate="spans")
     doc = pipe(nlp("Paris is nice."))
     assert {s.label_: round(s._.uniner_score, 3) for s in doc.spans["uniner"]} == {

@@ -1,4 +1,5 @@
 """displaCy shows the component's entities in colour, though UniNER labels are free lower-case text."""
+
 import re
 
 import spacy
@@ -10,8 +11,13 @@ from spacy_universalner.prompt import UniNERTemplate
 from spacy_universalner.types import Generation
 
 TEXT = "Guido van Rossum created Python at CWI in Amsterdam."
-ANSWERS = {"person": '["Guido van Rossum"]', "programming language": '["Python"]',
-           "organization": '["CWI"]', "disease": "[]", "location": '["Amsterdam", "CWI in Amsterdam"]'}
+ANSWERS = {
+    "person": '["Guido van Rossum"]',
+    "programming language": '["Python"]',
+    "organization": '["CWI"]',
+    "disease": "[]",
+    "location": '["Amsterdam", "CWI in Amsterdam"]',
+}
 
 
 class _Answers:

@@ -1,4 +1,5 @@
 """annotate: every passage answered exactly once, whatever happens to the process."""
+
 import json
 import os
 import signal
@@ -105,8 +106,9 @@ def test_a_complete_last_record_without_newline_is_kept(tmp_path):
 def test_teacher_failures_are_skipped_and_retried_next_run(tmp_path):
     passages = write_passages(tmp_path / "passages.jsonl", 5)
     output = tmp_path / "annotations.jsonl"
-    stats = run_annotate(passages, output, CountingTeacher(limit=2, interrupt=RuntimeError), progress=False,
-                         max_consecutive_failures=100)
+    stats = run_annotate(
+        passages, output, CountingTeacher(limit=2, interrupt=RuntimeError), progress=False, max_consecutive_failures=100
+    )
     assert stats.answered == 2 and stats.failed == 3 and stats.stopped is None
     stats = run_annotate(passages, output, CountingTeacher(), progress=False)
     assert stats.answered == 3 and sorted(ids_in(output)) == [f"p{i}" for i in range(5)]
@@ -114,8 +116,13 @@ def test_teacher_failures_are_skipped_and_retried_next_run(tmp_path):
 
 def test_a_dead_teacher_stops_the_run(tmp_path):
     passages = write_passages(tmp_path / "passages.jsonl", 30)
-    stats = run_annotate(passages, tmp_path / "out.jsonl", CountingTeacher(limit=0, interrupt=RuntimeError),
-                         progress=False, max_consecutive_failures=3)
+    stats = run_annotate(
+        passages,
+        tmp_path / "out.jsonl",
+        CountingTeacher(limit=0, interrupt=RuntimeError),
+        progress=False,
+        max_consecutive_failures=3,
+    )
     assert stats.stopped and "3 failures in a row" in stats.stopped and stats.failed < 30
 
 
@@ -169,9 +176,27 @@ def test_killed_cli_run_against_a_flaky_server_resumes_to_exactly_once(tmp_path)
     output = tmp_path / "annotations.jsonl"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     with FakeOpenAIServer(fail_rate=0.25, delay=0.05, late=1.0, seed=1) as server:
-        command = [sys.executable, "-m", "spacy_universalner", "annotate", str(passages), str(output),
-                   "--base-url", server.url, "--model", "fake", "--api-key-env", "", "--concurrency", "4",
-                   "--timeout", "0.5", "--max-retries", "10", "--no-progress"]
+        command = [
+            sys.executable,
+            "-m",
+            "spacy_universalner",
+            "annotate",
+            str(passages),
+            str(output),
+            "--base-url",
+            server.url,
+            "--model",
+            "fake",
+            "--api-key-env",
+            "",
+            "--concurrency",
+            "4",
+            "--timeout",
+            "0.5",
+            "--max-retries",
+            "10",
+            "--no-progress",
+        ]
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.time() + 60
         while time.time() < deadline and (not output.exists() or len(output.read_text().splitlines()) < 8):
@@ -203,11 +228,14 @@ def test_passage_ids_are_compared_as_text_so_1_and_quoted_1_are_one_passage(tmp_
     assert run_annotate(passages, output, CountingTeacher(), progress=False).answered == 0
 
 
-@pytest.mark.parametrize("line,message", [
-    ({"id": "p1"}, 'expected a JSON object with an "id" and a "text"'),
-    ({"id": ["p", 1], "text": "x"}, "a passage id must be a string or an integer"),
-    (["p1", "text"], "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ({"id": "p1"}, 'expected a JSON object with an "id" and a "text"'),
+        ({"id": ["p", 1], "text": "x"}, "a passage id must be a string or an integer"),
+        (["p1", "text"], "expected a JSON object"),
+    ],
+)
 def test_a_bad_passage_line_is_an_error_naming_the_file_and_line(tmp_path, line, message):
     passages = tmp_path / "passages.jsonl"
     passages.write_text(json.dumps({"id": "p0", "text": "Fine."}) + "\n" + json.dumps(line) + "\n")
@@ -234,11 +262,14 @@ def test_a_teacher_answer_that_is_not_text_counts_as_a_failure_and_the_run_goes_
     assert stats.answered == 3 and stats.failed == 1 and sorted(ids_in(output)) == ["p0", "p2", "p3"]
 
 
-@pytest.mark.parametrize("options,message", [
-    (["--timeout", "0"], "timeout must be a number of seconds greater than 0"),
-    (["--max-retries", "-1"], "max_retries must be an integer >= 0"),
-    (["--max-tokens", "-5"], "max_tokens must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        (["--timeout", "0"], "timeout must be a number of seconds greater than 0"),
+        (["--max-retries", "-1"], "max_retries must be an integer >= 0"),
+        (["--max-tokens", "-5"], "max_tokens must be an integer >= 1"),
+    ],
+)
 def test_bad_annotate_options_are_refused_before_any_request(tmp_path, options, message):
     from typer.testing import CliRunner
 
@@ -246,7 +277,21 @@ def test_bad_annotate_options_are_refused_before_any_request(tmp_path, options, 
 
     passages = write_passages(tmp_path / "passages.jsonl", 2)
     with FakeOpenAIServer() as server:
-        result = CliRunner().invoke(app, ["annotate", str(passages), str(tmp_path / "out.jsonl"), "--base-url",
-                                          server.url, "--model", "m", "--api-key-env", "", "--no-progress", *options])
+        result = CliRunner().invoke(
+            app,
+            [
+                "annotate",
+                str(passages),
+                str(tmp_path / "out.jsonl"),
+                "--base-url",
+                server.url,
+                "--model",
+                "m",
+                "--api-key-env",
+                "",
+                "--no-progress",
+                *options,
+            ],
+        )
     assert result.exit_code == 1 and message in result.output  # a message, not a traceback
     assert isinstance(result.exception, SystemExit) and server.requests == []  # nothing was sent

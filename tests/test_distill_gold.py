@@ -1,5 +1,6 @@
 """``gold`` asks only what a source can vouch for: every type of a complete schema, the present types of a
 partial one; several names of one type vary across passages; a set's own limit caps its passages."""
+
 import json
 from collections import Counter
 from pathlib import Path

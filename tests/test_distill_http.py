@@ -1,4 +1,5 @@
 """The OpenAI-compatible client and HTTP teacher against a local server that fails on purpose."""
+
 import base64
 import json
 import re
@@ -177,8 +178,14 @@ def test_content_given_as_parts_is_joined_and_other_content_is_a_failure(tmp_pat
 
 def test_the_teacher_caps_its_answers_by_default():
     with FakeOpenAIServer() as server:
-        build_teacher({"@uniner_teachers": "spacy_universalner.OpenAITeacher.v1", "base_url": server.url,
-                       "model": "fake-teacher", "api_key_env": None})("Ada met Alan.")
+        build_teacher(
+            {
+                "@uniner_teachers": "spacy_universalner.OpenAITeacher.v1",
+                "base_url": server.url,
+                "model": "fake-teacher",
+                "api_key_env": None,
+            }
+        )("Ada met Alan.")
     assert server.requests[0]["body"]["max_tokens"] == DEFAULT_MAX_TOKENS == 1024
 
 
@@ -188,8 +195,14 @@ def test_credentials_in_the_url_are_used_but_never_stored_or_printed(tmp_path):
     output = tmp_path / "annotations.jsonl"
     with FakeOpenAIServer() as server:
         url = server.url.replace("http://", "http://user:s3cret-KEY@")
-        teacher = build_teacher({"@uniner_teachers": "spacy_universalner.OpenAITeacher.v1", "base_url": url,
-                                 "model": "fake-teacher", "api_key_env": None})
+        teacher = build_teacher(
+            {
+                "@uniner_teachers": "spacy_universalner.OpenAITeacher.v1",
+                "base_url": url,
+                "model": "fake-teacher",
+                "api_key_env": None,
+            }
+        )
         run_annotate(passages, output, teacher, progress=False)
         with FakeOpenAIServer(default="500") as failing:
             http, _ = client(failing.url.replace("http://", "http://user:s3cret-KEY@"), max_retries=0)
@@ -212,14 +225,17 @@ def test_a_server_that_echoes_the_key_in_its_401_body_does_not_leak_it(monkeypat
     assert "0123456789abcdef" not in message
 
 
-@pytest.mark.parametrize("setting,value,message", [
-    ("max_retries", -1, "max_retries must be an integer >= 0"),
-    ("timeout", 0, "timeout must be a number of seconds greater than 0"),
-    ("timeout", -5.0, "timeout must be"),
-    ("backoff_base", -1.0, "backoff_base must be"),
-    ("base_url", "not a url", "base_url must be an http"),
-    ("base_url", "http://user:KEY@", "base_url must be an http"),
-])
+@pytest.mark.parametrize(
+    "setting,value,message",
+    [
+        ("max_retries", -1, "max_retries must be an integer >= 0"),
+        ("timeout", 0, "timeout must be a number of seconds greater than 0"),
+        ("timeout", -5.0, "timeout must be"),
+        ("backoff_base", -1.0, "backoff_base must be"),
+        ("base_url", "not a url", "base_url must be an http"),
+        ("base_url", "http://user:KEY@", "base_url must be an http"),
+    ],
+)
 def test_bad_client_settings_are_refused_when_the_client_is_built(setting, value, message):
     options = {"base_url": "http://127.0.0.1:9/v1", setting: value}
     with pytest.raises(ValueError, match=message) as failure:

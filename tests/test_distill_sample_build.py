@@ -1,4 +1,5 @@
 """sample (raw text -> passages) and build (teacher answers -> UniNER conversations)."""
+
 import json
 import random
 import time
@@ -55,7 +56,9 @@ def test_sample_counts_tokens_with_a_hugging_face_tokenizer(tiny_model_path):
 # ---------------------------------------------------------------------------- teacher tuples
 def test_teacher_tuples_are_parsed_robustly():
     assert parse_tuples('[("Bill Gates", "person"), ("Microsoft", "organization")]').pairs == [
-        ("Bill Gates", "person"), ("Microsoft", "organization")]
+        ("Bill Gates", "person"),
+        ("Microsoft", "organization"),
+    ]
     assert parse_tuples('Here you go: [["Paris", "city"]] Hope it helps').pairs == [("Paris", "city")]
     assert parse_tuples('[["Paris", "city"], ["x", null]]').method == "json"
     assert parse_tuples("[('McDonald\\'s', 'company')]").pairs == [("McDonald's", "company")]
@@ -94,9 +97,20 @@ def answer(pairs):
 def test_build_filters_types_and_mentions_and_counts_what_it_drops(tmp_path):
     text = "Bill Gates founded Microsoft in Albuquerque."
     records = [
-        {"id": "a", "text": text, "answer": answer([("Bill Gates", " Person "), ("Microsoft", "organization"),
-                                                    ("Seattle", "location"), ("Albuquerque", "MISC"),
-                                                    ("Bill Gates", "person"), ("1975", "NONE")])},
+        {
+            "id": "a",
+            "text": text,
+            "answer": answer(
+                [
+                    ("Bill Gates", " Person "),
+                    ("Microsoft", "organization"),
+                    ("Seattle", "location"),
+                    ("Albuquerque", "MISC"),
+                    ("Bill Gates", "person"),
+                    ("1975", "NONE"),
+                ]
+            ),
+        },
         {"id": "b", "text": "Nothing here.", "answer": "Sorry, I cannot help with that."},
         {"id": "c", "text": text, "answer": answer([("Microsoft", "company")])},  # duplicate passage
     ]
@@ -105,8 +119,10 @@ def test_build_filters_types_and_mentions_and_counts_what_it_drops(tmp_path):
     turns = data[0]["conversations"]
     assert turns[:2] == [{"from": "human", "value": f"Text: {text}"}, {"from": "gpt", "value": "I've read this text."}]
     queries = dict(zip([t["value"] for t in turns[2::2]], [t["value"] for t in turns[3::2]]))
-    assert queries == {"What describes person in the text?": '["Bill Gates"]',
-                       "What describes organization in the text?": '["Microsoft"]'}
+    assert queries == {
+        "What describes person in the text?": '["Bill Gates"]',
+        "What describes organization in the text?": '["Microsoft"]',
+    }
     summary = stats.as_dict()
     assert summary["dropped"]["unparseable_answers"] == 1
     assert summary["dropped"]["mentions_not_in_passage"] == 1
@@ -153,21 +169,27 @@ def test_build_adds_negatives_shuffles_queries_and_saves_statistics(tmp_path):
 
 
 def test_build_accepts_a_pile_ner_type_file_and_keeps_its_negatives(tmp_path):
-    pile = [{"conversations": [
-        {"from": "human", "value": "Text: Ada Lovelace wrote notes."},
-        {"from": "gpt", "value": "I've read this text."},
-        {"from": "human", "value": "What describes person in the text?"},
-        {"from": "gpt", "value": "[\"Ada Lovelace\"]"},
-        {"from": "human", "value": "What describes programming language in the text?"},
-        {"from": "gpt", "value": "[]"},
-    ]}]
+    pile = [
+        {
+            "conversations": [
+                {"from": "human", "value": "Text: Ada Lovelace wrote notes."},
+                {"from": "gpt", "value": "I've read this text."},
+                {"from": "human", "value": "What describes person in the text?"},
+                {"from": "gpt", "value": '["Ada Lovelace"]'},
+                {"from": "human", "value": "What describes programming language in the text?"},
+                {"from": "gpt", "value": "[]"},
+            ]
+        }
+    ]
     path = tmp_path / "pile-ner.json"
     path.write_text(json.dumps(pile))
     data, stats = build_conversations(path, negatives=1)
     turns = data[0]["conversations"]
     answers = dict(zip([t["value"] for t in turns[2::2]], [t["value"] for t in turns[3::2]]))
-    assert answers == {"What describes person in the text?": '["Ada Lovelace"]',
-                       "What describes programming language in the text?": "[]"}
+    assert answers == {
+        "What describes person in the text?": '["Ada Lovelace"]',
+        "What describes programming language in the text?": "[]",
+    }
 
 
 def test_type_normalisation():
@@ -179,8 +201,11 @@ def test_gold_records_keep_their_own_schema_negatives_and_never_get_drawn_ones(t
     """A CoNLL sentence is asked its own absent types only: "drug" (a teacher type) is unknown there, not absent."""
     from spacy_universalner.conversations import make_conversation
 
-    conll = make_conversation("conll2003:0", "Ann visited Rome.", [("person", ["Ann"]), ("location", ["Rome"]),
-                                                                   ("organization", []), ("date", [])])
+    conll = make_conversation(
+        "conll2003:0",
+        "Ann visited Rome.",
+        [("person", ["Ann"]), ("location", ["Rome"]), ("organization", []), ("date", [])],
+    )
     conll["complete"] = True
     silver = make_conversation("multiconer2:0", "Bob joined Acme.", [("company", ["Acme"])])
     silver["complete"] = False
@@ -188,10 +213,14 @@ def test_gold_records_keep_their_own_schema_negatives_and_never_get_drawn_ones(t
     gold_path = tmp_path / "gold.json"
     gold_path.write_text(json.dumps([conll, silver]))
     data, stats = build_conversations([gold_path, annotations(tmp_path, [teacher])], negatives=1, seed=0)
-    asked = {d["id"]: {q["value"]: a["value"] for q, a in zip(d["conversations"][2::2], d["conversations"][3::2])}
-             for d in data}
+    asked = {
+        d["id"]: {q["value"]: a["value"] for q, a in zip(d["conversations"][2::2], d["conversations"][3::2])}
+        for d in data
+    }
     assert {q for q, a in asked["conll2003:0"].items() if a == "[]"} == {
-        "What describes organization in the text?", "What describes date in the text?"}  # all kept, none drawn
+        "What describes organization in the text?",
+        "What describes date in the text?",
+    }  # all kept, none drawn
     assert asked["multiconer2:0"] == {"What describes company in the text?": '["Acme"]'}
     assert [d.get("complete") for d in data] == [True, False, None]  # the flag goes on to train-span
     assert stats.negatives == 2 + 0 + 0  # the teacher passage has no other teacher type to draw

@@ -1,4 +1,5 @@
 """Teachers ask the paper's annotation prompt; a local Hugging Face model can be one."""
+
 import pytest
 
 from spacy_universalner.distill.teachers import SYSTEM_MESSAGE, teacher_messages

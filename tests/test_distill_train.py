@@ -1,4 +1,5 @@
 """train: loss only on assistant turns, prompts as inference builds them, a student universal_ner loads."""
+
 import json
 from pathlib import Path
 
@@ -17,14 +18,17 @@ from spacy_universalner.prompt import UniNERTemplate
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PACKAGED = Path(__file__).resolve().parents[1] / "spacy_universalner" / "configs"
 TEXT = "Bill Gates founded Microsoft in Albuquerque."
-RECORD = {"id": "a", "conversations": [
-    {"from": "human", "value": f"Text: {TEXT}"},
-    {"from": "gpt", "value": "I've read this text."},
-    {"from": "human", "value": "What describes person in the text?"},
-    {"from": "gpt", "value": "[\"Bill Gates\"]"},
-    {"from": "human", "value": "What describes date in the text?"},
-    {"from": "gpt", "value": "[]"},
-]}
+RECORD = {
+    "id": "a",
+    "conversations": [
+        {"from": "human", "value": f"Text: {TEXT}"},
+        {"from": "gpt", "value": "I've read this text."},
+        {"from": "human", "value": "What describes person in the text?"},
+        {"from": "gpt", "value": '["Bill Gates"]'},
+        {"from": "human", "value": "What describes date in the text?"},
+        {"from": "gpt", "value": "[]"},
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +96,12 @@ def test_tiny_student_trains_saves_and_runs_in_universal_ner(tmp_path, tiny_mode
 
     data = tmp_path / "train.json"
     data.write_text(json.dumps([RECORD] * 4))
-    overrides = {"training.max_steps": 2, "training.save_strategy": "no", "training.progress": False,
-                 "lora.enabled": lora}
+    overrides = {
+        "training.max_steps": 2,
+        "training.save_strategy": "no",
+        "training.progress": False,
+        "lora.enabled": lora,
+    }
     config = load_train_config(CONFIGS / "distill-smoke.cfg", overrides)
     summary = run_train(data, tmp_path / "student", config, base_model=tiny_model_path)
     assert summary["steps"] == 2 and summary["lora"] is lora and summary["template_separator"] == "</s>"
@@ -102,10 +110,14 @@ def test_tiny_student_trains_saves_and_runs_in_universal_ner(tmp_path, tiny_mode
     AutoModelForCausalLM.from_pretrained(student)
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={
-        "labels": ["person"], "max_new_tokens": 8,
-        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": str(student), "device": "cpu"},
-    })
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person"],
+            "max_new_tokens": 8,
+            "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": str(student), "device": "cpu"},
+        },
+    )
     doc = nlp(TEXT)
     assert len(doc._.uniner_responses) >= 1
 
@@ -120,20 +132,31 @@ def test_bf16_trains_on_a_cpu_with_float32_weights(tmp_path, tiny_model_path):
         pytest.skip("checks the CPU path")
     data = tmp_path / "train.json"
     data.write_text(json.dumps([RECORD] * 4))
-    overrides = {"training.max_steps": 1, "training.save_strategy": "no", "training.progress": False,
-                 "training.precision": "bf16"}
-    summary = run_train(data, tmp_path / "student", load_train_config(CONFIGS / "distill-smoke.cfg", overrides),
-                        base_model=tiny_model_path)
+    overrides = {
+        "training.max_steps": 1,
+        "training.save_strategy": "no",
+        "training.progress": False,
+        "training.precision": "bf16",
+    }
+    summary = run_train(
+        data,
+        tmp_path / "student",
+        load_train_config(CONFIGS / "distill-smoke.cfg", overrides),
+        base_model=tiny_model_path,
+    )
     assert summary["steps"] == 1
     saved = AutoModelForCausalLM.from_pretrained(tmp_path / "student")
     assert next(saved.parameters()).dtype == torch.float32  # AdamW updated float32 weights
 
 
-@pytest.mark.parametrize("installed,lora,named", [
-    ({"accelerate": "0.30.0"}, False, "accelerate>=1.1.0 (installed: 0.30.0)"),
-    ({"accelerate": None}, False, "accelerate>=1.1.0 (not installed)"),
-    ({"peft": None}, True, "peft>=0.10 (not installed)"),
-])
+@pytest.mark.parametrize(
+    "installed,lora,named",
+    [
+        ({"accelerate": "0.30.0"}, False, "accelerate>=1.1.0 (installed: 0.30.0)"),
+        ({"accelerate": None}, False, "accelerate>=1.1.0 (not installed)"),
+        ({"peft": None}, True, "peft>=0.10 (not installed)"),
+    ],
+)
 def test_train_names_the_missing_extra_before_it_starts(tmp_path, monkeypatch, installed, lora, named):
     """Without accelerate, transformers' Trainer fails with an 80-line traceback after the model is loaded."""
     import importlib.metadata
@@ -155,8 +178,16 @@ def test_train_names_the_missing_extra_before_it_starts(tmp_path, monkeypatch, i
     monkeypatch.setattr("transformers.utils.import_utils.ACCELERATE_MIN_VERSION", "1.1.0")
     data = tmp_path / "train.json"
     data.write_text(json.dumps([RECORD]))
-    args = ["train", str(data), str(tmp_path / "student"), "--config", str(CONFIGS / "distill-smoke.cfg"),
-            "--base-model", "no-such-model", "--lora" if lora else "--full"]
+    args = [
+        "train",
+        str(data),
+        str(tmp_path / "student"),
+        "--config",
+        str(CONFIGS / "distill-smoke.cfg"),
+        "--base-model",
+        "no-such-model",
+        "--lora" if lora else "--full",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     message = " ".join(result.output.split())

@@ -5,6 +5,7 @@ Sized for 2 cores: Ray is told of 4 CPUs and each actor takes 0.5 (else the read
 memory monitor is off, every test has a deadline, and Ray is shut down when the module ends (the killed
 driver joins this module's Ray, as a driver on a cluster would, so nothing of it outlives the module).
 """
+
 import functools
 import json
 import os
@@ -46,6 +47,7 @@ def local_ray():
 @pytest.fixture
 def deadline():
     """Each test fails after 600 s instead of hanging the suite (minutes only on a loaded machine)."""
+
     def expired(signum, frame):
         raise TimeoutError("the Ray test ran past its 600 s deadline")
 
@@ -76,8 +78,14 @@ def test_ray_writes_what_one_process_writes_on_1000_texts(tmp_path, local_ray, d
     write_corpus(source, 1000)
     extract_to_jsonl(keyword_pipeline(WORDS), read_inputs([source]), tmp_path / "one.jsonl", batch_size=50)
     one = {row["id"]: row for row in map(json.loads, (tmp_path / "one.jsonl").read_text("utf8").splitlines())}
-    stats = extract_with_ray(functools.partial(keyword_pipeline, WORDS), [source], tmp_path / "ray",
-                             actors=2, cpus_per_actor=0.5, batch_size=50)
+    stats = extract_with_ray(
+        functools.partial(keyword_pipeline, WORDS),
+        [source],
+        tmp_path / "ray",
+        actors=2,
+        cpus_per_actor=0.5,
+        batch_size=50,
+    )
     rows = shard_rows(tmp_path / "ray")
     assert stats.written == len(rows) == 1000
     assert {row["id"]: row for row in rows} == one
@@ -87,8 +95,15 @@ def test_ray_writes_what_one_process_writes_on_1000_texts(tmp_path, local_ray, d
 def test_each_gpu_actor_gets_its_own_device(tmp_path, local_ray, deadline):
     source = tmp_path / "corpus.jsonl"
     write_corpus(source, 200)
-    stats = extract_with_ray(functools.partial(keyword_pipeline, WORDS, delay=0.2), [source], tmp_path / "ray",
-                             actors=2, gpus_per_actor=1, cpus_per_actor=0.5, batch_size=10)
+    stats = extract_with_ray(
+        functools.partial(keyword_pipeline, WORDS, delay=0.2),
+        [source],
+        tmp_path / "ray",
+        actors=2,
+        gpus_per_actor=1,
+        cpus_per_actor=0.5,
+        batch_size=10,
+    )
     assert stats.written == 200
     assert sorted(stats.shards.values()) == ["0", "1"]  # two actors, one GPU id each, not the same
 
@@ -111,8 +126,12 @@ def test_a_driver_killed_with_9_and_rerun_gives_no_duplicate_and_no_missing_id(t
     # A driver that joins this module's Ray, as on a cluster: its death leaves the cluster up (and its actors
     # are ended by Ray); its own session, so the kill reaches it and nothing else.
     address = local_ray.get_runtime_context().gcs_address
-    driver = subprocess.Popen([sys.executable, "-c", script, str(source), str(output), address], start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = subprocess.Popen(
+        [sys.executable, "-c", script, str(source), str(output), address],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while sum(shard.read_bytes().count(b"\n") for shard in output.glob("part-*.jsonl")) < 20:
             assert driver.poll() is None, "the driver ended before it was killed"
@@ -121,8 +140,9 @@ def test_a_driver_killed_with_9_and_rerun_gives_no_duplicate_and_no_missing_id(t
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait(timeout=60)
     assert sum(shard.read_bytes().count(b"\n") for shard in output.glob("part-*.jsonl")) < 400  # killed in the middle
-    stats = extract_with_ray(functools.partial(keyword_pipeline, WORDS), [source], output,
-                             actors=2, cpus_per_actor=0.5, batch_size=50)
+    stats = extract_with_ray(
+        functools.partial(keyword_pipeline, WORDS), [source], output, actors=2, cpus_per_actor=0.5, batch_size=50
+    )
     ids = Counter(row["id"] for row in shard_rows(output))
     assert set(ids) == set(range(400))
     assert max(ids.values()) == 1

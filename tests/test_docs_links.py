@@ -2,6 +2,7 @@
 it names an ``#anchor``, to a heading of that page as GitHub slugs it. The README stays a front door: at most 250
 lines, with the rest on the pages of docs/.
 """
+
 import re
 from pathlib import Path
 from typing import Dict, List, Set, Tuple
@@ -57,8 +58,16 @@ def broken_links(page: Path) -> List[Tuple[str, str]]:
 
 def test_the_pages_are_there():
     names = {page.relative_to(ROOT).as_posix() for page in PAGES}
-    assert {"README.md", "docs/speed.md", "docs/distillation.md", "docs/evaluation.md", "docs/spacy-llm.md",
-            "docs/reliability.md", "docs/scale.md", "docs/development.md"} <= names
+    assert {
+        "README.md",
+        "docs/speed.md",
+        "docs/distillation.md",
+        "docs/evaluation.md",
+        "docs/spacy-llm.md",
+        "docs/reliability.md",
+        "docs/scale.md",
+        "docs/development.md",
+    } <= names
 
 
 def test_every_relative_link_resolves():
@@ -86,5 +95,8 @@ def test_the_checker_finds_broken_links_and_anchors(tmp_path):
         encoding="utf8",
     )
     assert [target for target, _ in broken_links(page)] == [
-        "docs/missing.md", "docs/page.md#twice-2", "#nowhere", "docs/gone.md"
+        "docs/missing.md",
+        "docs/page.md#twice-2",
+        "#nowhere",
+        "docs/gone.md",
     ]

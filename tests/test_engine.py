@@ -4,6 +4,7 @@ A random-weight float32 LLaMA answers gibberish, which is what we want here: lon
 that exercise every decoding step. A second copy of it, edited so that EOS often wins, checks
 sequences that finish early and leave the batch.
 """
+
 import random
 
 import pytest
@@ -130,8 +131,9 @@ def test_sequences_that_stop_early_leave_the_batch_with_the_same_tokens(
 ):
     queries = _queries(TEXTS, LABELS, shuffle_seed=3)
     expected = eager_expected
-    engine = SharedPrefixEngine(eager_stopper, tokenizer, batch_size=12, stop_at_list_end=False,
-                                compact_fraction=compact_fraction)
+    engine = SharedPrefixEngine(
+        eager_stopper, tokenizer, batch_size=12, stop_at_list_end=False, compact_fraction=compact_fraction
+    )
     decoded = engine.decode(queries, 30)
     assert [d.token_ids for d in decoded] == expected
     reasons = [d.stop_reason for d in decoded]
@@ -180,8 +182,9 @@ def test_grouped_prefills_and_cache_growth_keep_the_same_tokens(model, tokenizer
     for q in queries:
         if q not in _ONE_BY_ONE:
             _ONE_BY_ONE[q] = _generate_ids(model, tokenizer, [q], 24)[0]
-    engine = SharedPrefixEngine(model, tokenizer, batch_size=64, stop_at_list_end=False,
-                                group_overhead_tokens=overhead, growth=growth)
+    engine = SharedPrefixEngine(
+        model, tokenizer, batch_size=64, stop_at_list_end=False, group_overhead_tokens=overhead, growth=growth
+    )
     assert [d.token_ids for d in engine.decode(queries, 24)] == [_ONE_BY_ONE[q] for q in queries]
 
 
@@ -200,8 +203,14 @@ def test_constrained_decoding_gives_the_same_answers_whenever_finished_rows_leav
     queries = _queries(TEXTS, LABELS, shuffle_seed=3)
     answers = []
     for fraction in (0.0, 1.0):
-        engine = SharedPrefixEngine(eager_stopper, tokenizer, batch_size=12, stop_at_list_end=False,
-                                    constraint=ConstraintFactory(tokenizer, len(tokenizer)), compact_fraction=fraction)
+        engine = SharedPrefixEngine(
+            eager_stopper,
+            tokenizer,
+            batch_size=12,
+            stop_at_list_end=False,
+            constraint=ConstraintFactory(tokenizer, len(tokenizer)),
+            compact_fraction=fraction,
+        )
         answers.append([d.token_ids for d in engine.decode(queries, 30)])
     assert answers[0] == answers[1]
     assert len({len(ids) for ids in answers[0]}) > 1  # rows did finish at different steps

@@ -3,6 +3,7 @@
 A scripted stand-in model makes the generated text exact: at each step it puts all probability
 on the next token of a script, so stopping rules are checked on answers we choose.
 """
+
 from types import SimpleNamespace
 
 import pytest
@@ -58,7 +59,7 @@ def _run(tokenizer, answer, stop_at_list_end=True, constrained=False, max_new_to
 
 @pytest.mark.parametrize(
     "answer",
-    [' ["Bill Gates"] and then some chatter', ' [] USER: more', ' ["a", "b"]]] trailing'],
+    [' ["Bill Gates"] and then some chatter', " [] USER: more", ' ["a", "b"]]] trailing'],
 )
 def test_stops_right_after_the_closed_list_with_the_same_parse(tokenizer, answer):
     early = _run(tokenizer, answer)
@@ -120,7 +121,7 @@ def test_constraint_allows_only_word_aligned_passage_substrings(tokenizer):
                 return False
         return state == ("done",)
 
-    assert accepts('[]') and accepts(' ["Bill Gates"]') and accepts('["Microsoft", "Albuquerque, New Mexico"]')
+    assert accepts("[]") and accepts(' ["Bill Gates"]') and accepts('["Microsoft", "Albuquerque, New Mexico"]')
     assert not accepts('["Bill Gat"]')  # ends inside a word
     assert not accepts('["ill Gates"]')  # starts inside a word
     assert not accepts('["Steve"]') and not accepts('[""]') and not accepts("['Bill']")

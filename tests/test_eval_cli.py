@@ -1,4 +1,5 @@
 """`evaluate` end to end on tiny fixtures: a cached universal_ner pipeline and a plain spaCy one."""
+
 import json
 
 import pytest
@@ -46,7 +47,7 @@ def bench(tmp_path):
         '[paths]\ndata = "nowhere"\n\n[benchmarks]\n\n'
         '[benchmarks.tiny]\ntitle = "Tiny"\n\n[benchmarks.tiny.reader]\n'
         '@uniner_readers = "spacy_universalner.uniner_conversations.v1"\npath = "${paths.data}/tiny.json"\n\n'
-        '[benchmarks.tiny.paper]\nUniNER-7B = 53.5\n\n'
+        "[benchmarks.tiny.paper]\nUniNER-7B = 53.5\n\n"
         '[benchmarks.tiny_bio]\ntitle = "Tiny BIO"\n\n[benchmarks.tiny_bio.reader]\n'
         '@uniner_readers = "spacy_universalner.conll.v1"\npath = "${paths.data}/tiny.txt"\n\n'
         '[benchmarks.tiny_bio.types]\nPER = "person"\nORG = "organization"\nMISC = null\n',
@@ -65,9 +66,14 @@ def _cached_pipeline(tmp_path, answers):
                 line = {"model": MODEL, "prompt": template.prompt(text, query), "response": answer(query, gold[query])}
                 file_.write(json.dumps(line) + "\n")
     nlp = spacy.blank("en")
-    nlp.add_pipe("universal_ner", config={
-        "labels": ["person", "organization"], "cache": str(cache),
-        "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": MODEL}})
+    nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person", "organization"],
+            "cache": str(cache),
+            "model": {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": MODEL},
+        },
+    )
     config_path = tmp_path / "uniner.cfg"
     nlp.config.to_disk(config_path)
     return config_path
@@ -125,12 +131,28 @@ def test_plain_spacy_pipeline_through_a_label_map_with_a_seeded_limit(bench):
     tmp_path, cfg, data = bench
     nlp = spacy.blank("en")
     ruler = nlp.add_pipe("entity_ruler")
-    ruler.add_patterns([{"label": "PERSON", "pattern": "Hinton"}, {"label": "ORG", "pattern": "Google"},
-                        {"label": "ORG", "pattern": "Bell"}])
+    ruler.add_patterns(
+        [
+            {"label": "PERSON", "pattern": "Hinton"},
+            {"label": "ORG", "pattern": "Google"},
+            {"label": "ORG", "pattern": "Bell"},
+        ]
+    )
     nlp.to_disk(tmp_path / "ruler")
     out = tmp_path / "out"
-    _run(tmp_path / "ruler", "-d", "tiny_bio", "--benchmarks", cfg, "--data-dir", data, "-o", out,
-         "--label-map", "PERSON=person,ORG=organization")
+    _run(
+        tmp_path / "ruler",
+        "-d",
+        "tiny_bio",
+        "--benchmarks",
+        cfg,
+        "--data-dir",
+        data,
+        "-o",
+        out,
+        "--label-map",
+        "PERSON=person,ORG=organization",
+    )
     result = json.loads((out / "metrics.json").read_text())["datasets"]["tiny_bio"]
     u = result["uniner"]
     assert (u["n_correct"], u["n_pred"], u["n_gold"]) == (2, 3, 5)
@@ -175,8 +197,19 @@ def test_missing_benchmark_files_name_the_data_dir_setting(bench, tmp_path):
     _, cfg, _ = bench
     nlp = spacy.blank("en")
     nlp.to_disk(tmp_path / "blank")
-    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "blank"), "-d", "tiny", "--benchmarks", str(cfg),
-                                      "--data-dir", str(tmp_path / "nowhere")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(tmp_path / "blank"),
+            "-d",
+            "tiny",
+            "--benchmarks",
+            str(cfg),
+            "--data-dir",
+            str(tmp_path / "nowhere"),
+        ],
+    )
     assert result.exit_code == 1
     assert "UNINER_DATA_DIR" in result.output and "Traceback" not in result.output
 
@@ -225,17 +258,23 @@ def test_the_response_cache_of_a_config_with_paths_output_sits_in_the_output_fol
 def test_the_shipped_benchmark_config_keeps_its_cache_under_paths_output():
     from pathlib import Path
 
-    config = spacy.util.load_config(Path(__file__).parents[1] / "configs" / "benchmarks_pipeline.cfg",
-                                    overrides={"paths.output": "runs/x"}, interpolate=True)
+    config = spacy.util.load_config(
+        Path(__file__).parents[1] / "configs" / "benchmarks_pipeline.cfg",
+        overrides={"paths.output": "runs/x"},
+        interpolate=True,
+    )
     assert config["components"]["universal_ner"]["cache"] == "runs/x/responses.jsonl"
 
 
-@pytest.mark.parametrize("env,flags,found", [
-    ("data", ["--data-dir-default", "nowhere"], True),   # the variable beats the project's default
-    (None, ["--data-dir-default", "data"], True),
-    (None, ["--data-dir-default", "nowhere"], False),
-    ("nowhere", ["--data-dir", "data", "--data-dir-default", "nowhere"], True),  # an explicit folder beats both
-])
+@pytest.mark.parametrize(
+    "env,flags,found",
+    [
+        ("data", ["--data-dir-default", "nowhere"], True),  # the variable beats the project's default
+        (None, ["--data-dir-default", "data"], True),
+        (None, ["--data-dir-default", "nowhere"], False),
+        ("nowhere", ["--data-dir", "data", "--data-dir-default", "nowhere"], True),  # an explicit folder beats both
+    ],
+)
 def test_uniner_data_dir_is_honoured_where_the_project_passes_only_its_default(bench, monkeypatch, env, flags, found):
     tmp_path, cfg, data = bench
     nlp = spacy.blank("en")
@@ -245,8 +284,20 @@ def test_uniner_data_dir_is_honoured_where_the_project_passes_only_its_default(b
     else:
         monkeypatch.delenv("UNINER_DATA_DIR", raising=False)
     flags = [str(tmp_path / f) if f in ("data", "nowhere") else f for f in flags]
-    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "blank"), "-d", "tiny", "--benchmarks", str(cfg),
-                                      "-o", str(tmp_path / "out"), *flags])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(tmp_path / "blank"),
+            "-d",
+            "tiny",
+            "--benchmarks",
+            str(cfg),
+            "-o",
+            str(tmp_path / "out"),
+            *flags,
+        ],
+    )
     assert result.exit_code == (0 if found else 1), result.output
 
 
@@ -271,8 +322,13 @@ def test_the_component_reports_answered_queries_after_each_model_call_and_cache_
 
     texts = [text for text, _ in PASSAGES]
     nlp = spacy.blank("en")
-    pipe = UniversalNER(nlp.vocab, labels=["person", "organization"], model=_EmptyAnswers(), batch_size=1,
-                        cache=str(tmp_path / "responses.jsonl"))
+    pipe = UniversalNER(
+        nlp.vocab,
+        labels=["person", "organization"],
+        model=_EmptyAnswers(),
+        batch_size=1,
+        cache=str(tmp_path / "responses.jsonl"),
+    )
     reported = []
     pipe.progress = reported.append
     list(pipe.pipe((nlp.make_doc(t) for t in texts), batch_size=32))
@@ -307,8 +363,15 @@ def test_a_group_name_stands_for_its_benchmarks_in_file_order_from_the_packaged_
     from spacy_universalner.eval.benchmarks import DEFAULT_CONFIG, load_benchmarks
 
     assert DEFAULT_CONFIG.parent.name == "eval"  # package data: present in a wheel, not only in a checkout
-    seven = ["mit_movie", "mit_restaurant", "crossner_ai", "crossner_literature", "crossner_music",
-             "crossner_politics", "crossner_science"]
+    seven = [
+        "mit_movie",
+        "mit_restaurant",
+        "crossner_ai",
+        "crossner_literature",
+        "crossner_music",
+        "crossner_politics",
+        "crossner_science",
+    ]
     assert list(load_benchmarks(None, ["zero-shot"])) == seven
     assert list(load_benchmarks(None, ["conll2003", "zero-shot", "mit_movie"])) == ["conll2003", *seven]
 
@@ -322,7 +385,10 @@ def test_evaluate_pipeline_is_the_command_without_the_command_line(bench):
     config_path = _cached_pipeline(tmp_path, [lambda q, m: json.dumps(m)] * len(PASSAGES))
     seen = []
     paths = evaluate_pipeline(
-        config_path, load_benchmarks(cfg, ["tiny"], data), tmp_path / "lib", name="cached",
+        config_path,
+        load_benchmarks(cfg, ["tiny"], data),
+        tmp_path / "lib",
+        name="cached",
         on_result=lambda name, benchmark, result, asked: seen.append((name, result["uniner"]["f1"], asked)),
     )
     assert seen == [("tiny", pytest.approx(1.0), True)]

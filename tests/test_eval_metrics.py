@@ -1,5 +1,5 @@
-"""The official UniNER metric: the evaluator's rule on fixed answers worked out by hand, its counts and its averaging.
-"""
+"""The official UniNER metric: the evaluator's rule on fixed answers worked out by hand, its counts, its averaging."""
+
 import json
 import random
 
@@ -110,8 +110,32 @@ def test_lengths_must_match():
         uniner_f1(["[]"], [])
 
 
-_PIECES = ['"', "[", "]", ", ", " ", "The ", "a ", "an", "Bill", "Gates", "beatles", ".", "-", "'",
-           "\n", "ASSISTANT:", "1", "null", "é", "\\", "[[", '"x"', '"The Beatles"', '"bill gates"']
+_PIECES = [
+    '"',
+    "[",
+    "]",
+    ", ",
+    " ",
+    "The ",
+    "a ",
+    "an",
+    "Bill",
+    "Gates",
+    "beatles",
+    ".",
+    "-",
+    "'",
+    "\n",
+    "ASSISTANT:",
+    "1",
+    "null",
+    "é",
+    "\\",
+    "[[",
+    '"x"',
+    '"The Beatles"',
+    '"bill gates"',
+]
 
 
 def test_fuzzed_answers_never_raise_and_scores_are_the_micro_average_of_per_query_counts():

@@ -1,4 +1,5 @@
 """Readers turn each benchmark format into Docs with gold spans; bad lines name file and line."""
+
 import json
 
 import pytest
@@ -75,9 +76,20 @@ def test_conll_malformed_line_names_file_and_line(nlp, tmp_path):
 def test_instructuie_json(nlp, tmp_path):
     path = tmp_path / "test.json"
     sentence = "ELRA organizes LREC ."
-    path.write_text(json.dumps([{"sentence": sentence, "entities": [
-        {"name": "ELRA", "type": "organization", "pos": [0, 4]},
-        {"name": "LREC", "type": "conference", "pos": [15, 19]}]}]), encoding="utf8")
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "sentence": sentence,
+                    "entities": [
+                        {"name": "ELRA", "type": "organization", "pos": [0, 4]},
+                        {"name": "LREC", "type": "conference", "pos": [15, 19]},
+                    ],
+                }
+            ]
+        ),
+        encoding="utf8",
+    )
     (doc,) = read_instructuie(nlp, path)
     assert ents(doc) == [("ELRA", "organization"), ("LREC", "conference")]
 
@@ -92,16 +104,26 @@ def test_instructuie_bad_offsets_are_reported(nlp, tmp_path):
 
 
 def _conversation(text, question_type, answer):
-    return {"id": "x", "conversations": [
-        {"from": "human", "value": f"Text: {text}"}, {"from": "gpt", "value": "I've read this text."},
-        {"from": "human", "value": f"What describes {question_type} in the text?"}, {"from": "gpt", "value": answer}]}
+    return {
+        "id": "x",
+        "conversations": [
+            {"from": "human", "value": f"Text: {text}"},
+            {"from": "gpt", "value": "I've read this text."},
+            {"from": "human", "value": f"What describes {question_type} in the text?"},
+            {"from": "gpt", "value": answer},
+        ],
+    }
 
 
 def test_uniner_conversations_group_queries_per_passage_and_keep_raw_answers(nlp, tmp_path):
     path = tmp_path / "CrossNER_AI.json"
     text = "Hinton works at Google ."
-    records = [_conversation(text, "person", '["Hinton"]'), _conversation(text, "organization", '["Google"]'),
-               _conversation(text, "program language", "[]"), _conversation("Other text .", "person", "[]")]
+    records = [
+        _conversation(text, "person", '["Hinton"]'),
+        _conversation(text, "organization", '["Google"]'),
+        _conversation(text, "program language", "[]"),
+        _conversation("Other text .", "person", "[]"),
+    ]
     path.write_text(json.dumps(records), encoding="utf8")
     docs = list(read_uniner_conversations(nlp, path))
     assert [d.text for d in docs] == [text, "Other text ."]
@@ -123,8 +145,10 @@ def test_uniner_conversations_malformed_record(nlp, tmp_path):
 
 def test_jsonl_with_character_spans(nlp, tmp_path):
     path = tmp_path / "data.jsonl"
-    lines = [{"text": "Ada met Bob", "spans": [{"start": 0, "end": 3, "label": "person"}]},
-             {"text": "Bob", "entities": [[0, 3, "person"]]}]
+    lines = [
+        {"text": "Ada met Bob", "spans": [{"start": 0, "end": 3, "label": "person"}]},
+        {"text": "Bob", "entities": [[0, 3, "person"]]},
+    ]
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n\n{not json\n", encoding="utf8")
     reader = read_jsonl(nlp, path)
     assert ents(next(reader)) == [("Ada", "person")]
@@ -185,7 +209,9 @@ def test_conll_sentence_headers_give_ids_and_listed_ids_are_dropped(nlp, tmp_pat
     path.write_text(MULTICONER, encoding="utf8")
     docs = list(read_conll(nlp, path, comment_prefix="# id ", drop_ids=["33333333-cccc"]))
     assert [(d.user_data[ID_KEY], d.text) for d in docs] == [
-        ("11111111-aaaa", "eli lilly founded eli lilly and company"), ("22222222-bbbb", "# one")]
+        ("11111111-aaaa", "eli lilly founded eli lilly and company"),
+        ("22222222-bbbb", "# one"),
+    ]
     assert ents(docs[0]) == [("eli lilly", "OtherPER"), ("eli lilly and company", "PublicCorp")]
     with pytest.raises(ReaderError, match="'domain=en' is not a BIO tag"):  # headers must be declared
         list(read_conll(nlp, path))
@@ -223,8 +249,11 @@ def _scirex_paper(words, sentences, ner):
 def test_scirex_one_doc_per_sentence_with_sentence_offsets(nlp, tmp_path):
     words = "We train ResNet on ImageNet . Accuracy rises on CIFAR - 10 and more words here".split()
     # [0, 6) and [6, 16); the last mention crosses the sentence end and is dropped.
-    paper = _scirex_paper(words, [[0, 6], [6, 16]], [[2, 3, "Method"], [4, 5, "Material"], [6, 7, "Metric"],
-                                                     [9, 12, "Material"], [15, 17, "Task"]])
+    paper = _scirex_paper(
+        words,
+        [[0, 6], [6, 16]],
+        [[2, 3, "Method"], [4, 5, "Material"], [6, 7, "Metric"], [9, 12, "Material"], [15, 17, "Task"]],
+    )
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "p.json").write_text(json.dumps(paper), encoding="utf8")
     docs = list(read_scirex(nlp, tmp_path / "docs"))

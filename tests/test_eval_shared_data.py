@@ -1,4 +1,5 @@
 """Checks against the real benchmark files; skipped where /work/shared/data is absent."""
+
 import json
 import os
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The Doc and Span extensions are registered by one function, and registering them again changes nothing."""
+
 import spacy
 from spacy.tokens import Doc, Span
 

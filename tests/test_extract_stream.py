@@ -1,6 +1,7 @@
 """``extract`` over a corpus: it reads lazily, appends durably, and a rerun (after a kill -9, say) writes
 every id once. The pipeline is :func:`~spacy_universalner.testing.keyword_pipeline` (no model: the
 plumbing is under test); the CLI tests answer from a response cache, so nothing is loaded."""
+
 import json
 import os
 import signal
@@ -33,7 +34,8 @@ def test_a_record_without_an_id_gets_its_file_and_line_and_keeps_its_fields(tmp_
     source = tmp_path / "notes.txt"
     source.write_text("Ada met Alan.\n\nParis.\n", encoding="utf8")
     assert [item.record for item in read_inputs([source])] == [
-        {"id": "notes.txt:1", "text": "Ada met Alan."}, {"id": "notes.txt:3", "text": "Paris."},
+        {"id": "notes.txt:1", "text": "Ada met Alan."},
+        {"id": "notes.txt:3", "text": "Paris."},
     ]
 
 
@@ -48,11 +50,15 @@ def test_a_rerun_skips_what_is_written_and_drops_a_torn_last_line(tmp_path):
     assert (stats.written, stats.skipped) == (12, 8)
     rows = written(output)
     assert [row["id"] for row in rows] == [record["id"] for record in records]
-    assert rows[8] == {**records[8], "ents": [
-        {"text": "Ada", "label": "person", "start": 0, "end": 3},
-        {"text": "Alan", "label": "person", "start": 13, "end": 17},
-        {"text": "Paris", "label": "location", "start": 23, "end": 28},
-    ], "unaligned": []}
+    assert rows[8] == {
+        **records[8],
+        "ents": [
+            {"text": "Ada", "label": "person", "start": 0, "end": 3},
+            {"text": "Alan", "label": "person", "start": 13, "end": 17},
+            {"text": "Paris", "label": "location", "start": 23, "end": 28},
+        ],
+        "unaligned": [],
+    }
 
 
 KILLED_RUN = """
@@ -133,9 +139,13 @@ def _extract(tmp_path, *args):
 
     cache = tmp_path / "responses.jsonl"
     template = UniNERTemplate()
-    ResponseCache(cache).add(CACHED_MODEL, [
-        (template.prompt(TEXT, "person"), '["Bill Gates"]'), (template.prompt(TEXT, "organization"), '["Microsoft"]'),
-    ])
+    ResponseCache(cache).add(
+        CACHED_MODEL,
+        [
+            (template.prompt(TEXT, "person"), '["Bill Gates"]'),
+            (template.prompt(TEXT, "organization"), '["Microsoft"]'),
+        ],
+    )
     result = CliRunner().invoke(app, ["extract", "--model", CACHED_MODEL, "--cache", str(cache), *map(str, args)])
     return result, " ".join(result.output.split())  # wasabi wraps long lines
 
@@ -178,5 +188,11 @@ def test_cli_output_resumes_and_says_what_it_skipped(tmp_path):
     second, output = _extract(tmp_path, "--labels", "person", "--input", source, "--output", target)
     assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
     assert "Wrote 0 result(s)" in output and "skipped 1 already there" in output
-    assert written(target) == [{"id": "in.txt:1", "text": TEXT, "ents": [
-        {"text": "Bill Gates", "label": "person", "start": 0, "end": 10}], "unaligned": []}]
+    assert written(target) == [
+        {
+            "id": "in.txt:1",
+            "text": TEXT,
+            "ents": [{"text": "Bill Gates", "label": "person", "start": 0, "end": 10}],
+            "unaligned": [],
+        }
+    ]

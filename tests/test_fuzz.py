@@ -14,6 +14,7 @@ Three properties, each over a few thousand seeded cases (the whole file runs in 
 3. **Configs.** Random values for every setting: ``add_pipe`` either builds the component or raises a
    ``ValueError`` (a message naming the setting), never another exception; a built one runs.
 """
+
 import json
 import random
 
@@ -31,10 +32,63 @@ from spacy_universalner.testing import KeywordBackend
 from spacy_universalner.types import Generation
 
 SEED = 14
-WORDS = ["Alice", "met", "Bob", "in", "Köln", "東京", "😀", "</s>", "ASSISTANT:", "USER:", "[", "]", '"', "'", "\\",
-         "O'Neil", "Mr.", "U.S.", "New", "York", "-", ",", "\u200b", "é", "1990"]
-FRAGMENTS = ["[", "]", "(", ")", "{", "}", '"', "'", ",", ":", "\\", "\\u", "\\ud800", "null", "1e999", "ASSISTANT:",
-             "USER:", "</s>", "\n", " ", "[]", '["', '"]', "Alice", "Bob met", "\x00", "\ud800", "😀"]
+WORDS = [
+    "Alice",
+    "met",
+    "Bob",
+    "in",
+    "Köln",
+    "東京",
+    "😀",
+    "</s>",
+    "ASSISTANT:",
+    "USER:",
+    "[",
+    "]",
+    '"',
+    "'",
+    "\\",
+    "O'Neil",
+    "Mr.",
+    "U.S.",
+    "New",
+    "York",
+    "-",
+    ",",
+    "\u200b",
+    "é",
+    "1990",
+]
+FRAGMENTS = [
+    "[",
+    "]",
+    "(",
+    ")",
+    "{",
+    "}",
+    '"',
+    "'",
+    ",",
+    ":",
+    "\\",
+    "\\u",
+    "\\ud800",
+    "null",
+    "1e999",
+    "ASSISTANT:",
+    "USER:",
+    "</s>",
+    "\n",
+    " ",
+    "[]",
+    '["',
+    '"]',
+    "Alice",
+    "Bob met",
+    "\x00",
+    "\ud800",
+    "😀",
+]
 ADVERSARIAL = [
     '["Alice", "ASSISTANT:"]',
     "[" * 3000,
@@ -51,14 +105,32 @@ ADVERSARIAL = [
     "[" + "-" * 5000 + "1]",
     '["Alice", "Bob", ',
     "[1, null, true, {}, []]",
-    "</s>USER: What describes person in the text? ASSISTANT: [\"Alice\"]",
+    '</s>USER: What describes person in the text? ASSISTANT: ["Alice"]',
     '[["Alice", "person"], ("Bob", "person")]',
 ]
 
 
 #: Token log-probabilities a server may send: ordinary ones, and numbers that are none (issue 27: 1000 crashed).
-LOGPROBS = [-0.01, -0.7, -3.0, 0.0, -0.0, 1e-7, -1e308, 1000, 1e308, float("nan"), float("inf"), float("-inf"),
-            10**400, -(10**400), True, None, "x", [1]]
+LOGPROBS = [
+    -0.01,
+    -0.7,
+    -3.0,
+    0.0,
+    -0.0,
+    1e-7,
+    -1e308,
+    1000,
+    1e308,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    10**400,
+    -(10**400),
+    True,
+    None,
+    "x",
+    [1],
+]
 
 
 def server_generation(rng: random.Random, answer: str) -> Generation:
@@ -119,17 +191,20 @@ def test_random_and_adversarial_answers_never_crash_and_keep_existing_entities()
     for batch in range(40):
         if nlp.has_pipe("universal_ner"):
             nlp.remove_pipe("universal_ner")
-        nlp.add_pipe("universal_ner", config={
-            "labels": ["person", "location", "thing"][: rng.randint(1, 3)],
-            "model": {"@uniner_backends": "test.Fuzz.v1", "seed": SEED + batch},
-            "overwrite_ents": False,
-            "overlap_policy": rng.choice(["longest", "label_order"]),
-            "alignment_mode": rng.choice(["strict", "contract", "expand"]),
-            "word_boundaries": rng.random() < 0.5,
-            "lenient_parsing": rng.random() < 0.8,
-            "annotate": rng.choice(["ents", "spans", "both"]),
-            "batch_size": rng.randint(1, 16),
-        })
+        nlp.add_pipe(
+            "universal_ner",
+            config={
+                "labels": ["person", "location", "thing"][: rng.randint(1, 3)],
+                "model": {"@uniner_backends": "test.Fuzz.v1", "seed": SEED + batch},
+                "overwrite_ents": False,
+                "overlap_policy": rng.choice(["longest", "label_order"]),
+                "alignment_mode": rng.choice(["strict", "contract", "expand"]),
+                "word_boundaries": rng.random() < 0.5,
+                "lenient_parsing": rng.random() < 0.8,
+                "annotate": rng.choice(["ents", "spans", "both"]),
+                "batch_size": rng.randint(1, 16),
+            },
+        )
         docs = [random_doc(nlp, rng) for _ in range(50)]
         before = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
         for doc, kept in zip(nlp.pipe(docs), before):  # nlp.pipe fills the Docs in place
@@ -201,9 +276,14 @@ def test_cache_files_with_garbage_lose_no_valid_entry_and_replay_without_the_mod
         if case % 10 == 0:  # through the component: every prompt cached, so the model is never asked
             if nlp.has_pipe("universal_ner"):
                 nlp.remove_pipe("universal_ner")
-            nlp.add_pipe("universal_ner", config={
-                "labels": ["person"], "cache": str(path),
-                "model": {"@uniner_backends": "test.Fuzz.v1", "forbidden": True}})
+            nlp.add_pipe(
+                "universal_ner",
+                config={
+                    "labels": ["person"],
+                    "cache": str(path),
+                    "model": {"@uniner_backends": "test.Fuzz.v1", "forbidden": True},
+                },
+            )
             assert all(doc._.uniner_responses for doc in nlp.pipe(texts))
         cache.add("fuzz", [("new prompt", '["new"]')])
         reread = ResponseCache(path)
@@ -211,8 +291,29 @@ def test_cache_files_with_garbage_lose_no_valid_entry_and_replay_without_the_mod
         assert all(reread.get("fuzz", prompt) == response for prompt, response in entries.items())
 
 
-HOSTILE = [-1, 0, 2, 10**9, -(10**9), 0.5, -0.5, float("nan"), True, None, "", "x", "gpu", "cuda", "${x}", [], {},
-           "not a url", "http://user:KEY@host/v1", "http://", 1e-9]
+HOSTILE = [
+    -1,
+    0,
+    2,
+    10**9,
+    -(10**9),
+    0.5,
+    -0.5,
+    float("nan"),
+    True,
+    None,
+    "",
+    "x",
+    "gpu",
+    "cuda",
+    "${x}",
+    [],
+    {},
+    "not a url",
+    "http://user:KEY@host/v1",
+    "http://",
+    1e-9,
+]
 #: Usable values per setting, drawn as often as hostile ones, so that many random configs build and run.
 COMPONENT_SETTINGS = {
     "max_new_tokens": [1, 16, 256],
@@ -229,11 +330,22 @@ COMPONENT_SETTINGS = {
     "threshold": [None, 0.0, 0.5],
     "labels": ["person", "a,b", ["person", "place"], {"PER": "person"}, "東京", "</s>", "$ {USD}", "price in $"],
 }
-HTTP_SETTINGS = {"base_url": ["http://127.0.0.1:9/v1", ["http://127.0.0.1:9/v1", "https://example.org/v1"]],
-                 "timeout": [0.5, 60], "max_retries": [0, 6], "backoff_base": [0, 1.0], "max_concurrency": [1, 16],
-                 "model": ["m"], "api_key_env": [None, "UNINER_API_KEY"]}
-HF_SETTINGS = {"device": ["auto", "cpu"], "dtype": ["auto", "float32"], "queries_per_batch": [1, 64],
-               "engine": ["shared_prefix", "generate"], "constrained": [False]}
+HTTP_SETTINGS = {
+    "base_url": ["http://127.0.0.1:9/v1", ["http://127.0.0.1:9/v1", "https://example.org/v1"]],
+    "timeout": [0.5, 60],
+    "max_retries": [0, 6],
+    "backoff_base": [0, 1.0],
+    "max_concurrency": [1, 16],
+    "model": ["m"],
+    "api_key_env": [None, "UNINER_API_KEY"],
+}
+HF_SETTINGS = {
+    "device": ["auto", "cpu"],
+    "dtype": ["auto", "float32"],
+    "queries_per_batch": [1, 64],
+    "engine": ["shared_prefix", "generate"],
+    "constrained": [False],
+}
 HOSTILE_LABELS = ["a, ,b", "", " ", "${USD}", "x" * 400, "per\nson", {"A": "x", "B": "x"}, ["p", "p"], ["p", 3], [], {}]
 
 
@@ -251,11 +363,18 @@ def test_random_configs_build_or_fail_with_a_value_error_and_then_run():
         config.update(_random_settings(rng, COMPONENT_SETTINGS, HOSTILE + HOSTILE_LABELS))
         kind = rng.random()
         if kind < 0.3:
-            config["model"] = {"@uniner_backends": "spacy_universalner.OpenAICompatible.v1", "model": "m",
-                               "base_url": "http://127.0.0.1:9/v1", **_random_settings(rng, HTTP_SETTINGS)}
+            config["model"] = {
+                "@uniner_backends": "spacy_universalner.OpenAICompatible.v1",
+                "model": "m",
+                "base_url": "http://127.0.0.1:9/v1",
+                **_random_settings(rng, HTTP_SETTINGS),
+            }
         elif kind < 0.5:
-            config["model"] = {"@uniner_backends": "spacy_universalner.HuggingFace.v1", "name": "x",
-                               **_random_settings(rng, HF_SETTINGS)}
+            config["model"] = {
+                "@uniner_backends": "spacy_universalner.HuggingFace.v1",
+                "name": "x",
+                **_random_settings(rng, HF_SETTINGS),
+            }
         if nlp.has_pipe("universal_ner"):
             nlp.remove_pipe("universal_ner")
         try:

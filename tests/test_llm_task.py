@@ -1,6 +1,7 @@
 """UniNER as a spacy-llm task, as a spacy-llm user meets it: a config with the ``llm`` component,
 the task ``spacy_universalner.UniNER.v1`` and a model the user registered (here: a callable that
 answers UniNER prompts by keywords). Nothing touches the network."""
+
 import re
 import warnings
 from typing import Dict, Iterable, List, Optional
@@ -71,7 +72,10 @@ def test_a_user_model_in_a_config_yields_the_expected_ents():
     nlp = assemble()
     doc = nlp(TEXT)
     assert ents(doc) == [
-        ("Bill Gates", "person"), ("Paul Allen", "person"), ("Microsoft", "organization"), ("Albuquerque", "location")
+        ("Bill Gates", "person"),
+        ("Paul Allen", "person"),
+        ("Microsoft", "organization"),
+        ("Albuquerque", "location"),
     ]
     assert [(s.text, s.label_) for s in doc.spans["uniner"]] == ents(doc)
 
@@ -83,31 +87,39 @@ def test_each_label_is_one_exact_uniner_prompt_and_answers_are_kept_on_the_doc()
     template = UniNERTemplate()
     assert call == [[template.prompt(TEXT, label) for label in ("person", "organization", "location")]]
     assert doc._.uniner_responses[0] == {
-        "label": "person", "query": "person", "chunk": 0, "response": '["Bill Gates", "Paul Allen"]'
+        "label": "person",
+        "query": "person",
+        "chunk": 0,
+        "response": '["Bill Gates", "Paul Allen"]',
     }
     assert doc._.uniner_unaligned == []
 
 
 def test_the_task_and_universal_ner_turn_the_same_answers_into_the_same_spans():
     # Raw answers with a hallucination, a case mismatch, single quotes and an overlap.
-    raw = {"person": "['bill gates', 'Nobody']", "organization": '["Microsoft", "Microsoft in Albuquerque"]',
-           "location": '["Albuquerque"]'}
+    raw = {
+        "person": "['bill gates', 'Nobody']",
+        "organization": '["Microsoft", "Microsoft in Albuquerque"]',
+        "location": '["Albuquerque"]',
+    }
     llm_nlp = assemble({"components.llm.model.raw": raw, "components.llm.task.overlap_policy": "label_order"})
     pipe_nlp = spacy.blank("en")
-    pipe_nlp.add_pipe("universal_ner", config={
-        "labels": ["person", "organization", "location"], "overlap_policy": "label_order",
-        "model": {"@uniner_backends": "spacy_universalner.testing.Keywords.v1", "raw": raw},
-    })
+    pipe_nlp.add_pipe(
+        "universal_ner",
+        config={
+            "labels": ["person", "organization", "location"],
+            "overlap_policy": "label_order",
+            "model": {"@uniner_backends": "spacy_universalner.testing.Keywords.v1", "raw": raw},
+        },
+    )
     via_llm, via_pipe = llm_nlp(TEXT), pipe_nlp(TEXT)
-    assert ents(via_llm) == ents(via_pipe) == [
-        ("Bill Gates", "person"), ("Microsoft in Albuquerque", "organization")
-    ]
+    assert ents(via_llm) == ents(via_pipe) == [("Bill Gates", "person"), ("Microsoft in Albuquerque", "organization")]
     assert [(s.text, s.label_) for s in via_llm.spans["uniner"]] == [
         (s.text, s.label_) for s in via_pipe.spans["uniner"]
     ]
-    assert via_llm._.uniner_unaligned == via_pipe._.uniner_unaligned == [
-        {"label": "person", "text": "Nobody", "chunk": 0}
-    ]
+    assert (
+        via_llm._.uniner_unaligned == via_pipe._.uniner_unaligned == [{"label": "person", "text": "Nobody", "chunk": 0}]
+    )
 
 
 def test_labels_as_dict_ask_the_query_and_label_the_span():
@@ -139,8 +151,11 @@ def test_labels_come_from_initialization_examples_when_none_are_configured():
 
 def test_a_doc_longer_than_the_model_context_is_sharded_and_keeps_its_text():
     filler = "The weather was mild and nobody said anything of note that day ."
-    sentences = [f"Bill Gates met people in Seattle . {filler}", f"{filler} Later Microsoft moved offices .",
-                 f"{filler} {filler} Paul Allen bought a team in Portland ."]
+    sentences = [
+        f"Bill Gates met people in Seattle . {filler}",
+        f"{filler} Later Microsoft moved offices .",
+        f"{filler} {filler} Paul Allen bought a team in Portland .",
+    ]
     text = " ".join(sentences * 2)
     known = {"person": ["Bill Gates", "Paul Allen"], "organization": ["Microsoft"], "location": ["Seattle", "Portland"]}
     nlp = assemble({"components.llm.model.context_length": 80, "components.llm.model.words": known})
@@ -154,7 +169,9 @@ def test_a_doc_longer_than_the_model_context_is_sharded_and_keeps_its_text():
     assert all(len(prompt.split()) * 1.1 <= 80 for prompt in prompts)
     assert doc.text == text and len(doc) == len(nlp.make_doc(text))
     expected = sorted(
-        (m.start(), mention, label) for label, mentions in known.items() for mention in mentions
+        (m.start(), mention, label)
+        for label, mentions in known.items()
+        for mention in mentions
         for m in re.finditer(re.escape(mention), text)
     )
     assert [(e.start_char, e.text, e.label_) for e in doc.ents] == expected
@@ -166,8 +183,10 @@ def test_a_mention_is_placed_only_in_the_shard_whose_answer_named_it():
     nlp = spacy.blank("en")
     # Every shard's answer claims "Microsoft", which occurs in the last shard only.
     model = {"@llm_models": "test_llm.Keywords.v1", "context_length": 50, "raw": {"organization": '["Microsoft"]'}}
-    nlp.add_pipe("llm", config={"task": {"@llm_tasks": "spacy_universalner.UniNER.v1", "labels": ["organization"]},
-                                "model": model})
+    nlp.add_pipe(
+        "llm",
+        config={"task": {"@llm_tasks": "spacy_universalner.UniNER.v1", "labels": ["organization"]}, "model": model},
+    )
     doc = nlp(text)
     assert ents(doc) == [("Microsoft", "organization")]
     n_shards = len(doc._.uniner_responses)
@@ -207,13 +226,21 @@ def test_labels_survive_a_disk_round_trip(tmp_path):
 
 
 def test_spacy_llm_cache_replays_docs_without_calling_the_model(tmp_path):
-    cache = {"components.llm.cache": {"@llm_misc": "spacy.BatchCache.v1", "path": str(tmp_path / "cache"),
-                                      "batch_size": 1, "max_batches_in_mem": 4}}
+    cache = {
+        "components.llm.cache": {
+            "@llm_misc": "spacy.BatchCache.v1",
+            "path": str(tmp_path / "cache"),
+            "batch_size": 1,
+            "max_batches_in_mem": 4,
+        }
+    }
     first = assemble(cache)
     before = first(TEXT)
     assert len(model_of(first).calls) == 1
-    assert (tmp_path / "cache" / "prompt_template.txt").read_text().startswith(
-        UniNERTemplate().prompt("{text}", "{label}")
+    assert (
+        (tmp_path / "cache" / "prompt_template.txt")
+        .read_text()
+        .startswith(UniNERTemplate().prompt("{text}", "{label}"))
     )
     replay = assemble({**cache, "components.llm.model.forbidden": True})
     with warnings.catch_warnings():
@@ -226,8 +253,11 @@ def test_spacy_llm_cache_replays_docs_without_calling_the_model(tmp_path):
 def test_the_scorer_reports_entity_prf_through_nlp_evaluate():
     nlp = assemble({"components.llm.model.words": {"person": ["Bill Gates"], "organization": ["Albuquerque"]}})
     gold = nlp.make_doc(TEXT)
-    gold.ents = [gold.char_span(0, 10, "person"), gold.char_span(15, 25, "person"),
-                 gold.char_span(34, 43, "organization")]
+    gold.ents = [
+        gold.char_span(0, 10, "person"),
+        gold.char_span(15, 25, "person"),
+        gold.char_span(34, 43, "organization"),
+    ]
     scores = nlp.evaluate([Example(nlp.make_doc(TEXT), gold)])
     # Predicted: Bill Gates (right), Albuquerque as organization (wrong); gold has 3.
     assert scores["ents_p"] == pytest.approx(0.5)
@@ -257,8 +287,13 @@ def test_the_task_is_found_through_its_entry_point():
 def test_a_spacy_llm_model_is_a_distillation_teacher_by_registered_name():
     from spacy_universalner.distill.teachers import SYSTEM_MESSAGE, build_teacher
 
-    teacher = build_teacher({"@uniner_teachers": "spacy_universalner.SpacyLLMTeacher.v1",
-                             "model": "test_llm.Echo.v1", "settings": {"reply": '[("Bill Gates", "person")]'}})
+    teacher = build_teacher(
+        {
+            "@uniner_teachers": "spacy_universalner.SpacyLLMTeacher.v1",
+            "model": "test_llm.Echo.v1",
+            "settings": {"reply": '[("Bill Gates", "person")]'},
+        }
+    )
     assert teacher.name == "test_llm.Echo.v1"
     assert teacher("Bill Gates founded Microsoft.") == '[("Bill Gates", "person")]'
     (prompt,) = ECHO_SEEN

@@ -2,6 +2,7 @@
 of one process, also once the parent has run the model (a forked worker used to block forever in torch's
 first layer norm), and it refuses a GPU backend, or a model that cannot travel to spawned workers, in one
 clear line."""
+
 import json
 import pickle
 import subprocess
@@ -28,8 +29,9 @@ print(json.dumps({{"one": one, "two": two}}))
 
 def test_n_process_after_the_parent_ran_the_span_model_gives_the_same_entities():
     # A subprocess, so that a hang fails the test at the timeout instead of blocking the suite.
-    done = subprocess.run([sys.executable, "-c", AFTER_THE_PARENT_RAN.format(texts=TEXTS)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", AFTER_THE_PARENT_RAN.format(texts=TEXTS)], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["two"] == found["one"]

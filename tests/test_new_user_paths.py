@@ -3,6 +3,7 @@
 Offline is the common case: a hub id there must fail at once, in one message that names this command's way to
 pass a downloaded folder (`--tokenizer`, `--base-model`, a config override), never an option it lacks.
 """
+
 import json
 import re
 import sys
@@ -70,25 +71,43 @@ def test_train_with_a_hub_base_model_offline_fails_at_once(tmp_path, unreachable
             }
         ],
     )
-    result = _invoke("train", data, tmp_path / "student", "--config", ROOT / "configs" / "distill-smoke.cfg",
-                     "--base-model", HUB_ID)
+    result = _invoke(
+        "train", data, tmp_path / "student", "--config", ROOT / "configs" / "distill-smoke.cfg", "--base-model", HUB_ID
+    )
     _one_clear_failure(result, "--base-model")
     assert not (tmp_path / "student").exists()
 
 
 def test_evaluate_with_a_hub_model_offline_names_the_config_override(tmp_path, unreachable_hub):
     """`evaluate` has no --model: the model is the pipeline's, so the hint is the override that sets it."""
-    conversation = {"conversations": [
-        {"from": "human", "value": "Text: Hinton works at Google ."}, {"from": "gpt", "value": "I've read this text."},
-        {"from": "human", "value": "What describes person in the text?"}, {"from": "gpt", "value": '["Hinton"]'}]}
+    conversation = {
+        "conversations": [
+            {"from": "human", "value": "Text: Hinton works at Google ."},
+            {"from": "gpt", "value": "I've read this text."},
+            {"from": "human", "value": "What describes person in the text?"},
+            {"from": "gpt", "value": '["Hinton"]'},
+        ]
+    }
     (tmp_path / "tiny.json").write_text(json.dumps([conversation]))
     benchmarks = tmp_path / "benchmarks.cfg"
-    benchmarks.write_text('[paths]\ndata = "nowhere"\n\n[benchmarks]\n\n[benchmarks.tiny]\ntitle = "Tiny"\n\n'
-                          '[benchmarks.tiny.reader]\n@uniner_readers = "spacy_universalner.uniner_conversations.v1"\n'
-                          'path = "${paths.data}/tiny.json"\n')
-    result = _invoke("evaluate", ROOT / "configs" / "benchmarks_pipeline.cfg", "--datasets", "tiny", "--benchmarks",
-                     benchmarks, "--data-dir", tmp_path, "--output", tmp_path / "out",
-                     f"--components.universal_ner.model.name={HUB_ID}")
+    benchmarks.write_text(
+        '[paths]\ndata = "nowhere"\n\n[benchmarks]\n\n[benchmarks.tiny]\ntitle = "Tiny"\n\n'
+        '[benchmarks.tiny.reader]\n@uniner_readers = "spacy_universalner.uniner_conversations.v1"\n'
+        'path = "${paths.data}/tiny.json"\n'
+    )
+    result = _invoke(
+        "evaluate",
+        ROOT / "configs" / "benchmarks_pipeline.cfg",
+        "--datasets",
+        "tiny",
+        "--benchmarks",
+        benchmarks,
+        "--data-dir",
+        tmp_path,
+        "--output",
+        tmp_path / "out",
+        f"--components.universal_ner.model.name={HUB_ID}",
+    )
     _one_clear_failure(result, "--components.universal_ner.model.name")
 
 
@@ -172,8 +191,19 @@ def test_quick_throughput_is_one_run_per_method_and_scales_only_the_engine(tmp_p
     """--quick is a smoke run (about 4x less timed work than before; 40 s measured at load average 2); here at a tiny
     shape.
     """
-    figures = _throughput_main(["--quick", "--hidden-size", "64", "--layers", "1", "--answer-tokens", "2",
-                                "--json", str(tmp_path / "new" / "quick.json")])
+    figures = _throughput_main(
+        [
+            "--quick",
+            "--hidden-size",
+            "64",
+            "--layers",
+            "1",
+            "--answer-tokens",
+            "2",
+            "--json",
+            str(tmp_path / "new" / "quick.json"),
+        ]
+    )
     assert figures["repeats"] == 1
     assert list(figures["label_scaling_seconds_per_doc"]) == ["engine"]
     assert set(figures["methods"]) == {"naive", "hf-batched", "engine", "engine+constrained"}

@@ -1,4 +1,5 @@
 """Reading answers: the official rule first, a lenient fallback second, and never an exception."""
+
 import random
 import string
 import time

@@ -1,4 +1,5 @@
 """The prompt is UniNER's, byte for byte: the model was trained on exactly this string."""
+
 from spacy_universalner.prompt import UniNERTemplate
 from spacy_universalner.types import Query
 

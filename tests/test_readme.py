@@ -8,6 +8,7 @@ tiny size. A command added to them fails ``test_every_command_is_run_here_or_ski
 until this file says which. Claims of the README and its docs/ pages that concern single commands are checked
 here too.
 """
+
 import ast
 import os
 import re
@@ -71,12 +72,14 @@ NOT_RUN = {
     "pip install": "an install",
     "python -m pytest": "the test suite itself",
     "python -m spacy_universalner extract --labels person,organization,location": (
-        "run offline by tests/test_uniner_span.py::test_the_readmes_main_job_runs_offline_and_prints_the_three_names"),
+        "run offline by tests/test_uniner_span.py::test_the_readmes_main_job_runs_offline_and_prints_the_three_names"
+    ),
     "spacy project run distill .": "annotates with gpt-3.5-turbo: needs an API key (its vars are checked below)",
     "export OPENAI_API_KEY": "an API key",
     "accelerate launch": "8 GPUs with FSDP",
     "python -m spacy_universalner distill convert-gguf training/smollm2": (
-        "87 s and a 517 MiB folder: tests/test_gguf.py::test_convert_gguf_command runs it on a tiny GGUF file"),
+        "87 s and a 517 MiB folder: tests/test_gguf.py::test_convert_gguf_command runs it on a tiny GGUF file"
+    ),
     "spacy project run smollm2": "about 45 minutes of training and evaluation on 2 CPU cores",
 }
 #: Commands run below, by how they start.
@@ -123,8 +126,12 @@ def _readme_command(start: str) -> str:
 
 def _env():
     bin_dir = str(Path(sys.executable).parent)  # weasel runs "python": this environment's
-    return {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1"}
+    return {
+        **os.environ,
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +147,14 @@ def smoke(tmp_path_factory):
     config.write_text(re.sub(r"(?m)^max_steps = \d+$", "max_steps = 4", config.read_text()))
     command = shlex.split(_readme_command("spacy project run distill-smoke"))
     assert command == ["spacy", "project", "run", "distill-smoke"]
-    done = subprocess.run([sys.executable, "-m", *command, ".", "--vars.smoke_n_passages", "10"], cwd=project,
-                          env=_env(), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", *command, ".", "--vars.smoke_n_passages", "10"],
+        cwd=project,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
     return project
 
@@ -238,8 +251,9 @@ def test_the_uniner_f1_example_prints_what_the_readme_says():
 def test_the_readmes_misspelt_model_gets_a_did_you_mean():
     from spacy_universalner.pretrained import load_error
 
-    typo = re.search(r"a name close to a packaged\s+model's \(`([^`]+)`\) gets a \"did you mean\"",
-                     page("reliability.md")).group(1)
+    typo = re.search(
+        r"a name close to a packaged\s+model's \(`([^`]+)`\) gets a \"did you mean\"", page("reliability.md")
+    ).group(1)
     error = str(load_error(typo, "weights", OSError("not found"), offline="HF_HUB_OFFLINE is set"))
     assert "Did you mean 'uniner-span'" in error
 
@@ -248,8 +262,11 @@ def test_the_readme_lists_every_backend_that_ships_and_the_default():
     import spacy_universalner.backends  # noqa: F401  (registers them; `import spacy_universalner` leaves them lazy)
     from spacy_universalner.registry import uniner_backends
 
-    shipped = sorted(name for name in uniner_backends.get_all()  # not the test stand-ins of spacy_universalner.testing
-                     if name.startswith("spacy_universalner.") and not name.startswith("spacy_universalner.testing."))
+    shipped = sorted(
+        name
+        for name in uniner_backends.get_all()  # not the test stand-ins of spacy_universalner.testing
+        if name.startswith("spacy_universalner.") and not name.startswith("spacy_universalner.testing.")
+    )
     backends = section("## Backends", "\n## ")
     listed = re.findall(r"^- `(spacy_universalner\.[\w.]+)`", backends, re.M)
     assert sorted(listed) == shipped

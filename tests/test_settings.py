@@ -1,5 +1,6 @@
 """The annotation settings are written once (AnnotationSettings); the component, its factory and the spacy-llm
 task read their defaults from there. add_label keeps spaCy's contract (1: new label, 0: had it)."""
+
 import inspect
 from dataclasses import fields
 
@@ -18,8 +19,14 @@ from spacy_universalner.doc_spans import (
 from spacy_universalner.types import Generation
 
 EXPECTED = {
-    "annotate": "both", "spans_key": "uniner", "overlap_policy": "longest", "overwrite_ents": True,
-    "alignment_mode": "expand", "word_boundaries": True, "lenient_parsing": True, "threshold": None,
+    "annotate": "both",
+    "spans_key": "uniner",
+    "overlap_policy": "longest",
+    "overwrite_ents": True,
+    "alignment_mode": "expand",
+    "word_boundaries": True,
+    "lenient_parsing": True,
+    "threshold": None,
 }
 
 
@@ -68,16 +75,25 @@ def test_factory_component_and_task_defaults_agree_with_the_dataclass():
 def test_a_component_built_with_no_settings_has_the_default_settings():
     ner = UniversalNER(spacy.blank("en").vocab, labels=["person"], model=EchoBackend())
     assert ner.settings == DEFAULT_ANNOTATION
-    changed = UniversalNER(spacy.blank("en").vocab, labels=["person"], model=EchoBackend(), annotate="spans",
-                           alignment_mode="strict", threshold=0.5)
-    assert changed.settings.options() == {**EXPECTED, "annotate": "spans", "alignment_mode": "strict",
-                                          "threshold": 0.5}
+    changed = UniversalNER(
+        spacy.blank("en").vocab,
+        labels=["person"],
+        model=EchoBackend(),
+        annotate="spans",
+        alignment_mode="strict",
+        threshold=0.5,
+    )
+    assert changed.settings.options() == {**EXPECTED, "annotate": "spans", "alignment_mode": "strict", "threshold": 0.5}
 
 
 def test_the_settings_are_taken_by_config_name_from_a_functions_arguments():
     # What the component and the spacy-llm task hand over: their locals(), settings among other arguments.
-    arguments = {"labels": ["person"], "model": "echo", **annotation_defaults(with_threshold=False),
-                 "annotate": "spans"}
+    arguments = {
+        "labels": ["person"],
+        "model": "echo",
+        **annotation_defaults(with_threshold=False),
+        "annotate": "spans",
+    }
     settings = AnnotationSettings.from_arguments(arguments)
     assert settings.options() == {**EXPECTED, "annotate": "spans"}  # with no threshold argument, its default
     assert AnnotationSettings.from_arguments({**arguments, "threshold": 0.5}).threshold == 0.5

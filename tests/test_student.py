@@ -1,4 +1,5 @@
 """Supervised data (``gold``), merged ``build`` sources and the warm-started student (``init-student``)."""
+
 import json
 import string
 from pathlib import Path
@@ -115,12 +116,24 @@ def tiny_encoder(tmp_path_factory):
     wordpiece = Tokenizer(models.WordPiece({t: i for i, t in enumerate(dict.fromkeys(vocab))}, unk_token="[UNK]"))
     wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
     wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=wordpiece, unk_token="[UNK]", pad_token="[PAD]",
-                                        cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=wordpiece,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
     assert tokenizer("lovelace", add_special_tokens=False)["input_ids"] == [tokenizer.convert_tokens_to_ids("lovelace")]
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=256)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+    )
     BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
@@ -192,19 +205,35 @@ def test_student_trains_and_the_engine_matches_generate(tmp_path, student):
 
     path, _ = student
     data = tmp_path / "train.json"
-    data.write_text(json.dumps([{"conversations": [
-        {"from": "human", "value": "Text: Guido wrote Python."}, {"from": "gpt", "value": "I've read this text."},
-        {"from": "human", "value": "What describes person in the text?"}, {"from": "gpt", "value": '["Guido"]'}]}] * 4))
-    config = load_train_config(Path(__file__).parents[1] / "configs" / "train-mini.cfg",
-                               {"training.max_steps": 2, "training.save_strategy": "no", "training.progress": False,
-                                "model.dropout": 0.0})
+    data.write_text(
+        json.dumps(
+            [
+                {
+                    "conversations": [
+                        {"from": "human", "value": "Text: Guido wrote Python."},
+                        {"from": "gpt", "value": "I've read this text."},
+                        {"from": "human", "value": "What describes person in the text?"},
+                        {"from": "gpt", "value": '["Guido"]'},
+                    ]
+                }
+            ]
+            * 4
+        )
+    )
+    config = load_train_config(
+        Path(__file__).parents[1] / "configs" / "train-mini.cfg",
+        {"training.max_steps": 2, "training.save_strategy": "no", "training.progress": False, "model.dropout": 0.0},
+    )
     assert run_train(data, tmp_path / "trained", config, base_model=str(path))["steps"] == 2
     saved = json.loads((tmp_path / "trained" / "config.json").read_text())
     assert saved["hidden_dropout_prob"] == saved["attention_probs_dropout_prob"] == 0.0  # model.dropout = 0
 
     template = UniNERTemplate()
-    queries = [template.query(text, label) for text in ("Guido wrote Python.", "Ada Lovelace visited London.")
-               for label in ("person", "location", "programming language")]
+    queries = [
+        template.query(text, label)
+        for text in ("Guido wrote Python.", "Ada Lovelace visited London.")
+        for label in ("person", "location", "programming language")
+    ]
     answers = {}
     for engine in ("generate", "shared_prefix"):
         backend = HuggingFaceBackend(str(tmp_path / "trained"), device="cpu", engine=engine, stop_at_list_end=False)

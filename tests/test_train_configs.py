@@ -1,4 +1,5 @@
 """The train and train-span configs: a schema with the defaults, unknown keys and wrong types refused in one line."""
+
 from dataclasses import fields
 from pathlib import Path
 
@@ -41,33 +42,47 @@ def test_a_partial_config_gets_the_schema_defaults():
     assert span.data == SpanDataSettings(max_words=8) and span.training == SpanTrainingSettings()
 
 
-@pytest.mark.parametrize("config,message", [
-    ({"training": {"max_step": 4}},
-     "Unknown setting [training] max_step; did you mean max_steps? [training] takes: epochs, learning_rate"),
-    ({"lora": {"rank": 8}}, "Unknown setting [lora] rank; [lora] takes: enabled, r, alpha, dropout, target_modules."),
-    ({"trainig": {}}, "Unknown section [trainig] in the train config; did you mean [training]?"),
-    ({"training": {"max_steps": "4"}}, "[training] max_steps must be an integer, got '4' (str)."),
-    ({"training": {"max_steps": 4.5}}, "[training] max_steps must be an integer, got 4.5 (float)."),
-    ({"training": {"progress": 1}}, "[training] progress must be true or false, got 1 (int)."),
-    ({"training": {"precision": "bf32"}}, "[training] precision must be one of 'auto', 'bf16', 'fp16', 'fp32'"),
-    ({"model": {"dropout": "high"}}, "[model] dropout must be a number or null, got 'high' (str)."),
-    ({"model": {"base": None}}, "[model] base must be a string, got None"),
-    ({"training": 3}, "[training] must be a block of settings, got 3."),
-])
+@pytest.mark.parametrize(
+    "config,message",
+    [
+        (
+            {"training": {"max_step": 4}},
+            "Unknown setting [training] max_step; did you mean max_steps? [training] takes: epochs, learning_rate",
+        ),
+        (
+            {"lora": {"rank": 8}},
+            "Unknown setting [lora] rank; [lora] takes: enabled, r, alpha, dropout, target_modules.",
+        ),
+        ({"trainig": {}}, "Unknown section [trainig] in the train config; did you mean [training]?"),
+        ({"training": {"max_steps": "4"}}, "[training] max_steps must be an integer, got '4' (str)."),
+        ({"training": {"max_steps": 4.5}}, "[training] max_steps must be an integer, got 4.5 (float)."),
+        ({"training": {"progress": 1}}, "[training] progress must be true or false, got 1 (int)."),
+        ({"training": {"precision": "bf32"}}, "[training] precision must be one of 'auto', 'bf16', 'fp16', 'fp32'"),
+        ({"model": {"dropout": "high"}}, "[model] dropout must be a number or null, got 'high' (str)."),
+        ({"model": {"base": None}}, "[model] base must be a string, got None"),
+        ({"training": 3}, "[training] must be a block of settings, got 3."),
+    ],
+)
 def test_train_refuses_unknown_keys_and_wrong_types_in_one_line(config, message):
     with pytest.raises(TrainConfigError) as err:
         TrainConfig.from_config(config)
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("config,message", [
-    ({"training": {"bf_16": True}}, "Unknown setting [training] bf_16; did you mean bf16?"),
-    # A TrainingArguments key the schema does not allow is not passed through.
-    ({"training": {"dataloader_num_workers": 2}}, "Unknown setting [training] dataloader_num_workers;"),
-    ({"data": {"max_word": 8}}, "Unknown setting [data] max_word; did you mean max_words?"),
-    ({"model": {"max_width": "12"}}, "[model] max_width must be an integer, got '12' (str)."),
-    ({"lora": {}}, "Unknown section [lora] in the train-span config; its sections are [model], [data], [training]."),
-])
+@pytest.mark.parametrize(
+    "config,message",
+    [
+        ({"training": {"bf_16": True}}, "Unknown setting [training] bf_16; did you mean bf16?"),
+        # A TrainingArguments key the schema does not allow is not passed through.
+        ({"training": {"dataloader_num_workers": 2}}, "Unknown setting [training] dataloader_num_workers;"),
+        ({"data": {"max_word": 8}}, "Unknown setting [data] max_word; did you mean max_words?"),
+        ({"model": {"max_width": "12"}}, "[model] max_width must be an integer, got '12' (str)."),
+        (
+            {"lora": {}},
+            "Unknown section [lora] in the train-span config; its sections are [model], [data], [training].",
+        ),
+    ],
+)
 def test_train_span_refuses_unknown_keys_and_wrong_types_in_one_line(config, message):
     with pytest.raises(TrainConfigError) as err:
         SpanTrainConfig.from_config(config)
@@ -75,8 +90,12 @@ def test_train_span_refuses_unknown_keys_and_wrong_types_in_one_line(config, mes
 
 
 def test_integers_are_numbers_and_lists_are_allowed_where_the_schema_says():
-    config = TrainConfig.from_config({"training": {"learning_rate": 1, "report_to": ["tensorboard"]},
-                                      "lora": {"target_modules": ["q_proj", "v_proj"]}})
+    config = TrainConfig.from_config(
+        {
+            "training": {"learning_rate": 1, "report_to": ["tensorboard"]},
+            "lora": {"target_modules": ["q_proj", "v_proj"]},
+        }
+    )
     assert config.training.learning_rate == 1 and config.lora.target_modules == ["q_proj", "v_proj"]
 
 
@@ -94,8 +113,11 @@ def test_command_line_overrides_still_work_and_a_misspelt_one_is_named(tmp_path)
     with pytest.raises(TrainConfigError, match=r"Unknown setting \[training\] max_step; did you mean max_steps\?"):
         TrainConfig.from_config(load_train_config(PACKAGED / "train.cfg", {"training.max_step": 4}))
     # An unknown section: confection refuses it in a multi-line error; this one names it.
-    with pytest.raises(TrainConfigError, match=r"Unknown section \[trainig\] in the override --trainig.max_steps; "
-                                               r"did you mean \[training\]\?"):
+    with pytest.raises(
+        TrainConfigError,
+        match=r"Unknown section \[trainig\] in the override --trainig.max_steps; "
+        r"did you mean \[training\]\?",
+    ):
         load_train_config(PACKAGED / "train.cfg", {"trainig.max_steps": 4})
 
 

@@ -1,4 +1,5 @@
 """train-span: UniNER conversations become GLiNER examples, and a span model trains from them, resumably."""
+
 import json
 import random
 
@@ -19,8 +20,11 @@ def record(answers):
 
 def test_mentions_are_placed_on_words_and_empty_answers_are_negative_types():
     examples = conversation_examples(
-        spacy.blank("en"), record([("person", ["Bill Gates"]), ("company", ["Microsoft"]), ("disease", [])]),
-        SpanDataSettings(random_negatives=0), [], random.Random(0),
+        spacy.blank("en"),
+        record([("person", ["Bill Gates"]), ("company", ["Microsoft"]), ("disease", [])]),
+        SpanDataSettings(random_negatives=0),
+        [],
+        random.Random(0),
     )
     (example,) = examples
     words = example["tokenized_text"]
@@ -31,8 +35,11 @@ def test_mentions_are_placed_on_words_and_empty_answers_are_negative_types():
 
 def test_long_passages_are_cut_at_sentence_ends_and_types_are_judged_per_window():
     examples = conversation_examples(
-        spacy.blank("en"), record([("person", ["Bill Gates"]), ("city", ["Seattle"])]),
-        SpanDataSettings(max_words=8, random_negatives=0), [], random.Random(0),
+        spacy.blank("en"),
+        record([("person", ["Bill Gates"]), ("city", ["Seattle"])]),
+        SpanDataSettings(max_words=8, random_negatives=0),
+        [],
+        random.Random(0),
     )
     assert [" ".join(e["tokenized_text"]) for e in examples][:2] == [
         "Bill Gates founded Microsoft .",
@@ -59,8 +66,16 @@ def test_a_tiny_span_model_trains_saves_and_resumes(tmp_path):
     data.write_text(json.dumps([record([("person", ["Bill Gates"]), ("company", ["Microsoft"])])] * 8))
     config = {
         "model": {"encoder": str(encoder), "hidden_size": 32, "max_width": 4},
-        "training": {"max_steps": 2, "per_device_train_batch_size": 4, "save_steps": 1, "logging_steps": 1,
-                     "learning_rate": 1e-3, "report_to": "none", "progress": False, "seed": 0},
+        "training": {
+            "max_steps": 2,
+            "per_device_train_batch_size": 4,
+            "save_steps": 1,
+            "logging_steps": 1,
+            "learning_rate": 1e-3,
+            "report_to": "none",
+            "progress": False,
+            "seed": 0,
+        },
     }
     summary = run_train_span(data, tmp_path / "out", config)
     assert summary["steps"] == 2 and (tmp_path / "out" / "gliner_config.json").is_file()
@@ -82,8 +97,16 @@ def test_training_goes_on_from_an_int8_export(tmp_path):
     data.write_text(json.dumps([record([("person", ["Bill Gates"])])] * 4))
     config = {
         "model": {"init": str(tmp_path / "int8")},
-        "training": {"max_steps": 1, "per_device_train_batch_size": 4, "save_steps": 1, "logging_steps": 1,
-                     "learning_rate": 1e-3, "report_to": "none", "progress": False, "seed": 0},
+        "training": {
+            "max_steps": 1,
+            "per_device_train_batch_size": 4,
+            "save_steps": 1,
+            "logging_steps": 1,
+            "learning_rate": 1e-3,
+            "report_to": "none",
+            "progress": False,
+            "seed": 0,
+        },
     }
     summary = run_train_span(data, tmp_path / "out", config)
     assert summary["steps"] == 1 and (tmp_path / "out" / "gliner_config.json").is_file()
@@ -91,8 +114,9 @@ def test_training_goes_on_from_an_int8_export(tmp_path):
 
 def test_gold_records_get_no_drawn_negatives_and_teacher_records_draw_only_teacher_types():
     """A type of another schema is unknown, not absent: "company" is never a negative of a CoNLL sentence."""
-    conll = make_conversation("conll2003:0", TEXT, [("person", ["Bill Gates"]), ("location", ["Seattle"]),
-                                                     ("organization", ["Microsoft"])])
+    conll = make_conversation(
+        "conll2003:0", TEXT, [("person", ["Bill Gates"]), ("location", ["Seattle"]), ("organization", ["Microsoft"])]
+    )
     conll["complete"] = True
     teacher = make_conversation("pile:1", "Aspirin treats headaches.", [("drug", ["Aspirin"]), ("symptom", [])])
     examples = build_examples([conll, teacher], SpanDataSettings(random_negatives=5, seed=0))

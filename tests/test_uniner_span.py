@@ -1,6 +1,7 @@
 """The packaged student ``uniner-span``: found by name, small enough to ship, runs offline, and gets the README's
 examples right.
 """
+
 import json
 import os
 import re
@@ -91,8 +92,15 @@ def test_the_readmes_first_python_snippet_runs_as_written(capsys):
     assert "person" in printed and "'" in printed  # (text, label) pairs, not an empty list
 
 
-CARD_ORDER = ["mit_movie", "mit_restaurant", "crossner_ai", "crossner_literature", "crossner_music",
-              "crossner_politics", "crossner_science"]
+CARD_ORDER = [
+    "mit_movie",
+    "mit_restaurant",
+    "crossner_ai",
+    "crossner_literature",
+    "crossner_music",
+    "crossner_politics",
+    "crossner_science",
+]
 
 
 def _card_row(prefix):
@@ -109,7 +117,8 @@ def test_the_model_cards_tables_quote_its_committed_metrics():
     work = json.loads((SPAN / "v2-work.json").read_text())["v2"]
     chosen, other = work["zero_shot_full_test_sets"], work["other_full_test_sets"]
     assert _card_row("| v2, 0.5 greedy (chosen on dev)") == (
-        [chosen[name] for name in CARD_ORDER] + [chosen["avg"], other["conll2003"], other["jnlpba"]])
+        [chosen[name] for name in CARD_ORDER] + [chosen["avg"], other["conll2003"], other["jnlpba"]]
+    )
     ai = metrics["datasets"]["crossner_ai"]["uniner"]
     quoted = f"AI: P {ai['precision'] * 100:.1f}, R {ai['recall'] * 100:.1f} with the shipped settings"
     assert quoted in (SPAN / "README.md").read_text(encoding="utf8")

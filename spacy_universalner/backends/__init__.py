@@ -1,4 +1,5 @@
 """Generation backends, registered in ``@uniner_backends``; each module imports its heavy libraries lazily."""
+
 from pathlib import Path
 from typing import Any, Dict
 

@@ -18,6 +18,7 @@ whose text is not valid on its own (byte pieces of a multi-byte character) are n
 mentions with characters that only such pieces spell cannot be produced. Allowed sets are
 memoized per (passage, state).
 """
+
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 import torch

@@ -31,6 +31,7 @@ suppression and the optional answer constraint (:mod:`.constrained`).
 
 torch is imported here at module level: this module is only imported once a model is used.
 """
+
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
@@ -383,8 +384,16 @@ class SharedPrefixEngine:
                 _forward(self.model, g_ids.to(device), g_mask, (g_mask.cumsum(-1) - 1).clamp(min=0), cache)
         return p_width, p_mask
 
-    def _prefill_suffixes(self, parts, encoded, cache: "_SlotCache", p_width: int, p_mask: torch.Tensor,
-                          max_new_tokens: int, overhead: int) -> Tuple[List[int], torch.Tensor, torch.Tensor]:
+    def _prefill_suffixes(
+        self,
+        parts,
+        encoded,
+        cache: "_SlotCache",
+        p_width: int,
+        p_mask: torch.Tensor,
+        max_new_tokens: int,
+        overhead: int,
+    ) -> Tuple[List[int], torch.Tensor, torch.Tensor]:
         """2. Every query gets a copy of its chunk's prefix rows (no recomputation); the label suffixes are
         prefilled with the queries sorted by suffix length, grouped likewise. Returns each batch row's
         query, the first decoding step's logits and the attention mask."""
@@ -419,8 +428,16 @@ class SharedPrefixEngine:
         cache.length = p_width + s_width
         return seq_index, (torch.cat(logits_parts) if len(logits_parts) > 1 else logits_parts[0]), mask
 
-    def _decode(self, queries, seq_index: List[int], logits: torch.Tensor, mask: torch.Tensor, cache: "_SlotCache",
-                max_new_tokens: int, results) -> None:
+    def _decode(
+        self,
+        queries,
+        seq_index: List[int],
+        logits: torch.Tensor,
+        mask: torch.Tensor,
+        cache: "_SlotCache",
+        max_new_tokens: int,
+        results,
+    ) -> None:
         """3. Greedy decoding; finished rows leave the batch (in groups: see ``compact_fraction``)."""
         device = self.model.device
         n = len(seq_index)
@@ -484,8 +501,11 @@ class SharedPrefixEngine:
         """Why a query stops after ``token`` (already appended to ``ids`` unless it is EOS), or None."""
         if token == self.eos_id:
             return "eos"
-        if (self.stop_at_list_end and "]" in self._piece(token)
-                and list_closed(self.tokenizer.decode(ids, skip_special_tokens=True))):
+        if (
+            self.stop_at_list_end
+            and "]" in self._piece(token)
+            and list_closed(self.tokenizer.decode(ids, skip_special_tokens=True))
+        ):
             return "list_end"
         if len(ids) >= max_new_tokens:
             return "length"

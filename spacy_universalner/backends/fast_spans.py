@@ -18,6 +18,7 @@ They give the same numbers up to float rounding (in bfloat16 the windows give th
 decimals, as the gather did on 3,453 CoNLL sentences). Training is untouched (the original forwards run in train
 mode). ``tests/test_backend_gliner.py`` checks the equality of answers and scores on a model.
 """
+
 from typing import Any
 
 

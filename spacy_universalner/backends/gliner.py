@@ -16,6 +16,7 @@ Weights load lazily with the ``gliner`` library: the packaged ``uniner-span`` (i
 :mod:`spacy_universalner.span_weights`), any folder written by ``save_pretrained``, or a hub id
 such as ``urchade/gliner_small-v2.1``.
 """
+
 import bisect
 import json
 import math
@@ -271,8 +272,12 @@ class GLiNERBackend:
                 every = best_total or candidates  # every candidate, for best_total_spans or the merge
                 try:
                     predictions = model.inference(
-                        texts, label_sets[0] if shared else label_sets, flat_ner=self.flat_ner and not every,
-                        threshold=self.threshold, batch_size=len(texts), **({"multi_label": True} if every else {}),
+                        texts,
+                        label_sets[0] if shared else label_sets,
+                        flat_ner=self.flat_ner and not every,
+                        threshold=self.threshold,
+                        batch_size=len(texts),
+                        **({"multi_label": True} if every else {}),
                     )
                 except RuntimeError as err:
                     if "out of memory" in str(err).lower():
@@ -571,7 +576,14 @@ def make_gliner_backend(
     if batch_size is not None:
         passages_per_batch = renamed_setting("batch_size", "passages_per_batch", batch_size)
     return GLiNERBackend(
-        name=name, device=device, threshold=threshold, passages_per_batch=passages_per_batch, flat_ner=flat_ner,
-        language=language, factored_spans=factored_spans, dtype=dtype, flat_decoding=flat_decoding,
+        name=name,
+        device=device,
+        threshold=threshold,
+        passages_per_batch=passages_per_batch,
+        flat_ner=flat_ner,
+        language=language,
+        factored_spans=factored_spans,
+        dtype=dtype,
+        flat_decoding=flat_decoding,
         trust_remote_code=trust_remote_code,
     )

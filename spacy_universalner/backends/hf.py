@@ -8,6 +8,7 @@ prefix engine only; :mod:`.constrained`) restricts answers to JSON lists of pass
 torch and transformers are imported on first use, the tokenizer separately from the model, so
 chunking long Docs never loads the weights and a fully cached run loads nothing.
 """
+
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 

@@ -2,6 +2,7 @@
 
 From token ids and a tokenizer (the local backends), or from the token strings a server returns.
 """
+
 from os.path import commonprefix
 from typing import List, Optional, Sequence, Tuple
 

@@ -16,6 +16,7 @@ The server tokenizes the prompt string itself, and vLLM's and llama.cpp's server
 text in it (a literal ``</s>`` in a passage) as the special token; only the local backends, which
 tokenize themselves, can keep a passage plain text (:func:`~.base.safe_prompts`).
 """
+
 import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union

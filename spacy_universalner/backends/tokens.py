@@ -3,6 +3,7 @@
 ``Hugging Face``, ``vLLM`` and the OpenAI-compatible backends tokenize UniNER prompts here, so a literal
 ``</s>`` in a passage is read as text, not as the end of the user's turn.
 """
+
 from typing import List, Optional, Sequence, Tuple, Union
 
 from ..types import Query

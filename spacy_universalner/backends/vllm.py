@@ -16,6 +16,7 @@ offline API that is stable from vLLM 0.5 to the current 0.x releases: ``LLM(...)
 ``LLM.generate(list_of_str, sampling_params, use_tqdm=...)`` and
 ``RequestOutput.outputs[0].text / .token_ids / .logprobs``.
 """
+
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..pretrained import cache_key, load_tokenizer
@@ -176,6 +177,13 @@ def make_vllm_backend(
     splits it over that many GPUs; ``llm_kwargs`` go to ``vllm.LLM`` (e.g. ``quantization``,
     ``pipeline_parallel_size``, ``enforce_eager``)."""
     return VLLMBackend(
-        name, tensor_parallel_size, dtype, gpu_memory_utilization, max_model_len,
-        enable_prefix_caching, logprobs, llm_kwargs, tokenizer_kwargs,
+        name,
+        tensor_parallel_size,
+        dtype,
+        gpu_memory_utilization,
+        max_model_len,
+        enable_prefix_caching,
+        logprobs,
+        llm_kwargs,
+        tokenizer_kwargs,
     )

@@ -5,6 +5,7 @@ from below; this package imports every group so that ``--help`` lists them all. 
 code in the layers beneath (extraction, :mod:`..eval`, :mod:`..distill`); heavy libraries are
 imported inside the command functions, so ``--help`` stays fast.
 """
+
 # isort: off
 from .app import app
 

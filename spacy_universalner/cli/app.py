@@ -4,6 +4,7 @@
 ``distill`` group, one command per step of targeted distillation. :func:`distill_command` registers a step
 under ``distill`` and, for one release, under its old top-level name as a hidden alias.
 """
+
 import functools
 import sys
 from typing import Any, Callable, List, Tuple, TypeVar
@@ -16,8 +17,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: The top-level commands, in the order ``--help`` lists them (groups are listed after them).
 TOP_LEVEL_ORDER = ("extract", "evaluate", "download", "init-config")
 #: The steps of ``distill``, in the order they run (then the tools).
-DISTILL_ORDER = ("sample", "annotate", "gold", "build", "train", "train-span", "init-student", "export-student",
-                 "export-span", "convert-gguf")
+DISTILL_ORDER = (
+    "sample",
+    "annotate",
+    "gold",
+    "build",
+    "train",
+    "train-span",
+    "init-student",
+    "export-student",
+    "export-span",
+    "convert-gguf",
+)
 
 
 class OrderedGroup(TyperGroup):  # typer's own (vendored) click: its classes are typer.core's

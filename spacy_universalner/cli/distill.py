@@ -5,6 +5,7 @@ config. The logic of each step is in :mod:`spacy_universalner.distill`; these fu
 Each step is also registered under its old top-level name (``build``), hidden, for one release: see
 :func:`.app.distill_command`.
 """
+
 import json
 import sys
 from pathlib import Path
@@ -61,8 +62,20 @@ def sample_command(
 
 
 def _teacher_block(
-    *, base_url, model, api_key_env, hf_model, spacy_llm_model, spacy_llm_settings, gold, teacher_config, prompt,
-    concurrency, timeout, max_retries, max_tokens,
+    *,
+    base_url,
+    model,
+    api_key_env,
+    hf_model,
+    spacy_llm_model,
+    spacy_llm_settings,
+    gold,
+    teacher_config,
+    prompt,
+    concurrency,
+    timeout,
+    max_retries,
+    max_tokens,
 ) -> dict:
     """The ``@uniner_teachers`` block the annotate options describe (exactly one teacher must be chosen)."""
     chosen = [x for x in (base_url, hf_model, spacy_llm_model, gold, teacher_config) if x]
@@ -83,9 +96,14 @@ def _teacher_block(
         if not model:
             msg.fail("--base-url needs --model", exits=1)
         block = {
-            "@uniner_teachers": "spacy_universalner.OpenAITeacher.v1", "base_url": base_url, "model": model,
-            "api_key_env": api_key_env or None, "prompt": prompt, "concurrency": concurrency,
-            "timeout": timeout, "max_retries": max_retries,
+            "@uniner_teachers": "spacy_universalner.OpenAITeacher.v1",
+            "base_url": base_url,
+            "model": model,
+            "api_key_env": api_key_env or None,
+            "prompt": prompt,
+            "concurrency": concurrency,
+            "timeout": timeout,
+            "max_retries": max_retries,
         }
         if max_tokens is not None:
             block["max_tokens"] = max_tokens or None
@@ -95,8 +113,10 @@ def _teacher_block(
             block["max_new_tokens"] = max_tokens
     elif spacy_llm_model:
         block = {
-            "@uniner_teachers": "spacy_universalner.SpacyLLMTeacher.v1", "model": spacy_llm_model,
-            "settings": json.loads(spacy_llm_settings), "prompt": prompt,
+            "@uniner_teachers": "spacy_universalner.SpacyLLMTeacher.v1",
+            "model": spacy_llm_model,
+            "settings": json.loads(spacy_llm_settings),
+            "prompt": prompt,
         }
     else:
         block = {"@uniner_teachers": "spacy_universalner.GoldTeacher.v1", "path": str(gold)}
@@ -157,9 +177,19 @@ def annotate_command(
     from ..http import AuthenticationError
 
     block = _teacher_block(
-        base_url=base_url, model=model, api_key_env=api_key_env, hf_model=hf_model, spacy_llm_model=spacy_llm_model,
-        spacy_llm_settings=spacy_llm_settings, gold=gold, teacher_config=teacher_config, prompt=prompt,
-        concurrency=concurrency, timeout=timeout, max_retries=max_retries, max_tokens=max_tokens,
+        base_url=base_url,
+        model=model,
+        api_key_env=api_key_env,
+        hf_model=hf_model,
+        spacy_llm_model=spacy_llm_model,
+        spacy_llm_settings=spacy_llm_settings,
+        gold=gold,
+        teacher_config=teacher_config,
+        prompt=prompt,
+        concurrency=concurrency,
+        timeout=timeout,
+        max_retries=max_retries,
+        max_tokens=max_tokens,
     )
     try:
         teacher = build_teacher(block)  # bad settings (a timeout of 0, a base URL that is not one) fail here
@@ -300,8 +330,10 @@ def export_span_command(
     dtype: Optional[str] = typer.Option(
         None,
         "--dtype",
-        help=('Compute dtype to recommend: bfloat16 or float16 (used by dtype = "auto" where the device runs it '
-              'natively; measure F1 in it first)'),
+        help=(
+            'Compute dtype to recommend: bfloat16 or float16 (used by dtype = "auto" where the device runs it '
+            "natively; measure F1 in it first)"
+        ),
     ),
     flat_decoding: Optional[str] = typer.Option(
         None, "--flat-decoding", help="Flat decoding to recommend: greedy (GLiNER's) or best_total"
@@ -315,9 +347,7 @@ def export_span_command(
     if dtype is not None and dtype not in dtypes:
         msg.fail(f"--dtype must be one of {', '.join(dtypes)}, got {dtype!r}.", exits=1)
     if flat_decoding is not None and flat_decoding not in choices(FlatDecoding):
-        msg.fail(
-            f"--flat-decoding must be one of {', '.join(choices(FlatDecoding))}, got {flat_decoding!r}.", exits=1
-        )
+        msg.fail(f"--flat-decoding must be one of {', '.join(choices(FlatDecoding))}, got {flat_decoding!r}.", exits=1)
     try:
         written = export_int8(source, dest, threshold=threshold, dtype=dtype, flat_decoding=flat_decoding)
     except (OSError, ValueError) as err:

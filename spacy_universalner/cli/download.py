@@ -4,6 +4,7 @@
 the benchmark copies it checks offline. Pile-NER-type, the one file that needs the network and is
 only used by ``build-pile-ner``, is fetched by this command (``spacy project run pile-ner``) instead.
 """
+
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
@@ -27,9 +28,12 @@ def download(url: str, dest: Path, timeout: float = 30.0, progress: bool = True)
         with requests.get(url, stream=True, timeout=timeout) as response:
             response.raise_for_status()
             size = int(response.headers.get("content-length") or 0) or None
-            with part.open("wb") as file_, tqdm(
-                total=size, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr, disable=not progress
-            ) as bar:
+            with (
+                part.open("wb") as file_,
+                tqdm(
+                    total=size, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr, disable=not progress
+                ) as bar,
+            ):
                 for block in response.iter_content(1 << 20):
                     file_.write(block)
                     bar.update(len(block))

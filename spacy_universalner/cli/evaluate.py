@@ -2,6 +2,7 @@
 
 The command reads its options and prints; the evaluation is :func:`..eval.run.evaluate_pipeline`.
 """
+
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -36,8 +37,10 @@ def evaluate_command(
     data_dir: Optional[Path] = typer.Option(
         None,
         "--data-dir",
-        help=("Folder holding the benchmark files (default: $UNINER_DATA_DIR, else --data-dir-default, else the "
-              "paths.data setting)"),
+        help=(
+            "Folder holding the benchmark files (default: $UNINER_DATA_DIR, else --data-dir-default, else the "
+            "paths.data setting)"
+        ),
     ),
     data_dir_default: Optional[str] = typer.Option(
         None,
@@ -61,8 +64,10 @@ def evaluate_command(
     name: Optional[str] = typer.Option(
         None,
         "--name",
-        help=("Row name in the table and metrics.json (default: the model's name from the pipeline config, else "
-              "the pipeline's file name)"),
+        help=(
+            "Row name in the table and metrics.json (default: the model's name from the pipeline config, else "
+            "the pipeline's file name)"
+        ),
     ),
 ) -> None:
     """Evaluate PIPELINE under UniNER's protocol. Extra --section.key=value options override the
@@ -92,13 +97,25 @@ def evaluate_command(
                 f"({', '.join(benchmark.queries[:6])}...). Map its labels with --label-map, e.g. PERSON=person."
             )
         u = result["uniner"]
-        msg.good(f"{bench_name}: F1 {100 * u['f1']:.2f} (P {100 * u['precision']:.2f}, R {100 * u['recall']:.2f}), "
-                 f"span F1 {100 * result['spans']['f1']:.2f}, {result['n_docs']} docs, {result['n_queries']} queries")
+        msg.good(
+            f"{bench_name}: F1 {100 * u['f1']:.2f} (P {100 * u['precision']:.2f}, R {100 * u['recall']:.2f}), "
+            f"span F1 {100 * result['spans']['f1']:.2f}, {result['n_docs']} docs, {result['n_queries']} queries"
+        )
 
     try:
         paths = evaluate_pipeline(
-            pipeline, benchmarks, output, overrides=overrides, label_map=mapping, spans_keys=spans_key,
-            ask_queries=not keep_labels, limit=limit, seed=seed, batch_size=batch_size, name=name, on_result=show,
+            pipeline,
+            benchmarks,
+            output,
+            overrides=overrides,
+            label_map=mapping,
+            spans_keys=spans_key,
+            ask_queries=not keep_labels,
+            limit=limit,
+            seed=seed,
+            batch_size=batch_size,
+            name=name,
+            on_result=show,
         )
     except MissingBenchmarkFile as err:
         msg.fail(
@@ -112,4 +129,4 @@ def evaluate_command(
         msg.fail(str(err), exits=1)
     msg.info("Wrote " + ", ".join(str(p) for p in paths.values()))
     if "plot" not in paths:
-        msg.warn("No f1.png: the bar chart needs matplotlib, the [plot] extra (pip install -e \".[plot]\").")
+        msg.warn('No f1.png: the bar chart needs matplotlib, the [plot] extra (pip install -e ".[plot]").')

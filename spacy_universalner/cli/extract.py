@@ -6,6 +6,7 @@ With ``--output`` it streams and resumes (:mod:`..extract`); ``--engine ray`` sp
 actors (:mod:`..distributed`), on one machine or a cluster. The pipeline is built by
 :func:`..extract.build_pipeline`; this module reads the options and shows or reports the results.
 """
+
 import sys
 from functools import partial
 from pathlib import Path
@@ -38,15 +39,19 @@ def extract_command(
         "uniner-span",
         "--model",
         "-m",
-        help=("uniner-span (the packaged span model: offline, CPU), a UniNER checkpoint (hub id such as "
-              "Universal-NER/UniNER-7B-type, or a local folder) or a GLiNER model (folder or hub id)."),
+        help=(
+            "uniner-span (the packaged span model: offline, CPU), a UniNER checkpoint (hub id such as "
+            "Universal-NER/UniNER-7B-type, or a local folder) or a GLiNER model (folder or hub id)."
+        ),
     ),
     labels: str = typer.Option(
         "person,organization,location",
         "--labels",
         "-l",
-        help=("Comma-separated entity types to ask for, or LABEL=type pairs (PER=person,ORG=organization) to set "
-              "other labels than the types asked."),
+        help=(
+            "Comma-separated entity types to ask for, or LABEL=type pairs (PER=person,ORG=organization) to set "
+            "other labels than the types asked."
+        ),
     ),
     input_path: Optional[str] = typer.Option(
         None,
@@ -58,8 +63,10 @@ def extract_command(
     id_field: str = typer.Option(
         "id",
         "--id-field",
-        help=("Field holding each record's id (a record without one gets FILE:LINE); a rerun skips ids already "
-              "in --output."),
+        help=(
+            "Field holding each record's id (a record without one gets FILE:LINE); a rerun skips ids already "
+            "in --output."
+        ),
     ),
     output: Optional[Path] = typer.Option(
         None,
@@ -81,8 +88,10 @@ def extract_command(
     engine: str = typer.Option(
         "local",
         "--engine",
-        help=("local (this process, or --n-process workers) or ray (Ray Data actors: this machine or a cluster; "
-              "needs the [ray] extra and --output)."),
+        help=(
+            "local (this process, or --n-process workers) or ray (Ray Data actors: this machine or a cluster; "
+            "needs the [ray] extra and --output)."
+        ),
     ),
     actors: int = typer.Option(
         2, "--actors", help="--engine ray: model copies (actors), each loading its own pipeline."
@@ -132,8 +141,9 @@ def extract_command(
             build_pipeline(**settings)  # settings checked here, before Ray starts (no model loads yet)
         except ValueError as err:
             msg.fail(str(err), exits=1)
-        return _extract_with_ray(settings, paths, output, text_field, id_field, actors, gpus_per_actor,
-                                 cpus_per_actor, address, source)
+        return _extract_with_ray(
+            settings, paths, output, text_field, id_field, actors, gpus_per_actor, cpus_per_actor, address, source
+        )
     try:
         nlp = build_pipeline(**settings)
     except ValueError as err:  # bad labels or settings: the message says what is wrong
@@ -168,24 +178,34 @@ def _extract_to_file(nlp, inputs, output, paths, id_field, batch_size, n_process
 
     total = sum(path.stat().st_size for path in paths) or None
     with tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, disable=total is None, desc="extract") as bar:
+
         def on_batch(stats, position):
             bar.update(max(0, position - bar.n))
             bar.set_postfix(written=stats.written, skipped=stats.skipped, refresh=False)
 
-        return extract_to_jsonl(nlp, inputs, output, id_field=id_field, batch_size=batch_size, n_process=n_process,
-                                on_batch=on_batch)
+        return extract_to_jsonl(
+            nlp, inputs, output, id_field=id_field, batch_size=batch_size, n_process=n_process, on_batch=on_batch
+        )
 
 
-def _extract_with_ray(settings, paths, output, text_field, id_field, actors, gpus_per_actor, cpus_per_actor,
-                      address, source) -> None:
+def _extract_with_ray(
+    settings, paths, output, text_field, id_field, actors, gpus_per_actor, cpus_per_actor, address, source
+) -> None:
     from ..distributed import extract_with_ray
     from ..types import BackendError
 
     try:
         stats = extract_with_ray(
-            partial(build_pipeline, **settings), paths, output, text_field=text_field, id_field=id_field,
-            actors=actors, gpus_per_actor=gpus_per_actor, cpus_per_actor=cpus_per_actor,
-            batch_size=settings["batch_size"], address=address,
+            partial(build_pipeline, **settings),
+            paths,
+            output,
+            text_field=text_field,
+            id_field=id_field,
+            actors=actors,
+            gpus_per_actor=gpus_per_actor,
+            cpus_per_actor=cpus_per_actor,
+            batch_size=settings["batch_size"],
+            address=address,
         )
     except (BackendError, ValueError, ImportError) as err:
         msg.fail(str(err), exits=1)

@@ -7,6 +7,7 @@ twice or written twice. An exclusive lock on the file stops a second process fro
 at the same time. Passage ids are compared as text, so ``1`` and ``"1"`` are one passage (the
 second is skipped and counted as a repeat).
 """
+
 import json
 import logging
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -170,8 +171,17 @@ def run_annotate(
                     break
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    failures = _settle(future, in_flight.pop(future), teacher, prompt, log, stats, bar,
-                                       failures, max_consecutive_failures)
+                    failures = _settle(
+                        future,
+                        in_flight.pop(future),
+                        teacher,
+                        prompt,
+                        log,
+                        stats,
+                        bar,
+                        failures,
+                        max_consecutive_failures,
+                    )
         finally:
             for future in in_flight:
                 future.cancel()
@@ -180,8 +190,17 @@ def run_annotate(
     return stats
 
 
-def _settle(future: Future, passage: Dict[str, str], teacher: Teacher, prompt: str, log: AnnotationLog,
-            stats: AnnotateStats, bar, failures: int, max_failures: int) -> int:
+def _settle(
+    future: Future,
+    passage: Dict[str, str],
+    teacher: Teacher,
+    prompt: str,
+    log: AnnotationLog,
+    stats: AnnotateStats,
+    bar,
+    failures: int,
+    max_failures: int,
+) -> int:
     """Record one finished teacher call: its answer appended to the log, or its failure counted (and the run
     stopped after ``max_failures`` in a row, or at once when the key is refused). Returns the failures in a row."""
     try:
@@ -216,8 +235,12 @@ def _settle(future: Future, passage: Dict[str, str], teacher: Teacher, prompt: s
     }
     if len(answer) > len(kept):  # a runaway answer (the teacher ignored max_tokens): say how long it was
         record["answer_chars"] = len(answer)
-        logger.warning("The answer for passage %s had %d characters; the first %d were kept.", passage["id"],
-                       len(answer), len(kept))
+        logger.warning(
+            "The answer for passage %s had %d characters; the first %d were kept.",
+            passage["id"],
+            len(answer),
+            len(kept),
+        )
     log.append(record)
     stats.answered += 1
     bar.update(1)

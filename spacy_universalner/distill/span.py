@@ -22,6 +22,7 @@ Training runs on the ``gliner`` library's ``Trainer`` (transformers' Trainer wit
 loss and separate learning rates for the encoder and the span/type heads): seeded, with a
 progress bar, and resumable from the checkpoints it writes every ``save_steps`` steps.
 """
+
 import json
 import logging
 import random
@@ -60,8 +61,7 @@ class SpanModelSettings:
 
 @dataclass
 class SpanDataSettings:
-    """How conversations become GLiNER examples (the ``[data]`` block of ``spacy_universalner/configs/train-span.cfg``).
-    """
+    """How conversations become GLiNER examples (the ``[data]`` block of ``configs/train-span.cfg``)."""
 
     max_words: int = 64
     max_types: int = 12
@@ -114,8 +114,7 @@ class SpanTrainingSettings:
 
 @dataclass(frozen=True)
 class SpanTrainConfig(ConfigSchema):
-    """The ``train-span`` config, validated: ``SpanTrainConfig.load(path)`` or ``SpanTrainConfig.from_config(a_dict)``.
-    """
+    """The ``train-span`` config, validated: ``SpanTrainConfig.load(path)`` or ``.from_config(a_dict)``."""
 
     what = "train-span"
 
@@ -179,10 +178,15 @@ def conversation_examples(
         crossing = {t for s, e, t in mentions if s < hi and e >= lo and not (lo <= s and e < hi)}
         positives = list(dict.fromkeys(t for _, _, t in inside))
         negatives = [t for t in asked if t not in positives and t not in crossing]
-        drawn = [] if schema_bound else [
-            t for t in rng.sample(list(type_pool), min(settings.random_negatives, len(type_pool)))
-            if t not in positives and t not in negatives and t not in crossing
-        ]
+        drawn = (
+            []
+            if schema_bound
+            else [
+                t
+                for t in rng.sample(list(type_pool), min(settings.random_negatives, len(type_pool)))
+                if t not in positives and t not in negatives and t not in crossing
+            ]
+        )
         others = negatives + drawn
         rng.shuffle(others)
         labels = (positives + others)[: settings.max_types]
@@ -338,8 +342,13 @@ def run_train_span(
         collator = PartialLabelCollator(
             collator, data.partial_negatives, seed=seed, keep_typed=data.keep_typed_negatives
         )
-    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator,
-                      processing_class=model.data_processor.transformer_tokenizer)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=examples,
+        data_collator=collator,
+        processing_class=model.data_processor.transformer_tokenizer,
+    )
     last = get_last_checkpoint(str(checkpoints)) if resume and checkpoints.is_dir() else None
     if resume and last is None:
         logger.warning("No checkpoint in %s: training from the start", checkpoints)

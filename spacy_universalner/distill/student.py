@@ -16,6 +16,7 @@ What it does:
 - keeps the encoder's first ``layers`` layers, its position and type embeddings;
 - ties the output layer to the input embeddings.
 """
+
 import json
 import shutil
 from pathlib import Path
@@ -94,9 +95,16 @@ def init_student(
     config = BertConfig.from_dict(source.config.to_dict())
     config.update(
         dict(
-            vocab_size=len(tokenizer), num_hidden_layers=layers, is_decoder=True, add_cross_attention=False,
-            tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id, architectures=["BertLMHeadModel"], use_cache=True,
+            vocab_size=len(tokenizer),
+            num_hidden_layers=layers,
+            is_decoder=True,
+            add_cross_attention=False,
+            tie_word_embeddings=True,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            architectures=["BertLMHeadModel"],
+            use_cache=True,
         )
     )
     torch.manual_seed(seed)

@@ -11,6 +11,7 @@ registered in ``@uniner_teachers`` so a config block can build any of them:
 - ``spacy_universalner.GoldTeacher.v1``: answers from gold entities of a labelled JSONL file. It is
   a stand-in for ChatGPT in offline smoke runs and tests, not a way to distil anything new.
 """
+
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Protocol, Tuple, Union
@@ -49,8 +50,7 @@ class Teacher(Protocol):
     name: str
     concurrency: int
 
-    def __call__(self, passage: str) -> str:
-        ...
+    def __call__(self, passage: str) -> str: ...
 
 
 class OpenAITeacher:
@@ -87,8 +87,13 @@ def make_openai_teacher(
     if max_tokens:
         params["max_tokens"] = max_tokens
     client = OpenAIClient(
-        base_url, model, api_key_env=api_key_env, timeout=timeout, max_retries=max_retries,
-        concurrency=concurrency, params=params,
+        base_url,
+        model,
+        api_key_env=api_key_env,
+        timeout=timeout,
+        max_retries=max_retries,
+        concurrency=concurrency,
+        params=params,
     )
     return OpenAITeacher(client, prompt)
 
@@ -98,8 +103,14 @@ class HFTeacher:
 
     concurrency = 1
 
-    def __init__(self, name: str, prompt: str = "type", device: Optional[str] = None, dtype: Dtype = "auto",
-                 max_new_tokens: int = DEFAULT_MAX_TOKENS):
+    def __init__(
+        self,
+        name: str,
+        prompt: str = "type",
+        device: Optional[str] = None,
+        dtype: Dtype = "auto",
+        max_new_tokens: int = DEFAULT_MAX_TOKENS,
+    ):
         from ..backends.hf import check_device
 
         check_device(device or "auto")
@@ -155,19 +166,26 @@ class HFTeacher:
         input_ids = torch.tensor([ids], device=model.device)
         with torch.no_grad():
             output = model.generate(
-                input_ids=input_ids, attention_mask=torch.ones_like(input_ids), do_sample=False,
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                do_sample=False,
                 max_new_tokens=self.max_new_tokens,
                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
             )
-        return tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
+        return tokenizer.decode(output[0, len(ids) :], skip_special_tokens=True)
 
 
 _PASSAGE_MARK = "\u2063UNINER-PASSAGE\u2063"  # stands for the passage while the chat template is rendered
 
 
 @uniner_teachers("spacy_universalner.HFTeacher.v1")
-def make_hf_teacher(name: str, prompt: str = "type", device: Optional[str] = None, dtype: Dtype = "auto",
-                    max_new_tokens: int = DEFAULT_MAX_TOKENS) -> HFTeacher:
+def make_hf_teacher(
+    name: str,
+    prompt: str = "type",
+    device: Optional[str] = None,
+    dtype: Dtype = "auto",
+    max_new_tokens: int = DEFAULT_MAX_TOKENS,
+) -> HFTeacher:
     return HFTeacher(name, prompt, device, dtype, max_new_tokens)
 
 
@@ -253,4 +271,3 @@ def build_teacher(config: Dict[str, Any]) -> Teacher:
     from spacy.util import registry
 
     return registry.resolve({"teacher": config})["teacher"]
-

@@ -9,6 +9,7 @@ inference tokenises. Training runs on transformers' ``Trainer``: bf16/fp16 where
 has it, gradient checkpointing, LoRA through peft (merged before saving), and FSDP when launched
 with ``accelerate launch`` (see ``configs/distill-accelerate-fsdp.yaml``).
 """
+
 import inspect
 import json
 import logging
@@ -265,8 +266,14 @@ def run_train(
         "lora": lora_cfg.enabled,
         "precision": "bf16" if bf16 else "fp16" if fp16 else "fp32",
     }
-    _save_student(trainer, tokenizer, output, pad_id, merge_lora=lora_cfg.enabled,
-                  record={"summary": summary, "config": as_config(settings)})
+    _save_student(
+        trainer,
+        tokenizer,
+        output,
+        pad_id,
+        merge_lora=lora_cfg.enabled,
+        record={"summary": summary, "config": as_config(settings)},
+    )
     return summary
 
 
@@ -280,7 +287,9 @@ def _load_student(base: str, base_config, model_cfg: ModelSettings, lora_cfg: Lo
     # bf16 on a GPU loads the weights in bfloat16 (memory, as the paper's FSDP runs); on a CPU the weights
     # stay float32 and only the matmuls are autocast to bfloat16 (AdamW on bfloat16 weights loses small updates).
     model = load_pretrained(
-        AutoModelForCausalLM.from_pretrained, base, "weights",
+        AutoModelForCausalLM.from_pretrained,
+        base,
+        "weights",
         dtype=torch.bfloat16 if bf16 and torch.cuda.is_available() else torch.float32,
         **dropout_overrides(base_config, model_cfg.dropout),
     )
@@ -293,8 +302,11 @@ def _load_student(base: str, base_config, model_cfg: ModelSettings, lora_cfg: Lo
         model = get_peft_model(
             model,
             LoraConfig(
-                r=lora_cfg.r, lora_alpha=lora_cfg.alpha, lora_dropout=lora_cfg.dropout,
-                target_modules=targets, task_type="CAUSAL_LM",
+                r=lora_cfg.r,
+                lora_alpha=lora_cfg.alpha,
+                lora_dropout=lora_cfg.dropout,
+                target_modules=targets,
+                task_type="CAUSAL_LM",
             ),
         )
         if model_cfg.gradient_checkpointing:
@@ -354,8 +366,7 @@ def training_arguments(
 
 
 def _save_student(trainer, tokenizer, output: Path, pad_id: int, merge_lora: bool, record: Dict[str, Any]) -> None:
-    """Write the trained student as a plain causal LM folder (LoRA merged), its tokenizer and ``uniner_training.json``.
-    """
+    """Write the trained student (LoRA merged) as a causal LM folder with its tokenizer and ``uniner_training.json``."""
     model = trainer.model
     if merge_lora:
         model = model.merge_and_unload()  # a plain causal LM, loadable without peft
@@ -372,6 +383,4 @@ def _save_student(trainer, tokenizer, output: Path, pad_id: int, merge_lora: boo
         if (output / "checkpoints").is_dir() and not any((output / "checkpoints").iterdir()):
             (output / "checkpoints").rmdir()
         tokenizer.save_pretrained(output)
-        (output / "uniner_training.json").write_text(
-            json.dumps(record, indent=2, default=str) + "\n", encoding="utf8"
-        )
+        (output / "uniner_training.json").write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf8")

@@ -7,6 +7,7 @@ for every complete ``("...", "...")`` pair. What cannot be read is reported, nev
 slice is evaluated only within the component parser's bounds (:func:`~spacy_universalner.parsing.evaluable`):
 a longer or deeper answer goes straight to the linear regex.
 """
+
 import ast
 import json
 import re

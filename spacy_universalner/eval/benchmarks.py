@@ -23,6 +23,7 @@ The data directory is the ``[paths] data`` setting, overridden by the ``UNINER_D
 environment variable or an explicit ``data_dir``, so the same file works wherever the benchmark
 files are.
 """
+
 import os
 import random
 import warnings
@@ -63,7 +64,7 @@ class Benchmark:
 
     def __post_init__(self) -> None:
         if self.negatives not in (None, "drawn"):
-            raise ValueError(f"{self.name}: negatives must be \"drawn\" or unset, not {self.negatives!r}")
+            raise ValueError(f'{self.name}: negatives must be "drawn" or unset, not {self.negatives!r}')
         for tag, names in self.types.items():
             if isinstance(names, list) and not (names and all(isinstance(n, str) and n for n in names)):
                 raise ValueError(f"{self.name}: types.{tag} must be a name, a non-empty list of names or null")

@@ -7,6 +7,7 @@ turned into scores with the evaluator's own ``+1e-10`` smoothing, so the numbers
 official ``evaluate.py`` to the last digit. Span scores come from spaCy's :class:`Scorer` and
 need offsets, so they are only as good as the gold spans of the reader.
 """
+
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Sequence, Tuple
 

@@ -9,6 +9,7 @@ the strings the official evaluator sees.
 
 A malformed line raises :class:`ReaderError` naming the file and the line.
 """
+
 import bisect
 import json
 import re
@@ -390,8 +391,15 @@ def make_conll_reader(
 
     def read(nlp: Language) -> Iterator[Doc]:
         for p in paths:
-            yield from read_conll(nlp, p, columns=columns, tag_column=tag_column, comment_prefix=comment_prefix,
-                                  drop_ids=drop_ids, skip_pattern=skip_pattern)
+            yield from read_conll(
+                nlp,
+                p,
+                columns=columns,
+                tag_column=tag_column,
+                comment_prefix=comment_prefix,
+                drop_ids=drop_ids,
+                skip_pattern=skip_pattern,
+            )
 
     return read
 

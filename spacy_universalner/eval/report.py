@@ -4,6 +4,7 @@ Table 3 has one row per model, one column per dataset and the plain mean of per-
 last; scores are official-protocol F1 in percent with one decimal. The paper's rows for the same
 datasets are added below ours, so a reader can compare at a glance.
 """
+
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 

@@ -17,6 +17,7 @@ mentions. Official F1, its partial-match variant and spaCy's strict span scores 
 :func:`evaluate_pipeline` is the whole of ``evaluate``: load a pipeline (a folder or a config), run it over
 benchmarks (:func:`evaluate_benchmarks`, one :func:`evaluate_docs` each) and write the reports.
 """
+
 import json
 import time
 from contextlib import contextmanager, nullcontext
@@ -395,7 +396,14 @@ def evaluate_pipeline(
     option = model_option(nlp)
     with folder_option(option) if option else nullcontext():  # a loading error names this option
         results = evaluate_benchmarks(
-            nlp, benchmarks, reconfigure, mapping, spans_keys, limit=limit, seed=seed, batch_size=batch_size,
+            nlp,
+            benchmarks,
+            reconfigure,
+            mapping,
+            spans_keys,
+            limit=limit,
+            seed=seed,
+            batch_size=batch_size,
             on_result=on_result,
         )
     meta = {"pipeline": str(pipeline), "limit": limit, "seed": seed, "overrides": overrides, "label_map": mapping}

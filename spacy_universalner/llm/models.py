@@ -7,6 +7,7 @@ prompt string (the passage prefix ends at the template's separator before the qu
 duplicate prompts, and asks the backend once for all prompts of a batch of Docs, with greedy
 decoding capped at ``max_new_tokens`` as UniNER's official code does.
 """
+
 from typing import Dict, Iterable, List, Optional
 
 from spacy_llm.registry import registry

@@ -19,6 +19,7 @@ Each prompt is the exact UniNER prompt string (one line, ``</s>`` between turns)
 it as their user message; that is the faithful setting for the paper's ChatGPT baseline, which
 asked the same per-type question, and parsing strips anything up to a trailing ``ASSISTANT:``.
 """
+
 import json
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union, cast
@@ -159,9 +160,7 @@ class UniNERTask:
                     prompt_shards.append(shard)
             yield prompts, prompt_shards
 
-    def parse_responses(
-        self, shards: Iterable[Iterable[Doc]], responses: Iterable[Iterable[str]]
-    ) -> Iterable[Doc]:
+    def parse_responses(self, shards: Iterable[Iterable[Doc]], responses: Iterable[Iterable[str]]) -> Iterable[Doc]:
         """Join each Doc's shards, then read and align every answer within its shard."""
         labels = list(self._label_queries)
         for prompt_shards, doc_responses in zip(shards, responses):
