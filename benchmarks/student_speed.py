@@ -45,7 +45,7 @@ LABELS = [
 ]
 #: The last commit whose package shipped the generative uniner-mini.
 GENERATIVE_COMMIT = "29158aa"
-GENERATIVE_PATH = "spacy_universalner/weights/uniner-mini"
+GENERATIVE_PATH = "spacy_universalner/models/uniner-mini"  # its path then (models/ is weights/ now)
 
 
 def conll_sentences(data_dir: str) -> List[str]:
