@@ -34,6 +34,11 @@ def test_the_project_train_configs_validate(name):
     TrainConfig.from_config(load_train_config(CONFIGS / name))
 
 
+def test_the_project_span_configs_validate():
+    contrast = SpanTrainConfig.load(CONFIGS / "train-span-contrast.cfg")
+    assert contrast.model.init == "training/uniner-span" and contrast.data.keep_typed_negatives
+
+
 def test_a_partial_config_gets_the_schema_defaults():
     config = TrainConfig.from_config({"training": {"max_steps": 4}})
     assert config.training.max_steps == 4 and config.training.learning_rate == 2e-5

@@ -61,7 +61,15 @@ def test_the_readme_examples_offline(nlp):
     ]
     doc = nlp("Barack Obama visited Paris in 2015.")
     assert [(e.text, e.label_) for e in doc.ents] == [("Barack Obama", "person"), ("Paris", "location")]
-    assert all(0.3 <= e._.uniner_score <= 1.0 for e in doc.ents)  # above the model's threshold
+    assert all(0.5 <= e._.uniner_score <= 1.0 for e in doc.ents)  # above the model's threshold
+
+
+@pytest.mark.slow
+def test_the_readmes_company_example_offline():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("universal_ner", config={"labels": ["company", "location"]})
+    doc = nlp("Apple opened a store in Cupertino.")
+    assert [(e.text, e.label_) for e in doc.ents] == [("Apple", "company"), ("Cupertino", "location")]
 
 
 def test_a_missing_packaged_file_says_to_reinstall():
@@ -88,8 +96,17 @@ def test_the_readmes_main_job_runs_offline_and_prints_the_three_names():
 def test_the_readmes_first_python_snippet_runs_as_written(capsys):
     snippet = re.search(r"```python\n(.*?)\n```", README.read_text(encoding="utf8"), re.S).group(1)
     exec(compile(snippet, "README.md", "exec"), {})
-    printed = capsys.readouterr().out
-    assert "person" in printed and "'" in printed  # (text, label) pairs, not an empty list
+    printed = capsys.readouterr().out.splitlines()
+    # What the README says each print gives: the comment after it, on its line or on the next.
+    promised = [line.split("# ", 1)[1] for line in snippet.splitlines() if "# [(" in line]
+    assert (
+        printed
+        == promised
+        == [
+            "[('Barack Obama', 'person'), ('Paris', 'location')]",
+            "[('Apple', 'company'), ('Cupertino', 'location')]",
+        ]
+    )
 
 
 CARD_ORDER = [
@@ -103,10 +120,25 @@ CARD_ORDER = [
 ]
 
 
-def _card_row(prefix):
+OTHER_ORDER = [
+    "conll2003",
+    "conllpp",
+    "wnut17",
+    "ncbi_disease",
+    "bc5cdr",
+    "bc2gm",
+    "wikiann",
+    "multinerd",
+    "wikineural",
+    "jnlpba",
+]
+
+
+def _card_row(prefix, columns=slice(2, None)):
+    """The figures of the card's table row that starts with ``prefix`` (after the row's name, or in ``columns``)."""
     lines = (SPAN / "README.md").read_text(encoding="utf8").splitlines()
     line = next(line for line in lines if line.startswith(prefix))
-    return [float(cell.strip(" *")) for cell in line.split("|")[2:] if cell.strip(" *-")]
+    return [float(cell.strip(" *")) for cell in line.split("|")[columns] if cell.strip(" *-")]
 
 
 def test_the_model_cards_tables_quote_its_committed_metrics():
@@ -114,11 +146,20 @@ def test_the_model_cards_tables_quote_its_committed_metrics():
     metrics = json.loads((SPAN / "metrics.json").read_text())
     shipped = [round(metrics["datasets"][name]["uniner"]["f1"] * 100, 1) for name in CARD_ORDER]
     assert _card_row("| **uniner-span (this model") == shipped + [round(metrics["average_f1"] * 100, 1)]
-    work = json.loads((SPAN / "v2-work.json").read_text())["v2"]
-    chosen, other = work["zero_shot_full_test_sets"], work["other_full_test_sets"]
-    assert _card_row("| v2, 0.5 greedy (chosen on dev)") == (
-        [chosen[name] for name in CARD_ORDER] + [chosen["avg"], other["conll2003"], other["jnlpba"]]
-    )
+    runs = json.loads((SPAN / "runs.json").read_text())
+    assert runs["v4"]["zero_shot_full_test_sets"]["avg"] == round(metrics["average_f1"] * 100, 1)  # v4 is shipped
+    for run in ("v3", "v2"):
+        chosen = runs[run]["zero_shot_full_test_sets"]
+        expected = [chosen[name] for name in CARD_ORDER] + [chosen["avg"]]
+        assert _card_row(f"| {run} (0.5 greedy, chosen on dev)") == expected
+    other = json.loads((SPAN / "metrics-other.json").read_text())["datasets"]
+    shipped_other = [round(other[name]["uniner"]["f1"] * 100, 1) for name in OTHER_ORDER]
+    assert _card_row("| **uniner-span, v4 (this model)") == shipped_other
+    for run, prefix in (("v2", "| v2 |"), ("v3", "| v3 |"), ("v4", "| **v4 (this model)** |")):
+        row = runs[run]
+        figures = [max(row["dev_grid_avg_100_passages"].values()), row["zero_shot_full_test_sets"]["avg"]]
+        figures += [row["other_full_test_sets"]["conll2003"], row["other_full_test_sets"]["jnlpba"]]
+        assert _card_row(prefix, columns=slice(3, 7)) == figures
     ai = metrics["datasets"]["crossner_ai"]["uniner"]
     quoted = f"AI: P {ai['precision'] * 100:.1f}, R {ai['recall'] * 100:.1f} with the shipped settings"
     assert quoted in (SPAN / "README.md").read_text(encoding="utf8")
