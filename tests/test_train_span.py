@@ -180,3 +180,58 @@ def test_pile_ner_gold_records_marked_drawn_draw_teacher_types_like_teacher_data
     teacher = make_conversation("pile:1", "Aspirin treats headaches.", [("drug", ["Aspirin"])])
     pile_example, _ = build_examples([pile, teacher], SpanDataSettings(random_negatives=2, seed=0))
     assert set(pile_example["ner_labels"]) == {"person", "drug"} and pile_example["partial"] is True
+
+
+def test_type_contrast_loss_is_a_softmax_over_the_vouched_types_of_each_labelled_span():
+    """Each span labelled with one asked type adds -log softmax(its types)[that type]; ignored pairs stay out."""
+    import math
+
+    import torch
+
+    from spacy_universalner.distill.span import type_contrast_loss
+
+    logits = torch.tensor([[[2.0, 0.0, 5.0], [1.0, 1.0, 1.0], [3.0, 0.0, 0.0]]])  # (batch 1, 3 spans, 3 types)
+    labels = torch.tensor([[[1.0, 0.0, -100.0], [0.0, 0.0, 0.0], [1.0, 1.0, 0.0]]])
+    class_mask = torch.tensor([[1, 1, 1]])
+    # span 0: type 2 is ignored (-100), so the softmax is over types 0 and 1 only; span 1 has no label and
+    # span 2 two of them: neither adds anything
+    expected = -math.log(math.exp(2.0) / (math.exp(2.0) + math.exp(0.0)))
+    assert type_contrast_loss(logits, labels, class_mask).item() == pytest.approx(expected)
+    # a padded type (class_mask 0) is no competitor either
+    first_only = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]])
+    padded = type_contrast_loss(logits, first_only, torch.tensor([[1, 0, 1]]))
+    assert padded.item() == pytest.approx(-math.log(math.exp(2.0) / (math.exp(2.0) + math.exp(5.0))))
+    assert type_contrast_loss(logits, torch.zeros_like(labels), class_mask).item() == 0.0  # no labelled span
+
+
+@pytest.mark.slow
+def test_type_contrast_adds_to_the_loss_when_training(tmp_path):
+    """training.type_contrast > 0 trains with GLiNER's loss plus the type softmax (a higher loss at step 1)."""
+    pytest.importorskip("accelerate")
+    from spacy_universalner.distill.span import run_train_span
+    from spacy_universalner.testing import build_tiny_gliner
+
+    build_tiny_gliner(tmp_path / "tiny")
+    data = tmp_path / "train.json"
+    data.write_text(json.dumps([record([("person", ["Bill Gates"]), ("company", ["Microsoft"])])] * 4))
+
+    def first_loss(weight, out):
+        config = {
+            "model": {"init": str(tmp_path / "tiny")},
+            "training": {
+                "max_steps": 1,
+                "per_device_train_batch_size": 4,
+                "save_steps": 1,
+                "logging_steps": 1,
+                "learning_rate": 0.0,
+                "others_lr": 0.0,
+                "report_to": "none",
+                "progress": False,
+                "bf16": False,
+                "type_contrast": weight,
+            },
+        }
+        return run_train_span(data, tmp_path / out, config)["train_loss"]
+
+    plain, contrast = first_loss(0.0, "plain"), first_loss(1.0, "contrast")
+    assert contrast > plain > 0.0

