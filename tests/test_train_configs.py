@@ -37,6 +37,8 @@ def test_the_project_train_configs_validate(name):
 def test_the_project_span_configs_validate():
     contrast = SpanTrainConfig.load(CONFIGS / "train-span-contrast.cfg")
     assert contrast.model.init == "training/uniner-span" and contrast.data.keep_typed_negatives
+    typed = SpanTrainConfig.load(CONFIGS / "train-span-type-contrast.cfg")
+    assert typed.model.init == "training/uniner-span-contrast" and typed.training.type_contrast == 1.0
 
 
 def test_a_partial_config_gets_the_schema_defaults():
