@@ -55,6 +55,21 @@ def test_examples_are_the_same_for_a_seed():
     assert build_examples(records, SpanDataSettings(seed=3)) == build_examples(records, SpanDataSettings(seed=3))
 
 
+def tiny_training(**settings):
+    """A [training] block for a few steps on a tiny model: a checkpoint and a log line every step."""
+    return {
+        "max_steps": 1,
+        "per_device_train_batch_size": 4,
+        "save_steps": 1,
+        "logging_steps": 1,
+        "learning_rate": 1e-3,
+        "report_to": "none",
+        "progress": False,
+        "seed": 0,
+        **settings,
+    }
+
+
 @pytest.mark.slow
 def test_a_tiny_span_model_trains_saves_and_resumes(tmp_path):
     pytest.importorskip("accelerate")
@@ -66,16 +81,7 @@ def test_a_tiny_span_model_trains_saves_and_resumes(tmp_path):
     data.write_text(json.dumps([record([("person", ["Bill Gates"]), ("company", ["Microsoft"])])] * 8))
     config = {
         "model": {"encoder": str(encoder), "hidden_size": 32, "max_width": 4},
-        "training": {
-            "max_steps": 2,
-            "per_device_train_batch_size": 4,
-            "save_steps": 1,
-            "logging_steps": 1,
-            "learning_rate": 1e-3,
-            "report_to": "none",
-            "progress": False,
-            "seed": 0,
-        },
+        "training": tiny_training(max_steps=2),
     }
     summary = run_train_span(data, tmp_path / "out", config)
     assert summary["steps"] == 2 and (tmp_path / "out" / "gliner_config.json").is_file()
@@ -97,16 +103,7 @@ def test_training_goes_on_from_an_int8_export(tmp_path):
     data.write_text(json.dumps([record([("person", ["Bill Gates"])])] * 4))
     config = {
         "model": {"init": str(tmp_path / "int8")},
-        "training": {
-            "max_steps": 1,
-            "per_device_train_batch_size": 4,
-            "save_steps": 1,
-            "logging_steps": 1,
-            "learning_rate": 1e-3,
-            "report_to": "none",
-            "progress": False,
-            "seed": 0,
-        },
+        "training": tiny_training(max_steps=1),
     }
     summary = run_train_span(data, tmp_path / "out", config)
     assert summary["steps"] == 1 and (tmp_path / "out" / "gliner_config.json").is_file()
@@ -218,18 +215,7 @@ def test_type_contrast_adds_to_the_loss_when_training(tmp_path):
     def first_loss(weight, out):
         config = {
             "model": {"init": str(tmp_path / "tiny")},
-            "training": {
-                "max_steps": 1,
-                "per_device_train_batch_size": 4,
-                "save_steps": 1,
-                "logging_steps": 1,
-                "learning_rate": 0.0,
-                "others_lr": 0.0,
-                "report_to": "none",
-                "progress": False,
-                "bf16": False,
-                "type_contrast": weight,
-            },
+            "training": tiny_training(learning_rate=0.0, others_lr=0.0, bf16=False, type_contrast=weight),
         }
         return run_train_span(data, tmp_path / out, config)["train_loss"]
 
