@@ -61,7 +61,7 @@ class SpanModelSettings:
 
 @dataclass
 class SpanDataSettings:
-    """How conversations become GLiNER examples (the ``[data]`` block of ``configs/train-span.cfg``)."""
+    """How conversations become GLiNER examples (the ``[data]`` block of the packaged ``train-span.cfg``)."""
 
     max_words: int = 64
     max_types: int = 12
@@ -289,7 +289,7 @@ def type_contrast_trainer(trainer_class, weight: float):
     class TypeContrastTrainer(trainer_class):  # type: ignore[misc, valid-type]
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
-            if weight and inputs.get("labels") is not None:
+            if inputs.get("labels") is not None:
                 loss = loss + weight * type_contrast_loss(
                     outputs.logits, inputs["labels"], outputs.prompts_embedding_mask
                 )
